@@ -1,0 +1,109 @@
+"""How much does the temporal shift cost? Prints, from one process:
+
+1. TSM-R50 forward time / torchvision ResNet50 forward time on the same 8 frames (target <= 1.02 on CPU);
+2. our shift op vs. the three-way-cat formulation (as mmaction2 0.x writes it) on ResNet50's shifted
+   feature sizes, forward and forward+backward.
+
+    python benchmarks/shift_overhead.py [--size 224] [--rounds 15] [--device cpu]
+
+Timings interleave the contenders round by round and report medians, so machine noise hits both alike.
+"""
+import argparse
+import statistics
+import time
+
+import torch
+import torchvision
+
+import tsmcli
+from tsmcli.models.shift import temporal_shift
+from tsmcli.runtime import tune_cpu_allocator
+
+
+def cat_shift(x, num_segments, shift_div=8):
+    """The formulation of mmaction2 0.x: zeros by subtraction, then three concatenations."""
+    n, c, h, w = x.size()
+    x = x.view(-1, num_segments, c, h * w)
+    fold = c // shift_div
+    left, mid, right = x[:, :, :fold], x[:, :, fold:2 * fold], x[:, :, 2 * fold:]
+    blank = (left - left)[:, :1]
+    left = torch.cat((left[:, 1:], blank), 1)
+    blank = (mid - mid)[:, :1]
+    mid = torch.cat((blank, mid[:, :-1]), 1)
+    return torch.cat((left, mid, right), 2).view(n, c, h, w)
+
+
+def timed(fn, device):
+    if device == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def race(contenders, rounds, device, warmup=2):
+    for fn in contenders.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, fn in contenders.items():
+            times[name].append(timed(fn, device))
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def model_ratio(args):
+    tsm = tsmcli.build_model("tsm_r50_1x1x8_50e_k400", pretrained=False).backbone.eval().to(args.device)
+    plain = torchvision.models.resnet50().eval().to(args.device)
+    plain.fc = torch.nn.Identity()
+    plain.avgpool = torch.nn.Identity()  # compare the same work: both end at the last feature map
+    x = torch.randn(8, 3, args.size, args.size, device=args.device)
+    with torch.no_grad():
+        result = race({"tsm_r50": lambda: tsm(x), "resnet50": lambda: plain(x)}, args.rounds, args.device)
+    ratio = result["tsm_r50"] / result["resnet50"]
+    print(f"model  8x3x{args.size}x{args.size} on {args.device}: TSM-R50 {result['tsm_r50'] * 1e3:.1f} ms, "
+          f"ResNet50 {result['resnet50'] * 1e3:.1f} ms, ratio {ratio:.3f} (target <= 1.02)")
+    return ratio
+
+
+def op_ratio(args):
+    scale = args.size // 224
+    sizes = [(64, 56), (256, 56), (512, 28), (1024, 14)]  # conv1 inputs of R50's shifted blocks
+    for channels, side in sizes:
+        side *= max(scale, 1)
+        x = torch.randn(8, channels, side, side, device=args.device)
+        with torch.no_grad():
+            fwd = race({"ours": lambda: temporal_shift(x, 8), "cat": lambda: cat_shift(x, 8)},
+                       args.rounds * 4, args.device)
+        xg = x.clone().requires_grad_(True)
+        grad = torch.randn_like(x)
+        both = race({"ours": lambda: temporal_shift(xg, 8).backward(grad),
+                     "cat": lambda: cat_shift(xg, 8).backward(grad)}, args.rounds * 4, args.device)
+        print(f"shift  8x{channels}x{side}x{side}: forward ours/cat {fwd['ours'] / fwd['cat']:.2f} "
+              f"({fwd['ours'] * 1e6:.0f} vs {fwd['cat'] * 1e6:.0f} us), forward+backward ours/cat "
+              f"{both['ours'] / both['cat']:.2f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--default-allocator", action="store_true",
+                        help="skip tsmcli.runtime.tune_cpu_allocator() (the `tsm` command applies it)")
+    args = parser.parse_args()
+    if not args.default_allocator:
+        tune_cpu_allocator()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
+          f"{'default' if args.default_allocator else 'tuned'} allocator")
+    model_ratio(args)
+    op_ratio(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""Deterministic, platform-independent tensors for parity fixtures.
+
+The mmaction2 reference generator (tools/mmaction_reference/generate.py) and our tests fill the same
+state dict from the same key names with these values, so a fixture only needs key names and the
+reference outputs, never hundreds of megabytes of weights. Integer hashing keeps the values identical
+on every machine and torch version (no RNG involved).
+"""
+import math
+import zlib
+
+import torch
+
+_MOD = 1 << 32
+
+
+def hashed_uniform(shape, seed, low=-1.0, high=1.0):
+    n = math.prod(shape)
+    h = (torch.arange(n, dtype=torch.int64) * 2654435761 + (seed % _MOD) * 40503 + 12345) % _MOD
+    h = ((h ^ (h >> 15)) * 2246822519) % _MOD
+    h = ((h ^ (h >> 13)) * 3266489917) % _MOD
+    h = h ^ (h >> 16)
+    u = h.to(torch.float64) / _MOD
+    return (low + (high - low) * u).to(torch.float32).reshape(shape)
+
+
+def fill_value(key, shape):
+    """The tensor a parameter or buffer named `key` gets; ranges keep deep random nets well-conditioned."""
+    seed = zlib.crc32(key.encode())
+    if key.endswith("num_batches_tracked"):
+        return torch.zeros(shape, dtype=torch.int64)
+    if key.endswith("running_var"):
+        return hashed_uniform(shape, seed, 0.5, 1.5)
+    if key.endswith("running_mean") or key.endswith("bias"):
+        return hashed_uniform(shape, seed, -0.1, 0.1)
+    if len(shape) == 1:  # norm-layer scale
+        return hashed_uniform(shape, seed, 0.5, 1.0)
+    fan_in = math.prod(shape[1:])
+    bound = math.sqrt(3.0 / fan_in)
+    if "non_local" in key:  # the dot-product mode is cubic in its input: keep it from overflowing
+        bound *= 0.1
+    return hashed_uniform(shape, seed, -bound, bound)
+
+
+def fill_state_dict(key_shapes):
+    """key_shapes: iterable of (key, shape) -> state dict of deterministic tensors."""
+    return {key: fill_value(key, tuple(shape)) for key, shape in key_shapes}
+
+
+def input_clip(shape, seed=7):
+    return hashed_uniform(tuple(shape), seed, -2.0, 2.0)

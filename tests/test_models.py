@@ -1,0 +1,97 @@
+import pytest
+import torch
+
+import tsmcli
+from tsmcli.models.non_local import BlockWithNonLocal
+from tsmcli.models.shift import ShiftedBlock, ShiftedConv2d
+
+
+def tiny(preset="tsm_r50_1x1x8_50e_k400", **overrides):
+    overrides = {"model__depth": 18, "model__num_classes": 5, **overrides}
+    return tsmcli.build_model(preset, pretrained=False, **overrides).eval()
+
+
+def test_views_are_averaged_as_probabilities():
+    model = tiny(model__num_segments=4)
+    x = torch.randn(2, 3 * 4, 3, 32, 32)
+    with torch.no_grad():
+        per_view = model.logits(x)
+        out = model(x)
+    assert per_view.shape == (2, 3, 5)
+    assert torch.allclose(out, per_view.softmax(-1).mean(1))
+    assert torch.allclose(out.sum(-1), torch.ones(2))
+
+
+def test_score_averaging_and_training_output():
+    model = tiny(model__num_segments=4, model__average_clips="score")
+    x = torch.randn(2, 4, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(model(x), model.logits(x).mean(1))
+    assert model.train()(x).shape == (2, 5)
+
+
+def test_frames_must_be_a_multiple_of_segments():
+    with pytest.raises(ValueError, match="num_segments"):
+        tiny(model__num_segments=4)(torch.randn(1, 6, 3, 32, 32))
+
+
+def test_r101_shifts_every_other_block_and_r50_every_block():
+    r50 = tsmcli.build_model("tsm_r50_1x1x8_50e_k400", pretrained=False).backbone
+    r101 = tsmcli.build_model("tsm_r101_1x1x8_50e_sthv1", pretrained=False).backbone
+    assert all(isinstance(b.conv1, ShiftedConv2d) for s in (r50.layer1, r50.layer3) for b in s)
+    shifted = [isinstance(b.conv1, ShiftedConv2d) for b in r101.layer3]
+    assert shifted == [i % 2 == 0 for i in range(23)]
+
+
+def test_block_placement_and_no_shift():
+    block = tiny(model__shift_place="block").backbone
+    assert all(isinstance(b, ShiftedBlock) for b in block.layer2)
+    plain = tiny(model__shift=False).backbone
+    assert not any(isinstance(m, (ShiftedConv2d, ShiftedBlock)) for m in plain.modules())
+
+
+def test_non_local_stages():
+    model = tsmcli.build_model("tsm_nl_dot_product_r50_1x1x8_50e_k400", pretrained=False)
+    marks = [[isinstance(b, BlockWithNonLocal) for b in s] for s in
+             (model.backbone.layer1, model.backbone.layer2, model.backbone.layer3, model.backbone.layer4)]
+    assert marks == [[0, 0, 0], [1, 0, 1, 0], [1, 0, 1, 0, 1, 0], [0, 0, 0]]
+
+
+def test_mobilenet_shifts_only_residual_blocks_with_expansion():
+    model = tsmcli.build_model("tsm_mobilenetv2_dense_1x1x8_100e_k400", pretrained=False,
+                               model__width_mult=0.25)
+    shifted = [i for i, b in enumerate(model.backbone.features)
+               if any(isinstance(m, ShiftedConv2d) for m in b.modules())]
+    assert shifted == [3, 5, 6, 8, 9, 10, 12, 13, 15, 16]  # blocks with stride 1 and in == out channels
+    with torch.no_grad():
+        assert model.eval()(torch.randn(1, 8, 3, 32, 32)).shape == (1, 400)
+
+
+def test_temporal_pool_model_output():
+    model = tiny(model__temporal_pool=True)
+    assert model.head.num_segments == 4
+    with torch.no_grad():
+        assert model(torch.randn(2, 8, 3, 32, 32)).shape == (2, 5)
+
+
+def test_uint8_input_normalised_inside_model():
+    cfg_model = tiny("tsm_r50_gpu_normalize_1x1x8_50e_k400", model__num_segments=2)
+    plain = tiny(model__num_segments=2)
+    plain.load_state_dict(cfg_model.state_dict())
+    frames = torch.randint(0, 256, (1, 2, 3, 32, 32), dtype=torch.uint8)
+    mean = torch.tensor([123.675, 116.28, 103.53]).view(1, 1, 3, 1, 1)
+    std = torch.tensor([58.395, 57.12, 57.375]).view(1, 1, 3, 1, 1)
+    with torch.no_grad():
+        assert torch.allclose(cfg_model(frames), plain((frames.float() - mean) / std), atol=1e-6)
+
+
+def test_norm_eval_freezes_batchnorm_statistics():
+    model = tiny(model__norm_eval=True, model__num_segments=2).train()
+    assert not model.backbone.bn1.training
+    assert model.head.training
+
+
+def test_head_init():
+    fc = tsmcli.build_model("tsm_r50_1x1x8_50e_k400", pretrained=False).head.fc
+    assert abs(fc.weight.std().item() - 0.001) < 1e-4
+    assert fc.bias.abs().max().item() == 0

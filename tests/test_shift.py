@@ -1,0 +1,64 @@
+import pytest
+import torch
+
+from tsmcli.models.shift import ShiftedConv2d, temporal_max_pool, temporal_shift
+
+
+def reference_shift(x, num_segments, shift_div):
+    """Frame by frame, channel block by channel block: the definition, with no cleverness."""
+    nt, c, h, w = x.shape
+    fold = c // shift_div
+    out = torch.zeros_like(x)
+    for clip in range(nt // num_segments):
+        for t in range(num_segments):
+            i = clip * num_segments + t
+            if t + 1 < num_segments:
+                out[i, :fold] = x[i + 1, :fold]
+            if t - 1 >= 0:
+                out[i, fold:2 * fold] = x[i - 1, fold:2 * fold]
+            out[i, 2 * fold:] = x[i, 2 * fold:]
+    return out
+
+
+@pytest.mark.parametrize("n, t, c, h, w, div", [
+    (2, 8, 64, 5, 7, 8), (1, 3, 17, 3, 3, 8), (3, 5, 9, 1, 2, 4), (1, 1, 16, 2, 2, 8), (2, 4, 7, 3, 3, 8),
+])
+def test_shift_matches_reference_forward_and_backward(n, t, c, h, w, div):
+    torch.manual_seed(0)
+    x = torch.randn(n * t, c, h, w, dtype=torch.float64, requires_grad=True)
+    x_ref = x.detach().clone().requires_grad_(True)
+    out, ref = temporal_shift(x, t, div), reference_shift(x_ref, t, div)
+    assert torch.equal(out, ref)
+    grad = torch.randn_like(out)
+    out.backward(grad)
+    ref.backward(grad)
+    assert torch.equal(x.grad, x_ref.grad)
+
+
+def test_shift_directions():
+    x = torch.arange(3.0).view(3, 1, 1, 1).expand(3, 8, 1, 1).contiguous()  # frame t holds value t
+    out = temporal_shift(x, 3, 8)[:, :, 0, 0]
+    assert out[:, 0].tolist() == [1, 2, 0]  # first fold: from frame t+1, zero at the end
+    assert out[:, 1].tolist() == [0, 0, 1]  # second fold: from frame t-1, zero at the start
+    assert out[:, 2].tolist() == [0, 1, 2]
+
+
+def test_shift_preserves_channels_last():
+    x = torch.randn(8, 16, 4, 4).to(memory_format=torch.channels_last)
+    out = temporal_shift(x, 8, 8)
+    assert torch.equal(out, reference_shift(x.contiguous(), 8, 8))
+
+
+def test_shifted_conv_keeps_parameters_and_keys():
+    conv = torch.nn.Conv2d(16, 4, 3, padding=1, bias=False)
+    shifted = ShiftedConv2d(conv, num_segments=4, shift_div=8)
+    assert shifted.weight is conv.weight
+    assert list(shifted.state_dict()) == ["weight"]
+    x = torch.randn(8, 16, 5, 5)
+    assert torch.allclose(shifted(x), conv(reference_shift(x, 4, 8)))
+
+
+def test_temporal_pool_halves_segments_with_max():
+    x = torch.arange(8.0).view(8, 1, 1, 1)  # one clip, frames 0..7
+    out = temporal_max_pool(x, 8)
+    assert out.flatten().tolist() == [1, 3, 5, 7]  # window 3, stride 2, padding 1

@@ -1,0 +1,129 @@
+"""Produce the mmaction2 0.24.1 reference fixtures in tests/data/mmaction/.
+
+Runs in a scratch virtualenv that has mmaction2 0.24.1 and mmcv 1.7.x (see README.md beside this file),
+never in ours. Writes:
+  configs.json  - the resolved config fields of each zoo configuration plus its parameter count
+  outputs.json  - for a set of model cases: the state-dict key names and shapes, the input shape, and
+                  the test-mode outputs of mmaction2's own model with deterministic weights
+                  (tests/reference_weights.py fills both sides with identical values)
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+np.int = int  # mmaction2 0.x predates numpy 1.24's removal of these aliases
+np.float = float
+np.bool = bool
+import mmcv  # noqa: E402
+
+_mmcv_version = mmcv.__version__
+mmcv.__version__ = "1.7.0"  # the 0.24.1 wheel asserts mmcv <= 1.7.0; 1.7.2 lite works the same here
+import mmaction  # noqa: E402,F401
+
+mmcv.__version__ = _mmcv_version
+import torch  # noqa: E402
+from mmaction.models import build_model  # noqa: E402
+from mmcv import Config  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "tests"))
+from reference_weights import fill_state_dict, input_clip  # noqa: E402
+
+ZOO = [
+    "tsm_r50_1x1x8_50e_kinetics400_rgb", "tsm_r50_1x1x8_100e_kinetics400_rgb",
+    "tsm_r50_gpu_normalize_1x1x8_50e_kinetics400_rgb", "tsm_r50_video_1x1x8_50e_kinetics400_rgb",
+    "tsm_r50_dense_1x1x8_50e_kinetics400_rgb", "tsm_r50_dense_1x1x8_100e_kinetics400_rgb",
+    "tsm_r50_1x1x16_50e_kinetics400_rgb", "tsm_r50_1x1x16_100e_kinetics400_rgb",
+    "tsm_nl_embedded_gaussian_r50_1x1x8_50e_kinetics400_rgb",
+    "tsm_nl_gaussian_r50_1x1x8_50e_kinetics400_rgb",
+    "tsm_nl_dot_product_r50_1x1x8_50e_kinetics400_rgb",
+    "tsm_mobilenetv2_dense_1x1x8_100e_kinetics400_rgb",
+    "tsm_r50_video_1x1x8_50e_diving48_rgb", "tsm_r50_video_1x1x16_50e_diving48_rgb",
+    "tsm_r50_1x1x8_50e_jester_rgb",
+    "tsm_r50_1x1x8_50e_sthv1_rgb", "tsm_r50_flip_1x1x8_50e_sthv1_rgb",
+    "tsm_r50_randaugment_1x1x8_50e_sthv1_rgb", "tsm_r50_ptv_randaugment_1x1x8_50e_sthv1_rgb",
+    "tsm_r50_ptv_augmix_1x1x8_50e_sthv1_rgb", "tsm_r50_flip_randaugment_1x1x8_50e_sthv1_rgb",
+    "tsm_r50_1x1x16_50e_sthv1_rgb", "tsm_r101_1x1x8_50e_sthv1_rgb",
+    "tsm_r50_mixup_1x1x8_50e_sthv1_rgb", "tsm_r50_cutmix_1x1x8_50e_sthv1_rgb",
+    "tsm_r50_1x1x8_50e_sthv2_rgb", "tsm_r50_1x1x16_50e_sthv2_rgb", "tsm_r101_1x1x8_50e_sthv2_rgb",
+    "tsm_k400_pretrained_r50_1x1x8_25e_hmdb51_rgb", "tsm_k400_pretrained_r50_1x1x16_25e_hmdb51_rgb",
+    "tsm_k400_pretrained_r50_1x1x8_25e_ucf101_rgb", "tsm_k400_pretrained_r50_1x1x16_25e_ucf101_rgb",
+]
+
+# (case name, config, input shape N x views*T x 3 x H x W)
+OUTPUT_CASES = [
+    ("r50_two_views", "tsm_r50_1x1x8_50e_kinetics400_rgb", (1, 16, 3, 64, 64)),
+    ("r50_16seg", "tsm_r50_1x1x16_50e_kinetics400_rgb", (1, 16, 3, 64, 64)),
+    ("r101", "tsm_r101_1x1x8_50e_sthv1_rgb", (1, 8, 3, 64, 64)),
+    ("mobilenetv2", "tsm_mobilenetv2_dense_1x1x8_100e_kinetics400_rgb", (2, 8, 3, 64, 64)),
+    ("nl_embedded_gaussian", "tsm_nl_embedded_gaussian_r50_1x1x8_50e_kinetics400_rgb", (1, 8, 3, 96, 96)),
+    ("nl_gaussian", "tsm_nl_gaussian_r50_1x1x8_50e_kinetics400_rgb", (1, 8, 3, 96, 96)),
+    ("nl_dot_product", "tsm_nl_dot_product_r50_1x1x8_50e_kinetics400_rgb", (1, 8, 3, 96, 96)),
+    ("temporal_pool", "tsm_temporal_pool_r50_1x1x8_50e_kinetics400_rgb", (1, 8, 3, 64, 64)),
+]
+
+CONFIG_FIELDS = ["model", "data", "optimizer", "optimizer_config", "lr_config", "total_epochs",
+                 "evaluation", "checkpoint_config", "module_hooks"]
+
+
+def load_config(config_dir, name):
+    cfg = Config.fromfile(os.path.join(config_dir, name + ".py"))
+    cfg.model.backbone.pretrained = None
+    return cfg
+
+
+def build(cfg):
+    model = build_model(cfg.model)  # the recognizer's __init__ already applies shift / NL / pool
+    model.eval()
+    return model
+
+
+def dump_configs(config_dir):
+    out = {}
+    for name in ZOO:
+        cfg = Config.fromfile(os.path.join(config_dir, name + ".py"))
+        fields = {k: cfg._cfg_dict.to_dict()[k] for k in CONFIG_FIELDS if k in cfg}
+        cfg.model.backbone.pretrained = None
+        fields["num_params"] = sum(p.numel() for p in build(cfg).parameters())
+        out[name] = json.loads(json.dumps(fields, default=list))
+        print(name, fields["num_params"], flush=True)
+    return out
+
+
+def run_case(config_dir, config, shape):
+    model = build(load_config(config_dir, config))
+    keys = [(k, list(v.shape)) for k, v in model.state_dict().items()]
+    model.load_state_dict(fill_state_dict(keys))
+    imgs = input_clip(shape)
+    with torch.no_grad():
+        flat = imgs.reshape((-1,) + imgs.shape[2:])
+        cls_score = model.cls_head(model.extract_feat(flat), flat.shape[0] // imgs.shape[0])
+        final = model(imgs, return_loss=False)
+    return {"config": config, "input_shape": list(shape), "keys": keys,
+            "cls_score": cls_score.tolist(), "output": np.asarray(final).tolist()}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config-dir", required=True,
+                        help="mmaction2's configs/recognition/tsm (the wheel ships it in mmaction/.mim)")
+    parser.add_argument("--out", default=os.path.join(REPO, "tests", "data", "mmaction"))
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    torch.set_grad_enabled(False)
+    cases = {}
+    for case, config, shape in OUTPUT_CASES:
+        cases[case] = run_case(args.config_dir, config, shape)
+        print(case, "done", flush=True)
+    with open(os.path.join(args.out, "outputs.json"), "w") as f:
+        json.dump({"mmaction2": mmaction.__version__, "cases": cases}, f)
+    configs = dump_configs(args.config_dir)
+    with open(os.path.join(args.out, "configs.json"), "w") as f:
+        json.dump({"mmaction2": mmaction.__version__, "configs": configs}, f, indent=1, sort_keys=True)
+
+
+if __name__ == "__main__":
+    main()

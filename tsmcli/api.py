@@ -1,0 +1,57 @@
+"""The Python API: build and load models from presets and checkpoints."""
+from pathlib import Path
+
+from .checkpoint import label_map, read_checkpoint
+from .errors import UserError
+from .models import build_recognizer
+from .presets import apply_overrides, load_preset, preset_for_checkpoint_name
+
+
+def _as_preset(preset, overrides=()):
+    if isinstance(preset, dict):
+        return apply_overrides(preset, overrides)
+    return load_preset(preset, overrides)
+
+
+def build_model(preset, pretrained=True, **overrides):
+    """A model from a preset (name, alias, YAML path or resolved dict).
+
+    Keyword overrides use `__` for nesting: build_model("tsm_r50_1x1x8_50e_k400", model__num_classes=10).
+    pretrained=False skips ImageNet initialisation (random init, as tests use).
+    """
+    sets = [(key.replace("__", "."), value) for key, value in overrides.items()]
+    cfg = _as_preset(preset, sets)
+    model = build_recognizer(cfg["model"], load_pretrained=pretrained)
+    model.preset = cfg
+    return model
+
+
+def load_model(checkpoint, preset=None, device="cpu", **overrides):
+    """A model in eval mode with the checkpoint's weights (ours, mmaction2 0.x or original TSM format).
+
+    The preset comes from `preset` if given, else from the checkpoint (ours embeds it), else from a
+    model-zoo file name such as tsm_r50_1x1x8_50e_kinetics400_rgb_20200607-af7fb746.pth.
+    `model.labels` holds the class names where they are known.
+    """
+    ckpt = read_checkpoint(checkpoint)
+    if preset is None:
+        preset = ckpt.get("preset") or preset_for_checkpoint_name(Path(checkpoint).name)
+        if preset is None:
+            raise UserError(f"{checkpoint}: the file does not say which preset it is; pass one "
+                            "(--preset NAME, or load_model(path, preset=NAME))")
+    model = build_model(preset, pretrained=False, **overrides)
+    state = ckpt["state_dict"]
+    fc = state.get("head.fc.weight")
+    expected = model.head.fc.weight.shape
+    if fc is not None and tuple(fc.shape) != tuple(expected):
+        raise UserError(f"{checkpoint}: classifier has {fc.shape[0]} classes x {fc.shape[1]} features, "
+                        f"the preset '{model.preset['name']}' builds {expected[0]} x {expected[1]}; pick the "
+                        "matching preset or set model.num_classes")
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise UserError(f"{checkpoint} ({ckpt['format']} format) does not fit preset "
+                        f"'{model.preset['name']}': missing {missing[:4]}{'...' if len(missing) > 4 else ''}, "
+                        f"unexpected {unexpected[:4]}{'...' if len(unexpected) > 4 else ''}")
+    model.labels = ckpt.get("labels") or label_map(model.preset.get("dataset"))
+    model.checkpoint_format = ckpt["format"]
+    return model.to(device).eval()

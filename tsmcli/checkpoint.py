@@ -1,0 +1,92 @@
+"""Checkpoints: our format, and loading mmaction2 0.x and original TSM files.
+
+Ours is a plain dict saved with torch.save:
+    {"format": "tsm-checkpoint", "version": 1, "state_dict": {...}, "preset": {resolved preset},
+     "labels": [class names] or None, "epoch": int, "iteration": int, "optimizer": {...} or None, ...}
+Files are written atomically (temp file + rename) and read with weights_only=True, so a hostile file
+cannot run code: only tensors and plain containers come back.
+"""
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .errors import UserError
+
+FORMAT = "tsm-checkpoint"
+VERSION = 1
+
+
+def _safe_globals():
+    # Plain numpy scalars/arrays appear in mmaction2's `meta` (e.g. best scores); their reconstructors
+    # build data, never call arbitrary code, so we allow exactly these.
+    import numpy as np
+
+    allowed = [np.dtype, np.ndarray]
+    for mod_name in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        try:
+            mod = __import__(mod_name, fromlist=["scalar", "_reconstruct"])
+            allowed += [mod.scalar, mod._reconstruct]
+        except (ImportError, AttributeError):
+            pass
+    allowed += [type(np.dtype(t)) for t in ("float64", "float32", "int64", "int32", "bool")]
+    return allowed
+
+
+def safe_torch_load(path):
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} does not exist")
+    try:
+        with torch.serialization.safe_globals(_safe_globals()):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except UserError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any unpickling failure is the file's problem
+        raise UserError(f"cannot read checkpoint {path}: {str(e).splitlines()[0]}\n"
+                        "Only tensors and plain containers are loaded (weights_only); a file that needs "
+                        "other Python objects is refused.") from None
+
+
+def save_checkpoint(path, model, preset, labels=None, **state):
+    """Write our checkpoint atomically. `state` holds epoch, iteration, optimizer, ... as plain data."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format": FORMAT, "version": VERSION, "state_dict": model.state_dict(), "preset": preset,
+               "labels": list(labels) if labels is not None else None, **state}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def read_checkpoint(path):
+    """-> dict with 'state_dict' (our key names), 'format' (ours | mmaction | original), and, where
+    the file has them, 'preset', 'labels', 'epoch', ..."""
+    from .convert import detect_format, to_ours
+
+    obj = safe_torch_load(path)
+    if isinstance(obj, dict) and obj.get("format") == FORMAT:
+        return {**obj, "format": "ours"}
+    state_dict = obj.get("state_dict", obj) if isinstance(obj, dict) else None
+    if not isinstance(state_dict, dict) or not state_dict:
+        raise UserError(f"{path}: no state_dict found")
+    fmt = detect_format(state_dict)
+    return {"format": fmt, "state_dict": to_ours(state_dict), "preset": None, "labels": None,
+            "epoch": obj.get("epoch") if isinstance(obj, dict) else None}
+
+
+def label_map(dataset):
+    """The class names of a dataset we ship a label map for, in the presets' class order, or None."""
+    if not dataset:
+        return None
+    path = Path(__file__).parent / "label_maps" / f"{dataset}.txt"
+    if not path.is_file():
+        return None
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]

@@ -1,0 +1,53 @@
+"""The `tsm` command: one Typer app, one module per subcommand in tsmcli/commands/."""
+import sys
+
+import typer
+from rich.console import Console
+
+from .commands import presets as presets_cmd
+from .errors import UserError
+from .runtime import tune_cpu_allocator
+
+app = typer.Typer(
+    name="tsm",
+    help="TSM video action recognition: the mmaction2 TSM model zoo, simpler and faster.\n\n"
+         "Examples:\n\n"
+         "  tsm presets list\n\n"
+         "  tsm presets show tsm_r50_1x1x8_50e_k400 --set model.dropout=0.8",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(presets_cmd.app, name="presets")
+
+
+def expand_set_args(argv):
+    """Let one `--set` take several KEY=VALUE words: `--set a=1 b=2` -> `--set a=1 --set b=2`."""
+    out, in_set = [], False
+    for word in argv:
+        if word == "--set":
+            in_set = True
+            out.append(word)
+        elif in_set and "=" in word and not word.startswith("-"):
+            if out[-1] != "--set":
+                out.append("--set")
+            out.append(word)
+        else:
+            in_set = False
+            out.append(word)
+    return out
+
+
+def main():
+    err = Console(stderr=True)
+    tune_cpu_allocator()
+    try:
+        app(args=expand_set_args(sys.argv[1:]), prog_name="tsm")
+    except UserError as e:
+        err.print(f"[bold red]error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""`tsm presets list` and `tsm presets show NAME`."""
+import json
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..presets import dump_preset, list_presets, load_preset
+
+app = typer.Typer(help="Browse the built-in presets: every configuration of the TSM model zoo.",
+                  no_args_is_help=True)
+
+SET_HELP = "Override preset values: --set model.dropout=0.8 data.videos_per_gpu=4"
+
+
+def _best_row(preset):
+    """The zoo row users compare against: the first one (the efficient scheme where there are two)."""
+    rows = preset.get("reference") or [{}]
+    return rows[0]
+
+
+def summary(preset):
+    m, row = preset["model"], _best_row(preset)
+    return {
+        "name": preset["name"],
+        "alias": (preset.get("aliases") or [None])[0],
+        "dataset": preset.get("dataset"),
+        "backbone": "MobileNetV2" if m["backbone"] == "mobilenetv2" else f"ResNet{m['depth']}"
+                    + (f" NL-{m['non_local']['mode']}" if m.get("non_local") else ""),
+        "frames": m["num_segments"],
+        "pretrain": row.get("pretrain"),
+        "resolution": row.get("resolution"),
+        "top1": row.get("top1"),
+        "top5": row.get("top5"),
+        "speed_video_s": row.get("speed_video_s"),
+        "memory_mb": row.get("memory_mb"),
+    }
+
+
+def _fmt(value):
+    return "-" if value is None else str(value)
+
+
+@app.command("list")
+def list_(
+    dataset: Optional[str] = typer.Option(None, help="Only this dataset (kinetics400, sthv1, ...)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts instead of a table."),
+):
+    """List the presets with the zoo's reference accuracy, speed and memory.
+
+    Examples:
+
+      tsm presets list
+
+      tsm presets list --dataset sthv1
+
+      tsm presets list --json | jq '.[].name'
+    """
+    rows = [summary(p) for p in list_presets() if dataset is None or p.get("dataset") == dataset]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=1))
+        return
+    table = Table(title="TSM presets (reference numbers from the mmaction2 model zoo)")
+    for column in ("name", "dataset", "backbone", "frames", "pretrain", "top1", "top5", "video/s", "memory MB"):
+        table.add_column(column, no_wrap=column == "name",
+                         justify="right" if column in ("frames", "top1", "top5", "video/s", "memory MB") else "left")
+    for r in rows:
+        table.add_row(r["name"], r["dataset"], r["backbone"], str(r["frames"]), _fmt(r["pretrain"]),
+                      _fmt(r["top1"]), _fmt(r["top5"]), _fmt(r["speed_video_s"]), _fmt(r["memory_mb"]))
+    console = Console()
+    if not console.is_terminal:  # keep rows on one line when piped or logged
+        console = Console(width=200)
+    console.print(table)
+
+
+@app.command("show")
+def show(
+    name: str = typer.Argument(..., help="A preset name, a zoo config name, or a YAML file."),
+    overrides: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
+):
+    """Print a preset fully resolved (bases merged, overrides applied) as YAML.
+
+    Examples:
+
+      tsm presets show tsm_r50_1x1x8_50e_k400
+
+      tsm presets show tsm_r50_1x1x8_50e_kinetics400_rgb --set model.dropout=0.8
+
+      tsm presets show my_experiment.yaml
+    """
+    typer.echo(dump_preset(load_preset(name, overrides or ())), nl=False)

@@ -1,0 +1,35 @@
+"""MobileNetV2-TSM: torchvision's MobileNetV2 with a temporal shift before the expansion conv of every
+inverted-residual block that has a residual connection."""
+import torchvision
+from torch import nn
+
+from .shift import ShiftedConv2d
+
+
+class MobileNetV2TSM(nn.Module):
+    def __init__(self, num_segments=8, shift=True, shift_div=8, width_mult=1.0, norm_eval=False,
+                 pretrained_state_dict=None):
+        super().__init__()
+        base = torchvision.models.mobilenet_v2(weights=None, width_mult=width_mult)
+        if pretrained_state_dict is not None:
+            base.load_state_dict({k: v for k, v in pretrained_state_dict.items()
+                                  if not k.startswith("classifier.")}, strict=False)
+        self.features = base.features
+        self.out_channels = base.last_channel
+        self.norm_eval = norm_eval
+        if shift:
+            for block in self.features:
+                if getattr(block, "use_res_connect", False) and len(block.conv) == 4:
+                    expand = block.conv[0]  # Conv2dNormActivation: conv, bn, relu6
+                    expand[0] = ShiftedConv2d(expand[0], num_segments, shift_div)
+
+    def forward(self, x):
+        return self.features(x)
+
+    def train(self, mode=True):
+        super().train(mode)
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+        return self

@@ -1,0 +1,51 @@
+"""The recognizer: backbone + head, with the clip layout and the averaging of views."""
+import torch
+from torch import nn
+
+AVERAGE_CLIPS = ("prob", "score", None)
+
+
+class Recognizer(nn.Module):
+    """forward(x) with x of shape (N, V*T, 3, H, W): V views (clips x crops) of T frames each.
+
+    Training mode returns logits (N*V, K). Eval mode averages the V views of each video as
+    `average_clips` says: 'prob' = softmax then mean, 'score' = mean of logits, None = (N, V, K) logits.
+    Inputs may be uint8 when `normalize` (mean, std in 0..255 units) is set: normalisation then happens
+    here, on the model's device (the gpu_normalize presets).
+    """
+
+    def __init__(self, backbone, head, num_segments, average_clips="prob", normalize=None):
+        super().__init__()
+        if average_clips not in AVERAGE_CLIPS:
+            raise ValueError(f"average_clips must be one of {AVERAGE_CLIPS}, got {average_clips!r}")
+        self.backbone = backbone
+        self.head = head
+        self.num_segments = num_segments
+        self.average_clips = average_clips
+        if normalize is not None:
+            self.register_buffer("mean", torch.tensor(normalize["mean"]).view(1, 3, 1, 1), persistent=False)
+            self.register_buffer("std", torch.tensor(normalize["std"]).view(1, 3, 1, 1), persistent=False)
+        else:
+            self.mean = self.std = None
+
+    def logits(self, x):
+        """(N, V*T, 3, H, W) -> per-view logits (N, V, K)."""
+        n, vt = x.shape[:2]
+        if vt % self.num_segments:
+            raise ValueError(f"input has {vt} frames per video, not a multiple of num_segments="
+                             f"{self.num_segments}")
+        x = x.reshape((n * vt,) + x.shape[2:])
+        if self.mean is not None:
+            x = (x.float() - self.mean) / self.std
+        scores = self.head(self.backbone(x))
+        return scores.view(n, -1, scores.shape[-1])
+
+    def forward(self, x):
+        scores = self.logits(x)
+        if self.training:
+            return scores.flatten(0, 1)
+        if self.average_clips == "prob":
+            return scores.softmax(dim=-1).mean(dim=1)
+        if self.average_clips == "score":
+            return scores.mean(dim=1)
+        return scores

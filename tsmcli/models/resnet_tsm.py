@@ -1,0 +1,79 @@
+"""ResNet-TSM: torchvision's ResNet with temporal shift, optional temporal pool and non-local blocks."""
+import torchvision
+from torch import nn
+
+from .non_local import BlockWithNonLocal
+from .shift import ShiftedBlock, ShiftedConv2d, temporal_max_pool
+
+DEPTHS = (18, 34, 50, 101, 152)
+
+
+class ResNetTSM(nn.Module):
+    """Returns the last feature map, (N*T', C, h, w) with T' = T // 2 when temporal_pool is set.
+
+    non_local: four sequences of 0/1, one per stage, marking the blocks followed by a non-local block.
+    """
+
+    def __init__(self, depth=50, num_segments=8, shift=True, shift_div=8, shift_place="blockres",
+                 temporal_pool=False, non_local=None, non_local_cfg=None, norm_eval=False,
+                 pretrained_state_dict=None):
+        super().__init__()
+        if depth not in DEPTHS:
+            raise ValueError(f"ResNet depth must be one of {DEPTHS}, got {depth}")
+        base = getattr(torchvision.models, f"resnet{depth}")(weights=None)
+        if pretrained_state_dict is not None:
+            base.load_state_dict({k: v for k, v in pretrained_state_dict.items()
+                                  if not k.startswith("fc.")}, strict=False)
+        self.conv1, self.bn1, self.relu, self.maxpool = base.conv1, base.bn1, base.relu, base.maxpool
+        self.layer1, self.layer2, self.layer3, self.layer4 = base.layer1, base.layer2, base.layer3, base.layer4
+        self.out_channels = base.fc.in_features
+        self.num_segments = num_segments
+        self.temporal_pool = temporal_pool
+        self.norm_eval = norm_eval
+        stage_segments = [num_segments] + [num_segments // 2 if temporal_pool else num_segments] * 3
+        if stage_segments[-1] <= 0:
+            raise ValueError("temporal_pool needs at least 2 segments")
+        stages = [self.layer1, self.layer2, self.layer3, self.layer4]
+        if shift:
+            # Deep nets (ResNet-101/152: >= 23 blocks in stage 3) shift every other block, as TSM does.
+            every = 2 if len(self.layer3) >= 23 else 1
+            for stage, segments in zip(stages, stage_segments):
+                for i in range(0, len(stage), every):
+                    if shift_place == "blockres":
+                        stage[i].conv1 = ShiftedConv2d(stage[i].conv1, segments, shift_div)
+                    elif shift_place == "block":
+                        stage[i] = ShiftedBlock(stage[i], segments, shift_div)
+                    else:
+                        raise ValueError(f"shift_place must be 'blockres' or 'block', got {shift_place!r}")
+        if non_local:
+            for stage, marks, segments in zip(stages, non_local, stage_segments):
+                for i, mark in enumerate(marks):
+                    if mark:
+                        channels = _block_out_channels(stage[i])
+                        stage[i] = BlockWithNonLocal(stage[i], channels, segments, **(non_local_cfg or {}))
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer1(x)
+        if self.temporal_pool:
+            x = temporal_max_pool(x, self.num_segments)
+        return self.layer4(self.layer3(self.layer2(x)))
+
+    def train(self, mode=True):
+        super().train(mode)
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+        return self
+
+
+def _block_out_channels(block):
+    block = getattr(block, "net", block)
+    last_bn = block.bn3 if hasattr(block, "bn3") else block.bn2
+    return last_bn.num_features
+
+
+def stage_block_counts(model: ResNetTSM):
+    return [len(s) for s in (model.layer1, model.layer2, model.layer3, model.layer4)]
+

@@ -1,0 +1,103 @@
+"""The temporal shift of TSM (Lin, Gan and Han, ICCV 2019).
+
+Frames of a clip are stacked along the batch axis as (N*T, C, H, W). Of the C channels, the first
+fold = C // shift_div take their values from the next frame (t+1), the second fold from the previous
+frame (t-1), the rest stay; frames shifted in from outside the clip are zeros.
+"""
+import torch
+from torch import nn
+
+
+def _shift(x, num_segments, fold, backward=False):
+    """One allocation, every element written once. backward=True shifts the other way (the adjoint)."""
+    nt, c, h, w = x.shape
+    x = x.view(nt // num_segments, num_segments, c, h, w)
+    out = torch.empty_like(x)
+    first, second = (slice(0, fold), slice(fold, 2 * fold))
+    if backward:
+        first, second = second, first
+    out[:, :-1, first] = x[:, 1:, first]
+    out[:, -1:, first] = 0
+    out[:, 1:, second] = x[:, :-1, second]
+    out[:, :1, second] = 0
+    out[:, :, 2 * fold:] = x[:, :, 2 * fold:]
+    return out.view(nt, c, h, w)
+
+
+class _ShiftFunction(torch.autograd.Function):
+    # Autograd through the slice assignments above is ~2x slower than a shift; the gradient of a shift
+    # is simply the opposite shift.
+    @staticmethod
+    def forward(ctx, x, num_segments, fold):
+        ctx.num_segments, ctx.fold = num_segments, fold
+        return _shift(x, num_segments, fold)
+
+    @staticmethod
+    def backward(ctx, grad):
+        if not (grad.is_contiguous() or grad.is_contiguous(memory_format=torch.channels_last)):
+            grad = grad.contiguous()
+        return _shift(grad, ctx.num_segments, ctx.fold, backward=True), None, None
+
+
+def temporal_shift(x: torch.Tensor, num_segments: int, shift_div: int = 8) -> torch.Tensor:
+    fold = x.shape[1] // shift_div
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _ShiftFunction.apply(x, num_segments, fold)
+    return _shift(x, num_segments, fold)
+
+
+class TemporalShift(nn.Module):
+    def __init__(self, num_segments: int, shift_div: int = 8):
+        super().__init__()
+        self.num_segments = num_segments
+        self.shift_div = shift_div
+
+    def forward(self, x):
+        return temporal_shift(x, self.num_segments, self.shift_div)
+
+    def extra_repr(self):
+        return f"num_segments={self.num_segments}, shift_div={self.shift_div}"
+
+
+class ShiftedConv2d(nn.Conv2d):
+    """A Conv2d that shifts its input first ('blockres' placement).
+
+    It keeps the parameters and state-dict keys of the conv it replaces, so torchvision weights and our
+    checkpoints load into a shifted network exactly as into a plain one.
+    """
+
+    def __init__(self, conv: nn.Conv2d, num_segments: int, shift_div: int = 8):
+        super().__init__(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
+                         padding=conv.padding, dilation=conv.dilation, groups=conv.groups,
+                         bias=conv.bias is not None, padding_mode=conv.padding_mode,
+                         device=conv.weight.device, dtype=conv.weight.dtype)
+        self.weight = conv.weight
+        self.bias = conv.bias
+        self.num_segments = num_segments
+        self.shift_div = shift_div
+
+    def forward(self, x):
+        return super().forward(temporal_shift(x, self.num_segments, self.shift_div))
+
+    def extra_repr(self):
+        return f"{super().extra_repr()}, num_segments={self.num_segments}, shift_div={self.shift_div}"
+
+
+class ShiftedBlock(nn.Module):
+    """Shifts the input of a whole residual block, identity path included ('block' placement)."""
+
+    def __init__(self, net: nn.Module, num_segments: int, shift_div: int = 8):
+        super().__init__()
+        self.shift = TemporalShift(num_segments, shift_div)
+        self.net = net
+
+    def forward(self, x):
+        return self.net(self.shift(x))
+
+
+def temporal_max_pool(x: torch.Tensor, num_segments: int) -> torch.Tensor:
+    """Max-pool 3x1x1 with stride 2 over time (TSM's temporal pool): halves the segments."""
+    nt, c, h, w = x.shape
+    x = x.view(nt // num_segments, num_segments, c, h, w).transpose(1, 2)
+    x = nn.functional.max_pool3d(x, kernel_size=(3, 1, 1), stride=(2, 1, 1), padding=(1, 0, 0))
+    return x.transpose(1, 2).reshape(-1, c, h, w)

@@ -1,0 +1,180 @@
+"""Presets: one YAML per model-zoo configuration, extending shared bases.
+
+    load_preset("tsm_r50_1x1x8_50e_k400", overrides=["model.dropout=0.8"])  -> resolved dict
+
+A name can be one of ours, a zoo config name (an alias, with or without `.py`), or a path to a user's
+YAML file (which may `extends:` a preset by name or path). Every resolved preset is validated against
+schema.SCHEMA; problems raise UserError naming the file and key.
+"""
+import copy
+import difflib
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from ..errors import UserError
+from .schema import validate
+
+PRESET_DIR = Path(os.environ.get("TSM_PRESETS_DIR", Path(__file__).resolve().parents[2] / "presets"))
+
+
+def _read_yaml(path):
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise UserError(f"preset file {path} does not exist") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise UserError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: a preset must be a YAML mapping, got {type(data).__name__}")
+    return data
+
+
+@lru_cache(maxsize=None)
+def _index():
+    """name or alias -> preset file, for the built-in presets."""
+    index = {}
+    for path in sorted(PRESET_DIR.glob("*.yaml")):
+        raw = _read_yaml(path)
+        for name in [path.stem] + list(raw.get("aliases", [])):
+            index[name] = path
+    return index
+
+
+def preset_names():
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def find_preset_file(name):
+    """A preset name, alias, or YAML path -> the file it refers to."""
+    name = str(name)
+    if name.endswith((".yaml", ".yml")) or os.sep in name:
+        if not os.path.isfile(name):
+            raise UserError(f"preset file {name} does not exist")
+        return Path(name)
+    index = _index()
+    key = name[:-3] if name.endswith(".py") else name
+    if key in index:
+        return index[key]
+    close = difflib.get_close_matches(key, list(index), n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise UserError(f"unknown preset {name!r}{hint} (see `tsm presets list`)")
+
+
+def deep_merge(base, update):
+    """Mappings merge key by key; anything else (lists included) replaces."""
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _load_chain(path, seen=()):
+    path = Path(path).resolve()
+    if path in seen:
+        raise UserError(f"{path}: 'extends' forms a cycle")
+    raw = _read_yaml(path)
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    if not isinstance(parent, str):
+        raise UserError(f"{path}: key 'extends' must be a preset name or a relative path")
+    parent_path = path.parent / parent
+    if not parent_path.is_file():
+        parent_path = find_preset_file(parent)
+    base = _load_chain(parent_path, seen + (path,))
+    return deep_merge(base, raw)
+
+
+def load_preset(name, overrides=()):
+    """Resolve a preset (name, alias or YAML path) with `key=value` overrides applied, validated."""
+    path = find_preset_file(name)
+    raw = _read_yaml(path)
+    validate_partial(raw, str(path))
+    cfg = _load_chain(path)
+    # A user file extending a preset is not that preset: its name and aliases are its own.
+    cfg = {**cfg, "name": raw.get("name") or path.stem, "aliases": raw.get("aliases", [])}
+    cfg = {"name": cfg.pop("name"), **cfg}
+    validate(cfg, str(path))
+    if overrides:
+        cfg = apply_overrides(cfg, overrides)
+        validate(cfg, f"--set (on {path.name})")
+    return cfg
+
+
+def validate_partial(raw, source):
+    """Check the keys a single file sets (before merging), so errors name the file that has them."""
+    from .schema import SCHEMA
+
+    SCHEMA.validate(raw, "", source)
+
+
+def parse_override(text):
+    if "=" not in text:
+        raise UserError(f"--set {text!r}: expected KEY=VALUE, e.g. model.dropout=0.8")
+    key, value = text.split("=", 1)
+    try:
+        parsed = yaml.safe_load(value) if value != "" else None
+    except yaml.YAMLError:
+        parsed = value
+    return key.strip(), parsed
+
+
+def apply_overrides(cfg, overrides):
+    from .schema import SCHEMA, Section
+
+    cfg = copy.deepcopy(cfg)
+    for text in overrides or ():
+        key, value = parse_override(text) if isinstance(text, str) else text
+        node, schema = cfg, SCHEMA
+        parts = key.split(".")
+        for i, part in enumerate(parts):
+            path = ".".join(parts[: i + 1])
+            if not isinstance(schema, Section) or part not in schema.fields:
+                from .schema import _suggest
+                options = schema.fields if isinstance(schema, Section) else {}
+                raise UserError(f"--set {text}: unknown key '{path}'"
+                                f"{_suggest(part, options, '.'.join(parts[:i]) or None)}")
+            schema = schema.fields[part]
+            if i == len(parts) - 1:
+                node[part] = value
+            else:
+                if not isinstance(node.get(part), dict):
+                    node[part] = {}
+                node = node[part]
+    return cfg
+
+
+def dump_preset(cfg):
+    return yaml.safe_dump(cfg, sort_keys=False, default_flow_style=None, width=100)
+
+
+DATASET_ORDER = ["kinetics400", "diving48", "sthv1", "sthv2", "jester", "hmdb51", "ucf101"]
+
+
+def list_presets():
+    presets = [load_preset(name) for name in preset_names()]
+    order = {d: i for i, d in enumerate(DATASET_ORDER)}
+    return sorted(presets, key=lambda p: (order.get(p.get("dataset"), len(order)), p["name"]))
+
+
+def preset_for_checkpoint_name(filename):
+    """`tsm_r50_1x1x8_50e_kinetics400_rgb_20200607-af7fb746.pth` -> our preset name, or None."""
+    stem = Path(filename).name
+    best = None
+    for key in _index():
+        if stem.startswith(key) and (best is None or len(key) > len(best)):
+            rest = stem[len(key):]
+            if rest == "" or rest[0] in "_.-":
+                best = key
+    return _index()[best].stem if best else None
