@@ -95,3 +95,12 @@ def test_head_init():
     fc = tsmcli.build_model("tsm_r50_1x1x8_50e_k400", pretrained=False).head.fc
     assert abs(fc.weight.std().item() - 0.001) < 1e-4
     assert fc.bias.abs().max().item() == 0
+
+
+def test_graph_capture_for_export():
+    """torch.export captures the whole model (no data-dependent Python control flow), the route to ONNX."""
+    model = tiny(model__num_segments=4)
+    x = torch.randn(1, 4, 3, 32, 32)
+    exported = torch.export.export(model, (x,))
+    with torch.no_grad():
+        assert torch.allclose(exported.module()(x), model(x), atol=1e-6)
