@@ -111,8 +111,14 @@ def main():
     parser.add_argument("--config-dir", required=True,
                         help="mmaction2's configs/recognition/tsm (the wheel ships it in mmaction/.mim)")
     parser.add_argument("--out", default=os.path.join(REPO, "tests", "data", "mmaction"))
+    parser.add_argument("--only", choices=["models", "sampling"], help="regenerate one part only")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
+    if args.only != "models":
+        with open(os.path.join(args.out, "sampling.json"), "w") as f:
+            json.dump({"mmaction2": mmaction.__version__, **sampling_cases()}, f)
+    if args.only == "sampling":
+        return
     torch.set_grad_enabled(False)
     cases = {}
     for case, config, shape in OUTPUT_CASES:
@@ -123,6 +129,47 @@ def main():
     configs = dump_configs(args.config_dir)
     with open(os.path.join(args.out, "configs.json"), "w") as f:
         json.dump({"mmaction2": mmaction.__version__, "configs": configs}, f, indent=1, sort_keys=True)
+
+
+
+def sampling_cases():
+    """Frame indices of mmaction2's SampleFrames / DenseSampleFrames: exact in test mode, the
+    per-position distribution over many draws in training mode."""
+    from mmaction.datasets.pipelines import DenseSampleFrames, SampleFrames
+
+    frame_counts = [1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 63, 64, 65, 100, 150, 300]
+    test = []
+    for n in frame_counts:
+        for clips in (1, 3, 8, 16):
+            for clip_len, interval in ((1, 1), (2, 1), (1, 2), (4, 2)):
+                for twice in (False, True):
+                    args = dict(clip_len=clip_len, frame_interval=interval, num_clips=clips,
+                                twice_sample=twice, test_mode=True)
+                    out = SampleFrames(**args)(dict(total_frames=n, start_index=0))
+                    test.append({"sampler": "SampleFrames", "total_frames": n, **args,
+                                 "frame_inds": out["frame_inds"].tolist()})
+            for sample_range, positions in ((64, 10), (32, 4)):
+                args = dict(clip_len=1, frame_interval=1, num_clips=clips, test_mode=True,
+                            sample_range=sample_range, num_sample_positions=positions)
+                out = DenseSampleFrames(**args)(dict(total_frames=n, start_index=0))
+                test.append({"sampler": "DenseSampleFrames", "total_frames": n, **args,
+                             "frame_inds": out["frame_inds"].tolist()})
+    train = []
+    np.random.seed(0)
+    for n, clips, clip_len, dense in [(300, 8, 1, False), (17, 8, 1, False), (9, 8, 1, False),
+                                      (5, 8, 1, False), (100, 16, 1, False), (40, 3, 4, False),
+                                      (300, 8, 1, True), (70, 8, 1, True), (20, 8, 1, True)]:
+        sampler = (DenseSampleFrames if dense else SampleFrames)(clip_len=clip_len, num_clips=clips)
+        draws = 4000
+        counts = [dict() for _ in range(clips * clip_len)]
+        for _ in range(draws):
+            inds = sampler(dict(total_frames=n, start_index=0))["frame_inds"]
+            for pos, value in enumerate(inds.tolist()):
+                counts[pos][value] = counts[pos].get(value, 0) + 1
+        train.append({"sampler": "DenseSampleFrames" if dense else "SampleFrames", "total_frames": n,
+                      "num_clips": clips, "clip_len": clip_len, "draws": draws,
+                      "counts": [{str(k): v for k, v in sorted(c.items())} for c in counts]})
+    return {"test": test, "train": train}
 
 
 if __name__ == "__main__":
