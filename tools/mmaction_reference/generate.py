@@ -111,13 +111,17 @@ def main():
     parser.add_argument("--config-dir", required=True,
                         help="mmaction2's configs/recognition/tsm (the wheel ships it in mmaction/.mim)")
     parser.add_argument("--out", default=os.path.join(REPO, "tests", "data", "mmaction"))
-    parser.add_argument("--only", choices=["models", "sampling"], help="regenerate one part only")
+    parser.add_argument("--only", choices=["models", "sampling", "pipeline"], help="regenerate one part only")
+    parser.add_argument("--shared", default=os.path.join(os.path.dirname(REPO), "shared"))
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    if args.only != "models":
+    if args.only in (None, "sampling"):
         with open(os.path.join(args.out, "sampling.json"), "w") as f:
             json.dump({"mmaction2": mmaction.__version__, **sampling_cases()}, f)
-    if args.only == "sampling":
+    if args.only in (None, "pipeline"):
+        with open(os.path.join(args.out, "pipeline.json"), "w") as f:
+            json.dump({"mmaction2": mmaction.__version__, **pipeline_cases(args.config_dir, args.shared)}, f)
+    if args.only in ("sampling", "pipeline"):
         return
     torch.set_grad_enabled(False)
     cases = {}
@@ -170,6 +174,48 @@ def sampling_cases():
                       "num_clips": clips, "clip_len": clip_len, "draws": draws,
                       "counts": [{str(k): v for k, v in sorted(c.items())} for c in counts]})
     return {"test": test, "train": train}
+
+
+
+def pipeline_cases(config_dir, shared):
+    """mmaction2's own test pipeline + model on the shared demo video and frame folder."""
+    from mmaction.datasets.pipelines import Compose
+
+    weights_case = run_case(config_dir, "tsm_r50_1x1x8_50e_kinetics400_rgb", (1, 8, 3, 32, 32))
+    out = {"keys": weights_case["keys"]}
+    inputs = {
+        "video": ("tsm_r50_video_1x1x8_50e_kinetics400_rgb",
+                  dict(filename=os.path.join(shared, "fixtures/videos/demo.mp4"), label=-1, start_index=0,
+                       modality="RGB")),
+        # the same with Resize to short side 320, so that the resize kernel is exercised too
+        "video_resized": ("tsm_r50_video_1x1x8_50e_kinetics400_rgb",
+                          dict(filename=os.path.join(shared, "fixtures/videos/demo.mp4"), label=-1,
+                               start_index=0, modality="RGB")),
+        "rawframes": ("tsm_r50_1x1x8_50e_kinetics400_rgb",
+                      dict(frame_dir=os.path.join(shared, "fixtures/frames"), total_frames=10, label=-1,
+                           start_index=1, filename_tmpl="img_{:05}.jpg", modality="RGB", offset=0)),
+    }
+    for name, (config, results) in inputs.items():
+        cfg = load_config(config_dir, config)
+        if name == "video_resized":
+            next(s for s in cfg.data.test.pipeline if s["type"] == "Resize")["scale"] = (-1, 320)
+        model = build(cfg)
+        model.load_state_dict(fill_state_dict(out["keys"]))
+        data = Compose(cfg.data.test.pipeline)(dict(results))
+        imgs = data["imgs"]  # (views*T, 3, 224, 224), normalised
+        with torch.no_grad():
+            probs = model(imgs[None], return_loss=False)[0]
+        raw = Compose([s for s in cfg.data.test.pipeline if s["type"] not in ("Normalize",)][:-3])(dict(results))
+        out[name] = {
+            "config": config,
+            "frame_inds": [int(i) for i in raw["frame_inds"]],
+            "shape": list(imgs.shape),
+            "channel_means": imgs.mean(dim=(2, 3)).tolist(),
+            "pixels": imgs[:, :, ::16, ::16].tolist(),
+            "probs": probs.tolist(),
+            "top5": np.argsort(-probs)[:5].tolist(),
+        }
+    return out
 
 
 if __name__ == "__main__":

@@ -182,6 +182,8 @@ SCHEMA = Section({
         "format": Field(str, choices=("rawframes", "videos")),
         "filename_tmpl": STR,
         "start_index": Field(int, type(None)),
+        "with_offset": BOOL,
+        "multi_class": BOOL,
         "videos_per_gpu": POS_INT,
         "workers_per_gpu": NON_NEG_INT,
         "val_videos_per_gpu": Field(int, type(None), check=lambda v: v is None or v > 0, hint="must be > 0"),

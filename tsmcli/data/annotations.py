@@ -1,0 +1,123 @@
+"""mmaction2 0.x list files.
+
+rawframes:  frame_dir total_frames label [label ...]          (with_offset: frame_dir offset total_frames label ...)
+videos:     path label [label ...]
+Relative paths are joined to the data prefix. Several labels on a line need multi_class.
+"""
+import os
+from dataclasses import dataclass
+
+import numpy as np
+from typing import List
+
+from ..errors import UserError
+
+
+@dataclass
+class Record:
+    path: str
+    labels: List[int]
+    total_frames: int = -1  # -1: read from the video
+    offset: int = 0
+    line: int = 0  # 1-based line in the list file, for messages
+
+    @property
+    def label(self):
+        return self.labels[0]
+
+
+class Annotations:
+    """A parsed list file, stored column-wise (a Kinetics list is 240 000 lines); indexing gives a Record."""
+
+    def __init__(self, paths, labels, total_frames, offsets, lines):
+        self.paths, self.labels, self.total_frames, self.offsets, self.lines = \
+            paths, labels, total_frames, offsets, lines
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        labels = self.labels[i]
+        if isinstance(labels, np.ndarray):
+            labels = labels.tolist()
+        return Record(self.paths[i], labels, int(self.total_frames[i]), int(self.offsets[i]), int(self.lines[i]))
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+
+def load_annotations(ann_file, data_format, data_prefix="", with_offset=False, multi_class=False):
+    """Parse a list file. Errors name the file, the line and what was expected."""
+    if data_format not in ("rawframes", "videos"):
+        raise ValueError(f"data format must be rawframes or videos, got {data_format!r}")
+    try:
+        with open(ann_file) as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise UserError(f"annotation file {ann_file} does not exist") from None
+    head = 0 if data_format == "videos" else (2 if with_offset else 1)  # numbers before the labels
+    prefix = data_prefix or ""
+    fast = _parse_uniform(text, head, multi_class, prefix)
+    return fast if fast is not None else _parse_lines(text, ann_file, head, multi_class, prefix)
+
+
+def _parse_uniform(text, head, multi_class, prefix):
+    """The common case, vectorised: every line has the same fields separated by single spaces.
+
+    Returns None when that is not so or any value is off; the line-by-line parser then reports exactly.
+    """
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines or "\t" in text or "\r" in text:
+        return None
+    width = len(lines[0].split(" "))
+    if width < head + 2 or (width > head + 2 and not multi_class):
+        return None
+    if not all(line.count(" ") == width - 1 for line in lines):
+        return None
+    tokens = text.split()
+    if len(tokens) != width * len(lines):
+        return None
+    try:
+        numbers = np.array([tokens[i::width] for i in range(1, width)]).astype(np.int64).T
+    except ValueError:
+        return None
+    labels = numbers[:, head:]
+    totals = numbers[:, head - 1] if head else np.full(len(lines), -1)
+    offsets = numbers[:, 0] if head == 2 else np.zeros(len(lines), dtype=np.int64)
+    if (labels < 0).any() or (totals == 0).any() or (totals < -1).any() or (offsets < 0).any():
+        return None
+    join = prefix.rstrip("/") + "/" if prefix else ""
+    paths = [p if p.startswith("/") or not join else join + p for p in tokens[0::width]]
+    return Annotations(paths, labels, totals, offsets, np.arange(1, len(lines) + 1))
+
+
+def _parse_lines(text, ann_file, head, multi_class, prefix):
+    paths, labels, totals, offsets, lines = [], [], [], [], []
+    for number, line in enumerate(text.splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        try:
+            numbers = list(map(int, parts[1:]))
+        except ValueError:
+            numbers = None
+        if numbers is None or len(numbers) < head + 1:
+            expected = {0: "path label [label ...]", 1: "frame_dir total_frames label [label ...]",
+                        2: "frame_dir offset total_frames label [label ...]"}[head]
+            raise UserError(f"{ann_file}:{number}: expected '{expected}' (integers after the path), "
+                            f"got {line.strip()!r}")
+        line_labels = numbers[head:]
+        if len(line_labels) > 1 and not multi_class:
+            raise UserError(f"{ann_file}:{number}: {len(line_labels)} labels on one line; set "
+                            "data.multi_class=true for multi-label lists")
+        total = numbers[head - 1] if head else -1
+        if total == 0 or min(line_labels) < 0 or (head == 2 and numbers[0] < 0):
+            raise UserError(f"{ann_file}:{number}: labels and frame counts must be positive: {line.strip()!r}")
+        paths.append(os.path.join(prefix, parts[0]) if prefix else parts[0])
+        labels.append(line_labels)
+        totals.append(total)
+        offsets.append(numbers[0] if head == 2 else 0)
+        lines.append(number)
+    return Annotations(paths, labels, totals, offsets, lines)

@@ -1,0 +1,130 @@
+"""Datasets and loaders built from a preset.
+
+Each item's randomness comes from numpy's Generator seeded with (seed, epoch, index), so an item is the
+same whatever the number of loader workers or their order; call set_epoch() between epochs.
+An unreadable video or frame folder never ends a run: in training the item is replaced by another one
+and the failure travels in the item's meta (logged once per path); in test mode the item comes back
+marked failed, with blank frames, so evaluation can report it and keep it in the denominator.
+"""
+import logging
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.data.distributed import DistributedSampler
+
+from .annotations import load_annotations
+from .decode import MediaError
+from .pipeline import Pipeline
+from .transforms import Clip
+
+log = logging.getLogger("tsmcli.data")
+_logged_paths = set()
+
+
+class VideoDataset(Dataset):
+    def __init__(self, records, pipeline: Pipeline, num_classes, multi_class=False, seed=0, max_retries=20):
+        self.records, self.pipeline = records, pipeline
+        self.num_classes, self.multi_class = num_classes, multi_class
+        self.seed, self.epoch, self.max_retries = seed, 0, max_retries
+        self._blank_shape = None
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __len__(self):
+        return len(self.records)
+
+    def _label(self, label):
+        if self.multi_class:
+            target = torch.zeros(self.num_classes)
+            target[torch.as_tensor(label if isinstance(label, list) else [label])] = 1.0
+            return target
+        return torch.tensor(label, dtype=torch.long)
+
+    def __getitem__(self, index):
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        failures, source = [], index
+        for _ in range(self.max_retries + 1):
+            record = self.records[source]
+            try:
+                clip = self.pipeline(record, rng)
+                break
+            except MediaError as e:
+                failures.append({"path": e.path, "reason": e.reason, "line": record.line})
+                if e.path not in _logged_paths:
+                    _logged_paths.add(e.path)
+                    log.warning("skipping unreadable media %s (%s)", e.path, e.reason)
+                if self.pipeline.test_mode:
+                    return self._failed_item(index, record, e)
+                source = int(rng.integers(len(self.records)))
+        else:
+            raise RuntimeError(f"{self.max_retries + 1} unreadable videos in a row, the last "
+                               f"{failures[-1]['path']}: is the data prefix right?")
+        meta = {**clip.meta, "index": index, "source_index": source, "failures": failures, "failed": False}
+        return {"imgs": clip.imgs, "label": self._label(clip.label), "meta": meta}
+
+    def _failed_item(self, index, record, error):
+        if self._blank_shape is None:
+            self._blank_shape = blank_output_shape(self.pipeline)
+        meta = {"path": record.path, "index": index, "source_index": index, "failed": True,
+                "failures": [{"path": error.path, "reason": error.reason, "line": record.line}],
+                "frame_inds": [], "views": self.pipeline.sampler.views}
+        dtype = torch.float32 if any(type(t).__name__ == "Normalize" for t in self.pipeline.transforms) \
+            else torch.uint8
+        return {"imgs": torch.zeros(self._blank_shape, dtype=dtype), "label": self._label(record.labels[0]
+                if len(record.labels) == 1 else record.labels), "meta": meta}
+
+
+def blank_output_shape(pipeline, height=256, width=340, num_frames=64):
+    """The shape the pipeline gives for a (height x width) video: what a failed test item is padded to."""
+    inds = pipeline.sampler(num_frames, np.random.default_rng(0))
+    clip = Clip(torch.zeros(len(inds), 3, height, width, dtype=torch.uint8), 0, {})
+    for transform in pipeline.transforms:
+        clip = transform(clip, np.random.default_rng(0))
+    return tuple(clip.imgs.shape)
+
+
+def collate(items):
+    """Stack frames and labels; keep each item's meta dict in a list."""
+    return {"imgs": torch.stack([it["imgs"] for it in items]),
+            "label": torch.stack([it["label"] for it in items]),
+            "meta": [it["meta"] for it in items]}
+
+
+def build_dataset(preset, split="train", ann_file=None, data_prefix=None, seed=0, **overrides):
+    """A Dataset for `split` (train | val | test) of a preset (name, alias, YAML path or resolved dict).
+
+    Items: {"imgs": (views*T, 3, H, W), "label": class index (or multi-hot), "meta": {"frame_inds",
+    "path", "views", "failures", ...}}. Keyword overrides nest with `__` (data__filename_tmpl=...).
+    """
+    from ..api import _as_preset
+
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"split must be train, val or test, got {split!r}")
+    cfg = _as_preset(preset, [(k.replace("__", "."), v) for k, v in overrides.items()])
+    data = cfg["data"]
+    split_cfg = data[split]
+    records = load_annotations(ann_file or split_cfg["ann_file"], data["format"],
+                               split_cfg["data_prefix"] if data_prefix is None else data_prefix,
+                               with_offset=data["with_offset"], multi_class=data["multi_class"])
+    pipeline = Pipeline(split_cfg["pipeline"], data["format"], data["filename_tmpl"], data["start_index"])
+    dataset = VideoDataset(records, pipeline, cfg["model"]["num_classes"], data["multi_class"], seed=seed)
+    dataset.preset = cfg
+    return dataset
+
+
+def _worker_init(_):
+    torch.set_num_threads(1)  # the workers already use every core between them
+
+
+def build_loader(dataset, batch_size, num_workers=2, shuffle=True, seed=0, distributed=False,
+                 drop_last=False):
+    """DataLoader with pinned memory, persistent workers and, for DDP, a DistributedSampler."""
+    sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed) if distributed else None
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle if sampler is None else False,
+                      sampler=sampler, num_workers=num_workers, collate_fn=collate,
+                      pin_memory=torch.cuda.is_available(), persistent_workers=num_workers > 0,
+                      worker_init_fn=_worker_init, drop_last=drop_last, generator=generator)

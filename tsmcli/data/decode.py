@@ -1,0 +1,84 @@
+"""Reading frames: videos with decord (one reader per item, one batched fetch), rawframe folders with
+libjpeg-turbo through torchvision. Frames come back as uint8 tensors (T, 3, H, W)."""
+import io
+import os
+import warnings
+
+import numpy as np
+import torch
+
+try:  # libjpeg-turbo, batched: ~1.8x faster than Pillow on our frames, with identical pixels
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from torchvision.io import ImageReadMode, decode_jpeg
+except ImportError:  # torchvision has announced the removal of its image codecs
+    decode_jpeg = None
+
+
+class MediaError(Exception):
+    """A video or frame folder that cannot be read; the dataset skips (training) or reports (test) it."""
+
+    def __init__(self, path, reason):
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = path, reason
+
+
+def open_video(path):
+    import decord
+
+    if not os.path.isfile(path):
+        raise MediaError(path, "file not found")
+    if os.path.getsize(path) == 0:
+        raise MediaError(path, "empty file")
+    try:
+        reader = decord.VideoReader(path, num_threads=1)
+    except Exception as e:  # noqa: BLE001 - decord raises its own DECORDError and RuntimeError
+        raise MediaError(path, f"cannot open video ({str(e).splitlines()[0][:200]})") from None
+    if len(reader) == 0:
+        raise MediaError(path, "no frames")
+    return reader
+
+
+def read_video_frames(reader, path, indices):
+    try:
+        frames = reader.get_batch(np.asarray(indices, dtype=np.int64)).asnumpy()
+    except Exception as e:  # noqa: BLE001 - a truncated stream fails here, not at open
+        raise MediaError(path, f"cannot decode frames ({str(e).splitlines()[0][:200]})") from None
+    return torch.from_numpy(frames).permute(0, 3, 1, 2)
+
+
+def read_rawframes(directory, filename_tmpl, indices):
+    """indices are absolute frame numbers (start index and offset already added). Repeated indices are
+    decoded once."""
+    unique, inverse = np.unique(np.asarray(indices), return_inverse=True)
+    datas = []
+    for index in unique.tolist():
+        path = os.path.join(directory, filename_tmpl.format(index))
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise MediaError(path, f"cannot read frame ({e.strerror or e})") from None
+        if not data:
+            raise MediaError(path, "empty frame file")
+        datas.append(data)
+    try:
+        images = _decode_jpegs(datas)
+    except (RuntimeError, OSError, ValueError) as e:
+        raise MediaError(directory, f"cannot decode a frame ({str(e).splitlines()[0][:200]})") from None
+    shapes = {tuple(img.shape) for img in images}
+    if len(shapes) != 1:
+        raise MediaError(directory, f"frames have different sizes {sorted(shapes)}")
+    return torch.stack(images)[torch.from_numpy(inverse.reshape(-1))]
+
+
+def _decode_jpegs(datas):
+    if decode_jpeg is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            tensors = [torch.frombuffer(bytearray(d), dtype=torch.uint8) for d in datas]
+            return decode_jpeg(tensors, mode=ImageReadMode.RGB)
+    from PIL import Image
+
+    return [torch.from_numpy(np.asarray(Image.open(io.BytesIO(d)).convert("RGB"))).permute(2, 0, 1)
+            for d in datas]

@@ -1,0 +1,59 @@
+"""A preset's pipeline (its list of steps) as one callable: record -> Clip.
+
+The first step samples frame indices; decoding is implicit (videos or rawframes, from data.format);
+the remaining steps transform the uint8 clip; Normalize, where present, makes it float.
+"""
+import numpy as np
+
+from .augment import AUGMENTATIONS
+from .decode import MediaError, open_video, read_rawframes, read_video_frames
+from .sampling import SAMPLERS
+from .transforms import TRANSFORMS, Clip
+
+STEP_TYPES = {**TRANSFORMS, **AUGMENTATIONS}
+
+
+class Pipeline:
+    def __init__(self, steps, data_format, filename_tmpl="img_{:05d}.jpg", start_index=None):
+        if not steps or steps[0]["type"] not in SAMPLERS:
+            raise ValueError("a pipeline starts with SampleFrames or DenseSampleFrames")
+        first = dict(steps[0])
+        self.sampler = SAMPLERS[first.pop("type")](**first)
+        self.transforms = []
+        for step in steps[1:]:
+            params = dict(step)
+            kind = params.pop("type")
+            self.transforms.append(STEP_TYPES[kind](**params))
+        self.data_format = data_format
+        self.filename_tmpl = filename_tmpl
+        self.start_index = start_index if start_index is not None else (1 if data_format == "rawframes" else 0)
+
+    @property
+    def test_mode(self):
+        return self.sampler.test_mode
+
+    def load(self, record, rng):
+        """Sample and decode: a Clip of uint8 frames (N, 3, H, W) plus meta (frame_inds, path)."""
+        if self.data_format == "videos":
+            reader = open_video(record.path)
+            num_frames = len(reader)
+            inds = self.sampler(num_frames, rng)
+            imgs = read_video_frames(reader, record.path, inds)
+        else:
+            num_frames = record.total_frames
+            inds = self.sampler(num_frames, rng)
+            imgs = read_rawframes(record.path, self.filename_tmpl, inds + self.start_index + record.offset)
+        meta = {"path": record.path, "frame_inds": (inds + self.start_index).tolist(),
+                "total_frames": int(num_frames), "views": self.sampler.views}
+        label = record.labels[0] if len(record.labels) == 1 else list(record.labels)
+        return Clip(imgs, label, meta)
+
+    def __call__(self, record, rng=None):
+        rng = rng if rng is not None else np.random.default_rng()
+        clip = self.load(record, rng)
+        for transform in self.transforms:
+            clip = transform(clip, rng)
+        return clip
+
+
+__all__ = ["Pipeline", "MediaError"]
