@@ -51,3 +51,14 @@ def test_bad_input_exits_2_without_traceback():
     assert "model.dropout" in result.stderr and "Traceback" not in result.stderr
     result = tsm("presets", "show", "no_such_preset")
     assert result.returncode == 2 and "unknown preset" in result.stderr
+
+
+def test_benchmark_data_reports_clips_per_second():
+    from conftest import SHARED
+
+    result = runner.invoke(app, ["benchmark", "data", "--preset", "tsm_r50_video_1x1x8_50e_k400",
+                                 str(SHARED / "fixtures/videos/test.mp4"), "--clips", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    for split in ("train", "test"):
+        assert out[split]["clips_per_s"] > 0 and out[split]["output_shape"] == [8, 3, 224, 224]

@@ -106,3 +106,20 @@ def test_mixup_and_cutmix_soft_labels():
     own = soft[torch.arange(4), labels]
     changed = (mixed != imgs).flatten(1).float().mean(1)  # fraction of pixels pasted from the partner
     assert torch.allclose(own, 1 - changed, atol=1e-6)
+
+
+def test_flip_label_maps_swap_left_and_right_in_our_class_order():
+    import tsmcli
+    from tsmcli.checkpoint import label_map
+
+    checked = 0
+    for name in ("tsm_r50_flip_1x1x8_50e_sthv1", "tsm_r50_flip_randaugment_1x1x8_50e_sthv1",
+                 "tsm_r50_1x1x8_50e_jester"):
+        preset = tsmcli.load_preset(name)
+        names = label_map(preset["dataset"])
+        flip = next(s for s in preset["data"]["train"]["pipeline"] if s["type"] == "Flip")
+        for a, b in flip["flip_label_map"].items():
+            mirrored = names[a].lower().replace("left", "<>").replace("right", "left").replace("<>", "right")
+            assert mirrored == names[b].lower(), (name, names[a], names[b])
+            checked += 1
+    assert checked == 16

@@ -4,6 +4,7 @@ import sys
 import typer
 from rich.console import Console
 
+from .commands import benchmark as benchmark_cmd
 from .commands import presets as presets_cmd
 from .errors import UserError
 from .runtime import tune_cpu_allocator
@@ -13,13 +14,15 @@ app = typer.Typer(
     help="TSM video action recognition: the mmaction2 TSM model zoo, simpler and faster.\n\n"
          "Examples:\n\n"
          "  tsm presets list\n\n"
-         "  tsm presets show tsm_r50_1x1x8_50e_k400 --set model.dropout=0.8",
+         "  tsm presets show tsm_r50_1x1x8_50e_k400 --set model.dropout=0.8\n\n"
+         "  tsm benchmark data --preset tsm_r50_video_1x1x8_50e_k400 videos/",
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(presets_cmd.app, name="presets")
+app.add_typer(benchmark_cmd.app, name="benchmark")
 
 
 def expand_set_args(argv):

@@ -1,5 +1,6 @@
 """Reading frames: videos with decord (one reader per item, one batched fetch), rawframe folders with
-libjpeg-turbo through torchvision. Frames come back as uint8 tensors (T, 3, H, W)."""
+libjpeg-turbo through torchvision. Frames come back as uint8 tensors (T, 3, H, W) whose memory is (T, H, W, 3) (channels-last): that is
+how decoders produce them, and torch's uint8 bilinear resize is ~2x faster on it."""
 import io
 import os
 import warnings
@@ -31,7 +32,8 @@ def open_video(path):
     if os.path.getsize(path) == 0:
         raise MediaError(path, "empty file")
     try:
-        reader = decord.VideoReader(path, num_threads=1)
+        with open(path, "rb") as f:  # decord reads ~5% faster from memory than from the path
+            reader = decord.VideoReader(io.BytesIO(f.read()), num_threads=1)
     except Exception as e:  # noqa: BLE001 - decord raises its own DECORDError and RuntimeError
         raise MediaError(path, f"cannot open video ({str(e).splitlines()[0][:200]})") from None
     if len(reader) == 0:
@@ -69,7 +71,12 @@ def read_rawframes(directory, filename_tmpl, indices):
     shapes = {tuple(img.shape) for img in images}
     if len(shapes) != 1:
         raise MediaError(directory, f"frames have different sizes {sorted(shapes)}")
-    return torch.stack(images)[torch.from_numpy(inverse.reshape(-1))]
+    # (N, H, W, 3) storage seen as (N, 3, H, W), as decord's frames are: resizing is ~2x faster so
+    _, h, w = images[0].shape
+    frames = torch.empty((len(inverse), h, w, 3), dtype=torch.uint8)
+    for position, which in enumerate(inverse.reshape(-1).tolist()):
+        frames[position].copy_(images[which].permute(1, 2, 0))
+    return frames.permute(0, 3, 1, 2)
 
 
 def _decode_jpegs(datas):

@@ -177,16 +177,18 @@ class Flip:
 
 
 class Normalize:
-    """uint8 -> float32 (x - mean) / std, mean and std in 0..255 units."""
+    """uint8 -> contiguous float32 (x - mean) * (1 / std), mean and std in 0..255 units (as mmcv does)."""
 
     def __init__(self, mean, std, to_bgr=False):
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+        self.inv_std = 1.0 / torch.tensor(std, dtype=torch.float64).view(1, 3, 1, 1).float()
         self.to_bgr = to_bgr
 
     def __call__(self, clip, rng):
         imgs = clip.imgs.flip(1) if self.to_bgr else clip.imgs
-        clip.imgs = (imgs.float() - self.mean) / self.std
+        out = torch.empty(imgs.shape, dtype=torch.float32)  # one pass: layout, dtype, then in place
+        out.copy_(imgs)
+        clip.imgs = out.sub_(self.mean).mul_(self.inv_std)
         return clip
 
 

@@ -1,0 +1,81 @@
+"""`tsm benchmark data`: clips/s of a preset's data pipelines."""
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ..data.benchmark import measure
+from ..errors import UserError
+
+app = typer.Typer(help="Measure speed: the data pipelines (model speed comes with `tsm benchmark`'s "
+                       "model issue).", no_args_is_help=True)
+
+VIDEO_SUFFIXES = {".mp4", ".avi", ".webm", ".mkv", ".mov"}
+
+
+@app.command("data")
+def data(
+    preset: str = typer.Option(..., "--preset", "-p", help="Preset name, zoo config name or YAML file."),
+    videos: Optional[List[Path]] = typer.Argument(None, help="Video files or folders of videos to read "
+                                                             "(instead of --ann-file)."),
+    ann_file: Optional[str] = typer.Option(None, help="A list file in the preset's format."),
+    data_prefix: Optional[str] = typer.Option(None, help="Folder the list's paths are relative to."),
+    split: str = typer.Option("both", help="train, test or both."),
+    clips: int = typer.Option(50, min=1, help="Clips to time per pipeline."),
+    workers: int = typer.Option(0, min=0, help="DataLoader workers; 0 times in-process, with the "
+                                               "decode / transform split."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+):
+    """Clips per second of a preset's train and test pipelines on your videos or frames.
+
+    Examples:
+
+      tsm benchmark data --preset tsm_r50_video_1x1x8_50e_k400 ../shared/fixtures/videos/
+
+      tsm benchmark data -p tsm_r50_1x1x8_50e_sthv1 --ann-file data/sthv1/val.txt --data-prefix data/sthv1/rawframes --split test
+    """
+    files = _collect_videos(videos or [])
+    if not files and not ann_file:
+        raise UserError("give video files/folders or --ann-file (with --data-prefix)")
+    splits = ["train", "test"] if split == "both" else [split]
+    if any(s not in ("train", "val", "test") for s in splits):
+        raise UserError(f"--split must be train, test or both, got {split!r}")
+    results = {}
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeRemainingColumn(), disable=as_json, transient=True) as bar:
+        for name in splits:
+            task = bar.add_task(f"{name} pipeline", total=clips)
+            results[name] = measure(preset, name, clips, ann_file=ann_file, data_prefix=data_prefix,
+                                    videos=files or None, workers=workers,
+                                    progress=lambda n, t=task: bar.advance(t, n))
+    if as_json:
+        typer.echo(json.dumps({"preset": preset, **results}, indent=1))
+        return
+    table = Table(title=f"data pipeline speed: {preset}")
+    for column in ("split", "clips/s", "decode ms/clip", "transform ms/clip", "output", "workers"):
+        table.add_column(column, justify="right")
+    for name, r in results.items():
+        table.add_row(name, f"{r['clips_per_s']:.1f}", _ms(r.get("decode_ms_per_clip")),
+                      _ms(r.get("transform_ms_per_clip")), "x".join(map(str, r.get("output_shape", []))) or "-",
+                      str(r["workers"]))
+    Console().print(table)
+
+
+def _ms(value):
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _collect_videos(paths):
+    files = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UserError(f"{path} does not exist")
+    return files
