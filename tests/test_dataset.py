@@ -137,3 +137,15 @@ def test_broken_frames_are_reported(tmp_path):
     item = dataset[0]
     assert item["meta"]["failed"]
     assert "img_0000" in item["meta"]["failures"][0]["path"] or "decode" in item["meta"]["failures"][0]["reason"]
+
+
+def test_distributed_loaders_split_the_dataset(media):
+    dataset = tsmcli.build_dataset("tsm_r50_video_1x1x8_50e_k400", "test", ann_file=str(media / "videos.txt"),
+                                   data_prefix=str(VIDEOS))
+    seen = []
+    for rank in range(2):
+        loader = build_loader(dataset, batch_size=1, num_workers=0, shuffle=True, distributed=True,
+                              world_size=2, rank=rank)
+        seen.append([m["index"] for batch in loader for m in batch["meta"]])
+    assert len(seen[0]) == len(seen[1]) == 2  # 3 items padded to 4 by DistributedSampler
+    assert set(seen[0]) | set(seen[1]) == {0, 1, 2}
