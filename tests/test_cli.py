@@ -62,3 +62,11 @@ def test_benchmark_data_reports_clips_per_second():
     out = json.loads(result.output)
     for split in ("train", "test"):
         assert out[split]["clips_per_s"] > 0 and out[split]["output_shape"] == [8, 3, 224, 224]
+
+
+def test_prepare_toy_command(tmp_path):
+    result = runner.invoke(app, ["prepare", "toy", "--root", str(tmp_path), "--train-per-class", "1",
+                                 "--val-per-class", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["train"] == 4
+    assert (tmp_path / "toy_val_list_videos.txt").read_text().count("\n") == 4

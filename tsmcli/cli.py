@@ -5,6 +5,7 @@ import typer
 from rich.console import Console
 
 from .commands import benchmark as benchmark_cmd
+from .commands import prepare as prepare_cmd
 from .commands import presets as presets_cmd
 from .errors import UserError
 from .runtime import tune_cpu_allocator
@@ -22,6 +23,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(presets_cmd.app, name="presets")
+app.add_typer(prepare_cmd.app, name="prepare")
 app.add_typer(benchmark_cmd.app, name="benchmark")
 
 

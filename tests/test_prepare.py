@@ -1,0 +1,109 @@
+import shutil
+
+import pytest
+import torch
+
+import tsmcli
+from conftest import SHARED
+from tsmcli.data.decode import open_video, read_video_frames
+from tsmcli.errors import UserError
+from tsmcli.prepare.custom import prepare_custom
+from tsmcli.prepare.toy import CLASSES, prepare_toy
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    root = tmp_path_factory.mktemp("toy")
+    summary = prepare_toy(root, train_per_class=3, val_per_class=2, seed=1)
+    return root, summary
+
+
+def frames_of(path):
+    reader = open_video(str(path))
+    return read_video_frames(reader, str(path), list(range(len(reader)))).float()
+
+
+def foreground_centroid_and_area(clip):
+    """Per frame: x centre and area of the bright shape (the background is darker than 90 + noise)."""
+    mask = (clip.max(dim=1).values > 120).float()
+    area = mask.flatten(1).sum(1)
+    xs = (mask.sum(1) * torch.arange(mask.shape[-1], dtype=torch.float32)).sum(1) / area.clamp(min=1)
+    return xs, area
+
+
+def test_toy_lists_labels_and_layout(toy):
+    root, summary = toy
+    assert summary == {"root": str(root), "classes": 4, "train": 12, "val": 8, "written": 20, "kept": 0}
+    lines = (root / "toy_train_list_videos.txt").read_text().splitlines()
+    assert lines[:3] == ["moving_left/train_0000.mp4 0", "moving_left/train_0001.mp4 0", "moving_left/train_0002.mp4 0"]
+    assert (root / "label_map.txt").read_text().splitlines() == CLASSES
+    dataset = tsmcli.build_dataset("tsm_r50_video_1x1x8_50e_k400", "val", ann_file=str(root / "toy_val_list_videos.txt"),
+                                   data_prefix=str(root / "videos"))
+    assert [dataset.records[i].labels for i in range(len(dataset))] == [[c] for c in range(4) for _ in range(2)]
+
+
+def test_toy_classes_differ_only_in_frame_order(toy):
+    root, _ = toy
+    for i in range(3):
+        left, right, grow, shrink = (frames_of(root / "videos" / c.replace(" ", "_") / f"train_{i:04d}.mp4")
+                                     for c in CLASSES)
+        xs_left, _ = foreground_centroid_and_area(left)
+        xs_right, _ = foreground_centroid_and_area(right)
+        _, area_grow = foreground_centroid_and_area(grow)
+        _, area_shrink = foreground_centroid_and_area(shrink)
+        assert xs_left[-1] < xs_left[0] - 10 and xs_right[-1] > xs_right[0] + 10
+        assert area_grow[-1] > 2 * area_grow[0] and area_shrink[0] > 2 * area_shrink[-1]
+
+
+def test_toy_is_seeded_and_rerun_keeps_files(toy, tmp_path):
+    root, _ = toy
+    again = prepare_toy(tmp_path, train_per_class=3, val_per_class=2, seed=1)
+    assert again["written"] == 20
+    assert (tmp_path / "toy_train_list_videos.txt").read_text() == (root / "toy_train_list_videos.txt").read_text()
+    a, b = frames_of(root / "videos/growing/val_0001.mp4"), frames_of(tmp_path / "videos/growing/val_0001.mp4")
+    assert a.equal(b)
+    assert prepare_toy(tmp_path, train_per_class=3, val_per_class=2, seed=1)["kept"] == 20
+
+
+@pytest.fixture()
+def custom_videos(tmp_path):
+    videos = tmp_path / "videos"
+    for cls, names in {"cooking": ["a.mp4", "b.mp4", "c.mp4", "d.mp4", "e.mp4"], "archery": ["x.mp4", "y.avi"]}.items():
+        (videos / cls).mkdir(parents=True)
+        for n in names:
+            source = SHARED / "fixtures/videos" / ("test.avi" if n.endswith(".avi") else "part_0.mp4")
+            shutil.copy(source, videos / cls / n)
+    (videos / "cooking" / "broken.mp4").write_bytes(b"")
+    (videos / "cooking" / "notes.txt").write_text("not a video")
+    return tmp_path
+
+
+def test_custom_split_by_ratio_reports_failures(custom_videos):
+    out = custom_videos / "prepared"
+    summary = prepare_custom(out, videos_dir=custom_videos / "videos", val_ratio=0.4, seed=0, workers=2)
+    assert summary == {"classes": 2, "videos": 8, "failed": 1, "train": 4, "val": 3}
+    assert (out / "label_map.txt").read_text().splitlines() == ["archery", "cooking"]
+    assert (out / "failures.txt").read_text() == "cooking/broken.mp4\tempty file\n"
+    train = (out / "custom_train_list_videos.txt").read_text().splitlines()
+    val = (out / "custom_val_list_videos.txt").read_text().splitlines()
+    assert not set(train) & set(val)
+    assert sorted(train + val) == sorted(["archery/x.mp4 0", "archery/y.avi 0"] +
+                                         [f"cooking/{n}.mp4 1" for n in "abcde"])
+
+
+def test_custom_given_lists_and_bad_line(custom_videos, tmp_path):
+    (tmp_path / "train.txt").write_text("cooking/a.mp4\narchery/x.mp4\n")
+    (tmp_path / "val.txt").write_text("cooking/b.mp4\ncooking/broken.mp4\n")
+    with pytest.raises(UserError, match=r"val.txt:2: cooking/broken.mp4"):
+        prepare_custom(tmp_path / "out", videos_dir=custom_videos / "videos", train_list=tmp_path / "train.txt",
+                       val_list=tmp_path / "val.txt", workers=1)
+    (tmp_path / "val.txt").write_text("cooking/b.mp4\n")
+    summary = prepare_custom(tmp_path / "out", videos_dir=custom_videos / "videos", train_list=tmp_path / "train.txt",
+                             val_list=tmp_path / "val.txt", workers=1)
+    assert (summary["train"], summary["val"]) == (2, 1)
+    assert (tmp_path / "out/custom_train_list_videos.txt").read_text() == "cooking/a.mp4 1\narchery/x.mp4 0\n"
+
+
+def test_custom_missing_folder_is_explained(tmp_path):
+    with pytest.raises(UserError, match="class name"):
+        prepare_custom(tmp_path, videos_dir=tmp_path / "nope")

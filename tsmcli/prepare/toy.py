@@ -1,0 +1,80 @@
+"""A synthetic dataset whose classes differ only in the order of their frames.
+
+Each class is the time reversal of another: a shape moving left vs right, growing vs shrinking. Start
+positions and sizes are drawn symmetrically, so the *set* of frames of a 'left' video is distributed
+exactly like that of a 'right' video: a model that averages frames without temporal modelling cannot do
+better than chance within a pair (50 %), while the temporal shift can learn the order.
+"""
+import os
+
+import numpy as np
+
+from .video_io import write_video
+
+CLASSES = ["moving left", "moving right", "growing", "shrinking"]
+
+
+def render(label, rng, size=64, frames=16):
+    """One clip (frames, size, size, 3) uint8 of class `label`."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    background = rng.integers(0, 90, size=3).astype(np.float32)
+    texture = rng.normal(0, 6, size=(size, size, 1)).astype(np.float32)
+    colour = rng.integers(140, 256, size=3).astype(np.float32)
+    square = rng.random() < 0.5
+    t = np.linspace(0.0, 1.0, frames, dtype=np.float32)
+    if label in (0, 1):  # moving: the same path, walked one way or the other
+        travel = size * 0.45
+        start = rng.uniform(size * 0.25, size * 0.75) - travel / 2
+        xs = start + travel * t
+        xs = xs[::-1] if label == 0 else xs
+        ys = np.full(frames, rng.uniform(size * 0.3, size * 0.7), dtype=np.float32)
+        radii = np.full(frames, rng.uniform(size * 0.1, size * 0.16), dtype=np.float32)
+    else:  # growing / shrinking: the same sizes, in one order or the other
+        xs = np.full(frames, rng.uniform(size * 0.35, size * 0.65), dtype=np.float32)
+        ys = np.full(frames, rng.uniform(size * 0.35, size * 0.65), dtype=np.float32)
+        radii = rng.uniform(size * 0.05, size * 0.09) + rng.uniform(size * 0.15, size * 0.22) * t
+        radii = radii[::-1] if label == 3 else radii
+    out = np.empty((frames, size, size, 3), dtype=np.uint8)
+    for i in range(frames):
+        dx, dy = np.abs(xx - xs[i]), np.abs(yy - ys[i])
+        inside = np.maximum(dx, dy) <= radii[i] if square else dx ** 2 + dy ** 2 <= radii[i] ** 2
+        img = background + texture
+        img = np.where(inside[..., None], colour, img)
+        out[i] = np.clip(img, 0, 255).astype(np.uint8)
+    return out
+
+
+def prepare_toy(root, train_per_class=48, val_per_class=16, seed=0, size=64, frames=16, fps=12):
+    """Write root/videos/<class>/*.mp4, toy_{train,val}_list_videos.txt and label_map.txt.
+
+    Returns a summary dict. Videos already present are kept (a re-run completes what is missing).
+    """
+    rng = np.random.default_rng(seed)
+    lists = {"train": [], "val": []}
+    written = kept = 0
+    for split, count in (("train", train_per_class), ("val", val_per_class)):
+        for label, name in enumerate(CLASSES):
+            folder = name.replace(" ", "_")
+            for i in range(count):
+                clip = render(label, rng, size, frames)  # drawn even when kept: the seed fixes every clip
+                relative = f"{folder}/{split}_{i:04d}.mp4"
+                path = os.path.join(root, "videos", relative)
+                if os.path.exists(path):
+                    kept += 1
+                else:
+                    write_video(path, clip, fps=fps)
+                    written += 1
+                lists[split].append(f"{relative} {label}")
+    for split, lines in lists.items():
+        _write_text(os.path.join(root, f"toy_{split}_list_videos.txt"), "\n".join(lines) + "\n")
+    _write_text(os.path.join(root, "label_map.txt"), "\n".join(CLASSES) + "\n")
+    return {"root": str(root), "classes": len(CLASSES), "train": len(lists["train"]), "val": len(lists["val"]),
+            "written": written, "kept": kept}
+
+
+def _write_text(path, text):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
