@@ -107,3 +107,52 @@ def test_custom_given_lists_and_bad_line(custom_videos, tmp_path):
 def test_custom_missing_folder_is_explained(tmp_path):
     with pytest.raises(UserError, match="class name"):
         prepare_custom(tmp_path, videos_dir=tmp_path / "nope")
+
+
+def test_frame_extraction_is_resumable_and_reports_failures(custom_videos, tmp_path):
+    from tsmcli.prepare.extract import Job, extract_frames, run_jobs
+
+    videos = custom_videos / "videos"
+    out = tmp_path / "frames"
+    jobs = [Job(str(videos / "cooking/a.mp4"), str(out / "a")), Job(str(videos / "cooking/b.mp4"), str(out / "b")),
+            Job(str(videos / "cooking/broken.mp4"), str(out / "broken"))]
+    # a run killed mid-video leaves only a temporary folder, which never counts as done
+    (out / "b.tmp-999").mkdir(parents=True)
+    (out / "b.tmp-999" / "img_00001.jpg").write_bytes(b"partial")
+    first = run_jobs(jobs[:1], extract_frames, workers=1, size=("short", 64))
+    assert (first["done"], first["kept"]) == (1, 0)
+    second = run_jobs(jobs, extract_frames, workers=2, size=("short", 64))
+    assert (second["done"], second["kept"]) == (1, 1)
+    assert second["failed"] == [(str(videos / "cooking/broken.mp4"), "empty file")]
+    assert not (out / "broken").exists() and not (out / "b.tmp-999").exists()
+    frames = sorted((out / "b").iterdir())
+    assert [f.name for f in frames[:2]] == ["img_00001.jpg", "img_00002.jpg"] and len(frames) == 32
+    image = tsmcli.data.decode.read_rawframes(str(out / "b"), "img_{:05d}.jpg", [1])
+    assert min(image.shape[-2:]) == 64
+
+
+def test_shards_split_the_work(custom_videos, tmp_path):
+    from tsmcli.prepare.extract import Job, extract_frames, run_jobs
+
+    jobs = [Job(str(custom_videos / "videos/cooking" / f"{n}.mp4"), str(tmp_path / n)) for n in "abcde"]
+    done = [set(run_jobs(jobs, extract_frames, workers=1, shard=(i, 2), size=("short", 32))["frames"])
+            for i in range(2)]
+    assert not done[0] & done[1] and len(done[0] | done[1]) == 5
+
+
+def test_custom_with_frames_and_resized_videos_feeds_the_presets(custom_videos):
+    out = custom_videos / "prepared"
+    summary = prepare_custom(out, videos_dir=custom_videos / "videos", val_ratio=0.4, workers=2,
+                             frames="short128", resize="short128")
+    assert summary["failed"] == 1
+    rawframe_lines = (out / "custom_train_list_rawframes.txt").read_text().splitlines()
+    video_lines = (out / "custom_train_list_videos_short128.txt").read_text().splitlines()
+    assert len(rawframe_lines) == len(video_lines) == summary["train"]
+    frames = tsmcli.build_dataset("tsm_r50_1x1x8_50e_k400", "val", ann_file=str(out / "custom_train_list_rawframes.txt"),
+                                  data_prefix=str(out / "rawframes"), data__filename_tmpl="img_{:05d}.jpg")
+    videos = tsmcli.build_dataset("tsm_r50_video_1x1x8_50e_k400", "val",
+                                  ann_file=str(out / "custom_train_list_videos_short128.txt"),
+                                  data_prefix=str(out / "videos_short128"))
+    for dataset in (frames, videos):
+        item = dataset[0]
+        assert item["imgs"].shape == (8, 3, 224, 224) and not item["meta"]["failed"]

@@ -3,8 +3,13 @@ import json
 from pathlib import Path
 from typing import Optional
 
+from contextlib import contextmanager
+
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ..errors import UserError
 
 app = typer.Typer(help="Turn a dataset as downloaded into the list files and label map the presets read.",
                   no_args_is_help=True)
@@ -23,6 +28,7 @@ def toy(
     train_per_class: int = typer.Option(48, min=1),
     val_per_class: int = typer.Option(16, min=1),
     seed: int = typer.Option(0),
+    frames: Optional[str] = typer.Option(None, help="Also extract JPEG frames at this size, e.g. short64."),
     as_json: bool = typer.Option(False, "--json"),
 ):
     """Generate the toy dataset: 4 classes that differ only in frame order (moving left/right,
@@ -34,7 +40,7 @@ def toy(
     """
     from ..prepare.toy import prepare_toy
 
-    _report(prepare_toy(root, train_per_class, val_per_class, seed), as_json)
+    _report(prepare_toy(root, train_per_class, val_per_class, seed, extract=frames), as_json)
 
 
 @app.command("custom")
@@ -45,7 +51,11 @@ def custom(
     train_list: Optional[Path] = typer.Option(None, help="Use these videos (paths relative to --videos) for training."),
     val_list: Optional[Path] = typer.Option(None, help="Use these videos for validation."),
     seed: int = typer.Option(0),
-    workers: Optional[int] = typer.Option(None, help="Processes checking videos [default: all cores]."),
+    workers: Optional[int] = typer.Option(None, help="Processes [default: all cores]."),
+    frames: Optional[str] = typer.Option(None, help="Extract JPEG frames: short256, short320, 340x256, height100."),
+    resize_videos: Optional[str] = typer.Option(None, help="Write resized H.264 copies (keyframe every 16 "
+                                                           "frames, for fast random access), e.g. short256."),
+    shard: Optional[str] = typer.Option(None, help="Process only shard i/n of the videos (several machines)."),
     as_json: bool = typer.Option(False, "--json"),
 ):
     """Your own videos, one sub-folder per class: every video is checked, undecodable ones are listed in
@@ -58,5 +68,22 @@ def custom(
       tsm prepare custom --root data/mine --train-list train.txt --val-list val.txt
     """
     from ..prepare.custom import prepare_custom
+    from ..prepare.media import parse_shard
 
-    _report(prepare_custom(root, videos, val_ratio, train_list, val_list, seed, workers), as_json)
+    try:
+        shard_spec = parse_shard(shard)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    with _progress(as_json) as advance:
+        summary = prepare_custom(root, videos, val_ratio, train_list, val_list, seed, workers, frames=frames,
+                                 resize=resize_videos, shard=shard_spec, progress=advance)
+    _report(summary, as_json)
+
+
+@contextmanager
+def _progress(quiet):
+    """A progress bar with ETA over processed videos (the total is unknown up front, so it counts)."""
+    with Progress(TextColumn("videos"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  disable=quiet, transient=True) as bar:
+        task = bar.add_task("videos", total=None)
+        yield lambda n: bar.advance(task, n)

@@ -7,6 +7,7 @@ import numpy as np
 
 from ..data.decode import MediaError
 from ..errors import UserError
+from .media import process_videos
 from .video_io import probe_video
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".flv")
@@ -20,9 +21,10 @@ def _check(path):
 
 
 def prepare_custom(root, videos_dir=None, val_ratio=0.2, train_list=None, val_list=None, seed=0, workers=None,
-                   name="custom"):
+                   name="custom", frames=None, resize=None, shard=None, progress=None):
     """Scan <videos_dir>/<class>/<video>, check every video decodes, write <name>_{train,val}_list_videos.txt,
-    label_map.txt (classes in sorted folder order) and, if any video failed, failures.txt."""
+    label_map.txt (classes in sorted folder order) and, if any video failed, failures.txt.
+    frames / resize (e.g. 'short256'): also extract JPEG frames / write resized copies (media.py)."""
     videos_dir = videos_dir or os.path.join(root, "videos")
     if not os.path.isdir(videos_dir):
         raise UserError(f"{videos_dir} does not exist: expected <videos>/<class name>/<video files>")
@@ -47,6 +49,10 @@ def prepare_custom(root, videos_dir=None, val_ratio=0.2, train_list=None, val_li
     for split, rows in splits.items():
         _write(os.path.join(root, f"{name}_{split}_list_videos.txt"), "".join(f"{r} {l}\n" for r, l in rows))
     _write(os.path.join(root, "label_map.txt"), "".join(c + "\n" for c in classes))
+    if frames or resize:
+        for path, reason in process_videos(root, videos_dir, splits, frames, resize, workers, shard, name=name,
+                                           progress=progress):
+            failed[os.path.relpath(path, videos_dir)] = reason
     if failed:
         _write(os.path.join(root, "failures.txt"), "".join(f"{p}\t{r}\n" for p, r in sorted(failed.items())))
     summary = {"classes": len(classes), "videos": len(items), "failed": len(failed),

@@ -44,8 +44,10 @@ def render(label, rng, size=64, frames=16):
     return out
 
 
-def prepare_toy(root, train_per_class=48, val_per_class=16, seed=0, size=64, frames=16, fps=12):
-    """Write root/videos/<class>/*.mp4, toy_{train,val}_list_videos.txt and label_map.txt.
+def prepare_toy(root, train_per_class=48, val_per_class=16, seed=0, size=64, frames=16, fps=12,
+                extract=None, workers=None):
+    """Write root/videos/<class>/*.mp4, toy_{train,val}_list_videos.txt and label_map.txt; with
+    extract='short64' etc. also JPEG frames and toy_{train,val}_list_rawframes.txt.
 
     Returns a summary dict. Videos already present are kept (a re-run completes what is missing).
     """
@@ -68,6 +70,12 @@ def prepare_toy(root, train_per_class=48, val_per_class=16, seed=0, size=64, fra
     for split, lines in lists.items():
         _write_text(os.path.join(root, f"toy_{split}_list_videos.txt"), "\n".join(lines) + "\n")
     _write_text(os.path.join(root, "label_map.txt"), "\n".join(CLASSES) + "\n")
+    if extract:
+        from .media import process_videos
+
+        splits = {split: [(line.rsplit(" ", 1)[0], int(line.rsplit(" ", 1)[1])) for line in lines]
+                  for split, lines in lists.items()}
+        process_videos(root, os.path.join(root, "videos"), splits, frames=extract, workers=workers, name="toy")
     return {"root": str(root), "classes": len(CLASSES), "train": len(lists["train"]), "val": len(lists["val"]),
             "written": written, "kept": kept}
 

@@ -1,0 +1,64 @@
+"""Turning a prepared video list into frame folders or resized videos, and the lists that go with them."""
+import os
+
+from .extract import Job, extract_frames, parse_size, resize_video, run_jobs
+
+
+def parse_shard(text):
+    """'i/n' -> (i, n)."""
+    if text is None:
+        return None
+    try:
+        index, count = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard must look like 0/4, got {text!r}") from None
+    if not 0 <= index < count:
+        raise ValueError(f"--shard {text}: the index must be in [0, {count})")
+    return index, count
+
+
+def process_videos(root, videos_dir, splits, frames=None, resize=None, workers=None, shard=None,
+                   filename_tmpl="img_{:05d}.jpg", name="custom", progress=None):
+    """splits: {"train": [(relative video path, label)], ...}.
+
+    frames='short256' etc.: extract to root/rawframes/<relative path without suffix>/ and write
+    <name>_<split>_list_rawframes.txt ("frame_dir total_frames label"); resize: write root/videos_<size>/
+    copies and <name>_<split>_list_videos_<size>.txt. Failed videos are left out of the new lists and
+    returned as [(path, reason)].
+    """
+    failures = []
+    items = sorted({rel for rows in splits.values() for rel, _ in rows})
+    if frames:
+        jobs = [Job(os.path.join(videos_dir, rel), os.path.join(root, "rawframes", os.path.splitext(rel)[0]))
+                for rel in items]
+        result = run_jobs(jobs, extract_frames, workers=workers, shard=shard, progress=progress,
+                          size=parse_size(frames), filename_tmpl=filename_tmpl)
+        failures += result["failed"]
+        counts = {os.path.relpath(t, os.path.join(root, "rawframes")): n for t, n in result["frames"].items()}
+        if shard is None:  # with shards, each machine has only its part: lists come from an unsharded run
+            for split, rows in splits.items():
+                lines = [f"{os.path.splitext(rel)[0]} {counts[os.path.splitext(rel)[0]]} {label}\n"
+                         for rel, label in rows if os.path.splitext(rel)[0] in counts]
+                _write(os.path.join(root, f"{name}_{split}_list_rawframes.txt"), "".join(lines))
+    if resize:
+        suffix = resize.replace("x", "_")
+        out_dir = os.path.join(root, f"videos_{suffix}")
+        jobs = [Job(os.path.join(videos_dir, rel), os.path.join(out_dir, os.path.splitext(rel)[0] + ".mp4"))
+                for rel in items]
+        result = run_jobs(jobs, resize_video, workers=workers, shard=shard, progress=progress,
+                          size=parse_size(resize))
+        failures += result["failed"]
+        done = {os.path.relpath(t, out_dir) for t in result["frames"]}
+        if shard is None:
+            for split, rows in splits.items():
+                lines = [f"{os.path.splitext(rel)[0]}.mp4 {label}\n" for rel, label in rows
+                         if os.path.splitext(rel)[0] + ".mp4" in done]
+                _write(os.path.join(root, f"{name}_{split}_list_videos_{suffix}.txt"), "".join(lines))
+    return failures
+
+
+def _write(path, text):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
