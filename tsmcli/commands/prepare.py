@@ -68,6 +68,16 @@ def custom(
       tsm prepare custom --root data/mine --train-list train.txt --val-list val.txt
     """
     from ..prepare.custom import prepare_custom
+
+    _run(lambda **media: prepare_custom(root, videos, val_ratio, train_list, val_list, seed, **media),
+         frames, resize_videos, workers, shard, as_json)
+
+
+FRAMES_HELP = "Extract JPEG frames: short256, short320, 340x256, height100 ..."
+RESIZE_HELP = "Write resized H.264 copies (keyframe every 16 frames, for fast random access), e.g. short256."
+
+
+def _run(prepare, frames, resize_videos, workers, shard, as_json):
     from ..prepare.media import parse_shard
 
     try:
@@ -75,9 +85,41 @@ def custom(
     except ValueError as e:
         raise UserError(str(e)) from None
     with _progress(as_json) as advance:
-        summary = prepare_custom(root, videos, val_ratio, train_list, val_list, seed, workers, frames=frames,
-                                 resize=resize_videos, shard=shard_spec, progress=advance)
+        summary = prepare(frames=frames, resize=resize_videos, workers=workers, shard=shard_spec, progress=advance)
     _report(summary, as_json)
+
+
+def _public(name, fn, doc):
+    def command(
+        root: Path = typer.Option(Path(f"data/{name}"), help="The dataset as downloaded; lists are written here."),
+        frames: Optional[str] = typer.Option(None, help=FRAMES_HELP),
+        resize_videos: Optional[str] = typer.Option(None, help=RESIZE_HELP),
+        workers: Optional[int] = typer.Option(None, help="Processes [default: all cores]."),
+        shard: Optional[str] = typer.Option(None, help="Process only shard i/n of the videos."),
+        as_json: bool = typer.Option(False, "--json"),
+    ):
+        _run(lambda **media: fn(root, **media), frames, resize_videos, workers, shard, as_json)
+
+    command.__doc__ = doc
+    app.command(name)(command)
+
+
+def _register_public_datasets():
+    from ..prepare import datasets
+
+    _public("kinetics400", datasets.prepare_kinetics400,
+            "Kinetics-400: annotations/*{train,val}*.csv and videos_{train,val}/ (<youtube_id>_<start>_<end>.mp4, "
+            "flat or per class). Missing videos are counted and left out.\n\nExample:\n\n"
+            "  tsm prepare kinetics400 --root data/kinetics400 --frames short256")
+    _public("ucf101", datasets.prepare_ucf101,
+            "UCF101: ucfTrainTestlist/ (classInd, trainlist0k, testlist0k) and videos/<Class>/*.avi; all 3 "
+            "splits.\n\nExample:\n\n  tsm prepare ucf101 --root data/ucf101 --frames short256")
+    _public("hmdb51", datasets.prepare_hmdb51,
+            "HMDB51: testTrainMulti_7030_splits/<class>_test_split{1,2,3}.txt and videos/<class>/*.avi; all "
+            "3 splits.\n\nExample:\n\n  tsm prepare hmdb51 --root data/hmdb51 --frames short256")
+
+
+_register_public_datasets()
 
 
 @contextmanager

@@ -1,5 +1,4 @@
 """A user's own videos: a folder of class sub-folders, split by a ratio or by given list files."""
-import json
 import os
 from concurrent.futures import ProcessPoolExecutor
 
@@ -7,7 +6,7 @@ import numpy as np
 
 from ..data.decode import MediaError
 from ..errors import UserError
-from .media import process_videos
+from .common import finish
 from .video_io import probe_video
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".flv")
@@ -45,20 +44,9 @@ def prepare_custom(root, videos_dir=None, val_ratio=0.2, train_list=None, val_li
         if not 0 <= val_ratio < 1:
             raise UserError(f"--val-ratio must be in [0, 1), got {val_ratio}")
         splits = _split_by_ratio(good, len(classes), val_ratio, seed)
-    os.makedirs(root, exist_ok=True)
-    for split, rows in splits.items():
-        _write(os.path.join(root, f"{name}_{split}_list_videos.txt"), "".join(f"{r} {l}\n" for r, l in rows))
-    _write(os.path.join(root, "label_map.txt"), "".join(c + "\n" for c in classes))
-    if frames or resize:
-        for path, reason in process_videos(root, videos_dir, splits, frames, resize, workers, shard, name=name,
-                                           progress=progress):
-            failed[os.path.relpath(path, videos_dir)] = reason
-    if failed:
-        _write(os.path.join(root, "failures.txt"), "".join(f"{p}\t{r}\n" for p, r in sorted(failed.items())))
-    summary = {"classes": len(classes), "videos": len(items), "failed": len(failed),
-               **{split: len(rows) for split, rows in splits.items()}}
-    _write(os.path.join(root, "summary.json"), json.dumps(summary, indent=1) + "\n")
-    return summary
+    summary = finish(root, name, classes, splits, videos_dir, failed, frames, resize, workers, shard, progress)
+    return {"classes": summary["classes"], "videos": len(items), "failed": summary["failed"],
+            **{split: len(rows) for split, rows in splits.items()}}
 
 
 def _split_by_ratio(items, num_classes, val_ratio, seed):
@@ -92,10 +80,3 @@ def _read_split(path, good, videos_dir):
                 raise UserError(f"{path}:{number}: {rel} is not a decodable video under {videos_dir}/<class>/")
             rows.append((rel, known[rel]))
     return rows
-
-
-def _write(path, text):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)

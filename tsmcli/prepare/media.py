@@ -18,28 +18,30 @@ def parse_shard(text):
 
 
 def process_videos(root, videos_dir, splits, frames=None, resize=None, workers=None, shard=None,
-                   filename_tmpl="img_{:05d}.jpg", name="custom", progress=None):
+                   filename_tmpl="img_{:05d}.jpg", name="custom", progress=None, list_pattern="{name}_{split}_list",
+                   frames_subdir="rawframes"):
     """splits: {"train": [(relative video path, label)], ...}.
 
-    frames='short256' etc.: extract to root/rawframes/<relative path without suffix>/ and write
-    <name>_<split>_list_rawframes.txt ("frame_dir total_frames label"); resize: write root/videos_<size>/
-    copies and <name>_<split>_list_videos_<size>.txt. Failed videos are left out of the new lists and
+    frames='short256' etc.: extract to root/<frames_subdir>/<relative path without suffix>/ and write
+    <list>_rawframes.txt ("frame_dir total_frames label"); resize: write root/videos_<size>/ copies and
+    <list>_videos_<size>.txt, where <list> is list_pattern with name and split filled in. Failed videos are left out of the new lists and
     returned as [(path, reason)].
     """
     failures = []
     items = sorted({rel for rows in splits.values() for rel, _ in rows})
     if frames:
-        jobs = [Job(os.path.join(videos_dir, rel), os.path.join(root, "rawframes", os.path.splitext(rel)[0]))
+        jobs = [Job(os.path.join(videos_dir, rel), os.path.join(root, frames_subdir, os.path.splitext(rel)[0]))
                 for rel in items]
         result = run_jobs(jobs, extract_frames, workers=workers, shard=shard, progress=progress,
                           size=parse_size(frames), filename_tmpl=filename_tmpl)
         failures += result["failed"]
-        counts = {os.path.relpath(t, os.path.join(root, "rawframes")): n for t, n in result["frames"].items()}
+        counts = {os.path.relpath(t, os.path.join(root, frames_subdir)): n for t, n in result["frames"].items()}
         if shard is None:  # with shards, each machine has only its part: lists come from an unsharded run
             for split, rows in splits.items():
                 lines = [f"{os.path.splitext(rel)[0]} {counts[os.path.splitext(rel)[0]]} {label}\n"
                          for rel, label in rows if os.path.splitext(rel)[0] in counts]
-                _write(os.path.join(root, f"{name}_{split}_list_rawframes.txt"), "".join(lines))
+                _write(os.path.join(root, list_pattern.format(name=name, split=split) + "_rawframes.txt"),
+                       "".join(lines))
     if resize:
         suffix = resize.replace("x", "_")
         out_dir = os.path.join(root, f"videos_{suffix}")
@@ -53,7 +55,8 @@ def process_videos(root, videos_dir, splits, frames=None, resize=None, workers=N
             for split, rows in splits.items():
                 lines = [f"{os.path.splitext(rel)[0]}.mp4 {label}\n" for rel, label in rows
                          if os.path.splitext(rel)[0] + ".mp4" in done]
-                _write(os.path.join(root, f"{name}_{split}_list_videos_{suffix}.txt"), "".join(lines))
+                _write(os.path.join(root, list_pattern.format(name=name, split=split) + f"_videos_{suffix}.txt"),
+                       "".join(lines))
     return failures
 
 

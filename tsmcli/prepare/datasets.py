@@ -1,0 +1,142 @@
+"""The public datasets, from their official layouts to the lists our presets read.
+
+Each function reads the annotations as published and the videos under root/videos, and hands the
+splits to common.finish (lists, label map, optional frames / resized copies, failures, summary).
+Videos named in the annotations but absent on disk are reported and left out of the lists.
+"""
+import csv
+import os
+import re
+from pathlib import Path
+
+from ..errors import UserError
+from .common import check_class_order, finish
+
+
+def _require(path):
+    if not Path(path).is_file():
+        raise UserError(f"{path} does not exist: download the dataset's annotations and place them there")
+    return Path(path)
+
+
+def _present(videos_dir, rows, failed):
+    """Keep the rows whose video exists; record the others as missing."""
+    kept = []
+    for rel, label in rows:
+        if os.path.isfile(os.path.join(videos_dir, rel)):
+            kept.append((rel, label))
+        else:
+            failed[rel] = "missing video"
+    return kept
+
+
+def prepare_ucf101(root, splits=(1, 2, 3), **media):
+    """ucfTrainTestlist/{classInd,trainlist0k,testlist0k}.txt and videos/<Class>/v_<Class>_gXX_cYY.avi."""
+    root = Path(root)
+    lists_dir, videos_dir = root / "ucfTrainTestlist", root / "videos"
+    index = {}
+    for number, line in enumerate(_require(lists_dir / "classInd.txt").read_text().splitlines(), 1):
+        if line.strip():
+            parts = line.split()
+            if len(parts) != 2 or not parts[0].isdigit():
+                raise UserError(f"{lists_dir / 'classInd.txt'}:{number}: expected 'index ClassName', got {line!r}")
+            index[parts[1]] = int(parts[0]) - 1
+    classes = sorted(index, key=index.get)
+    check_class_order(classes, "ucf101", lists_dir / "classInd.txt")
+    out, failed = {}, {}
+    for k in splits:
+        for split, filename in (("train", f"trainlist0{k}.txt"), ("val", f"testlist0{k}.txt")):
+            path = _require(lists_dir / filename)
+            rows = []
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                if not line.strip():
+                    continue
+                rel = line.split()[0]
+                cls = rel.split("/")[0]
+                if cls not in index:
+                    raise UserError(f"{path}:{number}: unknown class {cls!r} (not in classInd.txt)")
+                rows.append((rel, index[cls]))
+            out[f"{split}_split_{k}"] = _present(videos_dir, rows, failed)
+    names = {key: f"ucf101_{key}" for key in out}
+    return finish(root, "ucf101", classes, out, videos_dir, failed, list_names=names, **media)
+
+
+def prepare_hmdb51(root, splits=(1, 2, 3), **media):
+    """testTrainMulti_7030_splits/<class>_test_split{k}.txt ('name.avi 1|2|0': train, test, unused) and
+    videos/<class>/<name>.avi. Classes are numbered in sorted order, as the shipped label map is."""
+    root = Path(root)
+    lists_dir, videos_dir = root / "testTrainMulti_7030_splits", root / "videos"
+    if not lists_dir.is_dir():
+        raise UserError(f"{lists_dir} does not exist: unpack the official split files there")
+    classes = sorted({re.sub(r"_test_split\d\.txt$", "", p.name) for p in lists_dir.glob("*_test_split*.txt")})
+    if not classes:
+        raise UserError(f"{lists_dir} has no <class>_test_split<k>.txt files")
+    check_class_order(classes, "hmdb51", lists_dir)
+    out, failed = {}, {}
+    for k in splits:
+        rows = {"train": [], "val": []}
+        for label, cls in enumerate(classes):
+            path = _require(lists_dir / f"{cls}_test_split{k}.txt")
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                if not line.strip():
+                    continue
+                parts = line.split()
+                if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
+                    raise UserError(f"{path}:{number}: expected 'video.avi 0|1|2', got {line.strip()!r}")
+                if parts[1] != "0":
+                    rows["train" if parts[1] == "1" else "val"].append((f"{cls}/{parts[0]}", label))
+        for split in ("train", "val"):
+            out[f"{split}_split_{k}"] = _present(videos_dir, rows[split], failed)
+    names = {key: f"hmdb51_{key}" for key in out}
+    return finish(root, "hmdb51", classes, out, videos_dir, failed, list_names=names, **media)
+
+
+def prepare_kinetics400(root, **media):
+    """annotations/*{train,val}*.csv (label, youtube_id, time_start, time_end, split[, is_cc]) and
+    videos_{train,val}/ holding <youtube_id>_<start:06d>_<end:06d>.mp4, flat or in class folders."""
+    root = Path(root)
+    from ..checkpoint import label_map
+
+    classes = label_map("kinetics400")
+    index = {c: i for i, c in enumerate(classes)}
+    summaries = {}
+    for split in ("train", "val"):
+        candidates = sorted((root / "annotations").glob(f"*{split}*.csv")) + sorted(root.glob(f"*{split}*.csv"))
+        if not candidates:
+            raise UserError(f"no {split} CSV in {root / 'annotations'} (kinetics400_{split}.csv or the "
+                            f"official kinetics-400_{split}.csv)")
+        csv_path, videos_dir = candidates[0], root / f"videos_{split}"
+        on_disk = {}
+        if videos_dir.is_dir():
+            for dirpath, _, files in os.walk(videos_dir):
+                for f in files:
+                    on_disk[os.path.splitext(f)[0]] = os.path.relpath(os.path.join(dirpath, f), videos_dir)
+        rows, failed, seen = [], {}, {}
+        with open(csv_path, newline="") as f:
+            reader = csv.DictReader(f)
+            need = {"label", "youtube_id", "time_start", "time_end"}
+            if not need <= set(reader.fieldnames or []):
+                raise UserError(f"{csv_path}:1: header must have {sorted(need)}, got {reader.fieldnames}")
+            for number, row in enumerate(reader, 2):
+                label = row["label"].strip().strip('"')
+                if label not in index:
+                    raise UserError(f"{csv_path}:{number}: unknown label {label!r}")
+                try:
+                    stem = f"{row['youtube_id']}_{int(float(row['time_start'])):06d}_{int(float(row['time_end'])):06d}"
+                except ValueError:
+                    raise UserError(f"{csv_path}:{number}: time_start/time_end must be numbers") from None
+                if stem in seen:
+                    raise UserError(f"{csv_path}:{number}: duplicate video {stem} (first on line {seen[stem]})")
+                seen[stem] = number
+                if stem in on_disk:
+                    rows.append((on_disk[stem], index[label]))
+                else:
+                    failed[stem + ".mp4"] = "missing video"
+        summaries[split] = finish(root, "kinetics400", classes, {split: rows}, videos_dir, failed,
+                                  list_names={split: f"kinetics400_{split}_list"},
+                                  frames_subdir=f"rawframes_{split}", **media)
+        os.replace(root / "summary.json", root / f"summary_{split}.json")
+        if (root / "failures.txt").exists():
+            os.replace(root / "failures.txt", root / f"failures_{split}.txt")
+    return {"classes": len(classes), "train": summaries["train"]["train"], "val": summaries["val"]["val"],
+            "missing_train": summaries["train"]["failed"], "missing_val": summaries["val"]["failed"]}
