@@ -124,3 +124,132 @@ def test_kinetics400_bad_rows_name_file_and_line(kinetics, row, message):
     path.write_text(path.read_text() + row + "\n")
     with pytest.raises(UserError, match=f"kinetics-400_train.csv:5: {message}"):
         prepare_kinetics400(kinetics, workers=1)
+
+
+def frame_folder(path, count):
+    path.mkdir(parents=True)
+    for i in range(1, count + 1):
+        shutil.copy(SHARED / "fixtures/frames/img_00001.jpg", path / f"{i:05d}.jpg")
+
+
+def test_sthv1_frame_folders_and_csvs(tmp_path):
+    from tsmcli.prepare.datasets import prepare_sthv1
+
+    classes = label_map("sthv1")
+    (tmp_path / "something-something-v1-labels.csv").write_text("\n".join(classes) + "\n")
+    (tmp_path / "something-something-v1-train.csv").write_text(f"1;{classes[3]}\n2;{classes[0]}\n3;{classes[0]}\n")
+    (tmp_path / "something-something-v1-validation.csv").write_text(f"4;{classes[173]}\n")
+    frame_folder(tmp_path / "20bn-something-something-v1/1", 5)
+    frame_folder(tmp_path / "20bn-something-something-v1/2", 3)
+    frame_folder(tmp_path / "20bn-something-something-v1/4", 2)   # 3 is missing
+    summary = prepare_sthv1(tmp_path)
+    assert summary == {"classes": 174, "failed": 1, "train": 2, "val": 1}
+    assert (tmp_path / "sthv1_train_list_rawframes.txt").read_text() == "1 5 3\n2 3 0\n"
+    assert (tmp_path / "rawframes").is_symlink()  # where the presets' data_prefix points
+    import tsmcli
+
+    item = tsmcli.build_dataset("tsm_r50_1x1x8_50e_sthv1", "val", ann_file=str(tmp_path / "sthv1_train_list_rawframes.txt"),
+                                data_prefix=str(tmp_path / "rawframes"))[0]
+    assert item["imgs"].shape == (8, 3, 224, 224) and not item["meta"]["failed"]
+
+
+def test_jester_class_order_and_bad_row(tmp_path):
+    from tsmcli.prepare.datasets import prepare_jester
+
+    classes = label_map("jester")
+    frame_folder(tmp_path / "20bn-jester-v1/10", 4)
+    (tmp_path / "jester-v1-labels.csv").write_text("\n".join(classes[::-1]) + "\n")
+    with pytest.raises(UserError, match="jester-v1-labels.csv: classes differ .* other order"):
+        prepare_jester(tmp_path)
+    (tmp_path / "jester-v1-labels.csv").write_text("\n".join(classes) + "\n")
+    (tmp_path / "jester-v1-train.csv").write_text(f"10;{classes[1]}\n11,{classes[2]}\n")
+    (tmp_path / "jester-v1-validation.csv").write_text("")
+    with pytest.raises(UserError, match=r"jester-v1-train.csv:2: expected 'id;label'"):
+        prepare_jester(tmp_path)
+    (tmp_path / "jester-v1-train.csv").write_text(f"10;{classes[1]}\n")
+    assert prepare_jester(tmp_path)["train"] == 1
+    assert (tmp_path / "jester_train_list_rawframes.txt").read_text() == "10 4 1\n"
+
+
+WEBM_WRITER = """
+import sys
+from fractions import Fraction
+import av, numpy as np
+with av.open(sys.argv[1], "w", format="webm") as out:
+    stream = out.add_stream("libvpx-vp9", rate=12)
+    stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+    stream.codec_context.time_base = Fraction(1, 12)
+    for i in range(6):
+        image = np.full((48, 64, 3), 20 * i, dtype=np.uint8)
+        for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
+"""
+
+
+def write_webm(path):
+    """A real VP9 .webm, made in a fresh process: libvpx fails to open in a process where decord's own
+    FFmpeg libraries are already loaded."""
+    import subprocess
+    import sys
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-c", WEBM_WRITER, str(path)], check=True)
+
+
+def test_sthv2_templates_webm_and_frames(tmp_path):
+    import json as _json
+
+    from tsmcli.prepare.datasets import prepare_sthv2
+
+    classes = label_map("sthv2")
+    (tmp_path / "something-something-v2-labels.json").write_text(_json.dumps({c: str(i) for i, c in enumerate(classes)}))
+    template = classes[5].replace("something", "[something]", 1)
+    (tmp_path / "something-something-v2-train.json").write_text(_json.dumps([
+        {"id": "100", "label": "a concrete caption", "template": template, "placeholders": ["x"]},
+        {"id": "101", "label": "another", "template": template, "placeholders": ["y"]}]))
+    (tmp_path / "something-something-v2-validation.json").write_text("[]")
+    write_webm(tmp_path / "20bn-something-something-v2/100.webm")
+    summary = prepare_sthv2(tmp_path, frames="height32", workers=1)
+    assert (summary["train"], summary["failed"]) == (1, 1)
+    assert (tmp_path / "sthv2_train_list_videos.txt").read_text() == "100.webm 5\n"
+    assert (tmp_path / "sthv2_train_list_rawframes.txt").read_text() == "100 6 5\n"
+    (tmp_path / "something-something-v2-validation.json").write_text('[{"id": "7", "template": "Not a class"}]')
+    with pytest.raises(UserError, match="validation.json: entry 1 \\(id 7\\): unknown template"):
+        prepare_sthv2(tmp_path, workers=1)
+
+
+def test_diving48_vocab_and_labels(tmp_path):
+    import json as _json
+
+    from tsmcli.prepare.datasets import prepare_diving48
+
+    vocab = [name.split("+") for name in label_map("diving48")]
+    (tmp_path / "Diving48_vocab.json").write_text(_json.dumps(vocab))
+    (tmp_path / "Diving48_V2_train.json").write_text(_json.dumps(
+        [{"vid_name": "a", "label": 47, "start_frame": 0, "end_frame": 10}]))
+    (tmp_path / "Diving48_V2_test.json").write_text(_json.dumps([{"vid_name": "b", "label": 3}]))
+    put(tmp_path / "rgb/a.mp4")
+    put(tmp_path / "rgb/b.mp4")
+    assert prepare_diving48(tmp_path, workers=1)["val"] == 1
+    assert (tmp_path / "diving48_train_list_videos.txt").read_text() == "a.mp4 47\n"
+    assert (tmp_path / "videos").is_symlink()
+    (tmp_path / "Diving48_V2_test.json").write_text(_json.dumps([{"vid_name": "b", "label": 48}]))
+    with pytest.raises(UserError, match="Diving48_V2_test.json: entry 1 \\(b\\): label 48"):
+        prepare_diving48(tmp_path, workers=1)
+    (tmp_path / "Diving48_V2_test.json").write_text("[{broken")
+    with pytest.raises(UserError, match="Diving48_V2_test.json:1: not valid JSON"):
+        prepare_diving48(tmp_path, workers=1)
+
+
+def test_unwritable_output_is_an_error_naming_the_path(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "taken").write_text("a file where the output folder should be")
+    result = subprocess.run([sys.executable, "-m", "tsmcli.cli", "prepare", "toy", "--root",
+                             str(tmp_path / "taken" / "toy"), "--train-per-class", "1", "--val-per-class", "1"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert str(tmp_path / "taken") in result.stderr

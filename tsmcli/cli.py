@@ -52,6 +52,11 @@ def main():
     except UserError as e:
         err.print(f"[bold red]error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
         sys.exit(2)
+    except OSError as e:  # no write permission, disk full, a file where a folder should be
+        if e.filename is None:
+            raise
+        err.print(f"[bold red]error:[/] {e.filename}: {e.strerror}", highlight=False, markup=True, soft_wrap=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

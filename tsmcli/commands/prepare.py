@@ -114,6 +114,20 @@ def _register_public_datasets():
     _public("ucf101", datasets.prepare_ucf101,
             "UCF101: ucfTrainTestlist/ (classInd, trainlist0k, testlist0k) and videos/<Class>/*.avi; all 3 "
             "splits.\n\nExample:\n\n  tsm prepare ucf101 --root data/ucf101 --frames short256")
+    _public("sthv1", datasets.prepare_sthv1,
+            "Something-Something V1: <id>/00001.jpg folders and something-something-v1-{train,validation,"
+            "labels}.csv (';'-separated); frames are used as published.\n\nExample:\n\n"
+            "  tsm prepare sthv1 --root data/sthv1")
+    _public("sthv2", datasets.prepare_sthv2,
+            "Something-Something V2: videos/<id>.webm and something-something-v2-{train,validation,labels}.json "
+            "(class = template without [brackets]).\n\nExample:\n\n"
+            "  tsm prepare sthv2 --root data/sthv2 --frames height256")
+    _public("diving48", datasets.prepare_diving48,
+            "Diving48: rgb/<vid_name>.mp4, Diving48_V2_{train,test}.json and Diving48_vocab.json.\n\n"
+            "Example:\n\n  tsm prepare diving48 --root data/diving48")
+    _public("jester", datasets.prepare_jester,
+            "Jester: <id>/00001.jpg folders and jester-v1-{train,validation,labels}.csv.\n\nExample:\n\n"
+            "  tsm prepare jester --root data/jester")
     _public("hmdb51", datasets.prepare_hmdb51,
             "HMDB51: testTrainMulti_7030_splits/<class>_test_split{1,2,3}.txt and videos/<class>/*.avi; all "
             "3 splits.\n\nExample:\n\n  tsm prepare hmdb51 --root data/hmdb51 --frames short256")

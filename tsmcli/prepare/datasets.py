@@ -140,3 +140,134 @@ def prepare_kinetics400(root, **media):
             os.replace(root / "failures.txt", root / f"failures_{split}.txt")
     return {"classes": len(classes), "train": summaries["train"]["train"], "val": summaries["val"]["val"],
             "missing_train": summaries["train"]["failed"], "missing_val": summaries["val"]["failed"]}
+
+
+def _folder(root, names, what):
+    """The first existing folder among names; the presets read `<root>/<names[0]>`, so when only an
+    official name exists a symlink with the presets' name is made to it."""
+    for name in names:
+        if (root / name).is_dir():
+            if name != names[0] and not (root / names[0]).exists():
+                os.symlink(name, root / names[0])
+            return root / names[0]
+    raise UserError(f"no {what} folder: expected {' or '.join(str(root / n) for n in names)}")
+
+
+def _read_labels_csv(path, dataset):
+    classes = [line.strip() for line in _require(path).read_text().splitlines() if line.strip()]
+    check_class_order(classes, dataset, path)
+    return {c: i for i, c in enumerate(classes)}, classes
+
+
+def _frame_folder_dataset(root, name, folders, csv_names, labels_csv, filename_glob):
+    """Datasets published as JPEG folders with `id;label` CSVs (Something-Something V1, Jester)."""
+    root = Path(root)
+    frames_dir = _folder(root, folders, "frame")
+    index, classes = _read_labels_csv(root / labels_csv, name)
+    summary, failed = {}, {}
+    for split, csv_name in csv_names.items():
+        path = _require(root / csv_name)
+        lines = []
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            parts = line.split(";")
+            if len(parts) != 2:
+                raise UserError(f"{path}:{number}: expected 'id;label', got {line.strip()!r}")
+            video_id, label = parts[0].strip(), parts[1].strip()
+            if label not in index:
+                raise UserError(f"{path}:{number}: unknown label {label!r}")
+            folder = frames_dir / video_id
+            count = len([f for f in os.listdir(folder) if f.endswith(filename_glob)]) if folder.is_dir() else 0
+            if count == 0:
+                failed[video_id] = "missing frame folder" if not folder.is_dir() else "no frames"
+                continue
+            lines.append(f"{video_id} {count} {index[label]}\n")
+        from .common import write_text
+
+        write_text(root / f"{name}_{split}_list_rawframes.txt", "".join(lines))
+        summary[split] = len(lines)
+    from .common import write_text
+
+    write_text(root / "label_map.txt", "".join(c + "\n" for c in classes))
+    if failed:
+        write_text(root / "failures.txt", "".join(f"{p}\t{r}\n" for p, r in sorted(failed.items())))
+    return {"classes": len(classes), "failed": len(failed), **summary}
+
+
+def prepare_sthv1(root, frames=None, resize=None, **_):
+    """Something-Something V1: <id>/00001.jpg folders (20bn-something-something-v1/ or rawframes/) and
+    something-something-v1-{train,validation,labels}.csv. Frames are used as published (height 100)."""
+    _no_media("sthv1", frames, resize)
+    return _frame_folder_dataset(root, "sthv1", ("rawframes", "20bn-something-something-v1"),
+                                 {"train": "something-something-v1-train.csv",
+                                  "val": "something-something-v1-validation.csv"},
+                                 "something-something-v1-labels.csv", ".jpg")
+
+
+def prepare_jester(root, frames=None, resize=None, **_):
+    """Jester: <id>/00001.jpg folders (20bn-jester-v1/ or rawframes/) and jester-v1-{train,validation,labels}.csv."""
+    _no_media("jester", frames, resize)
+    return _frame_folder_dataset(root, "jester", ("rawframes", "20bn-jester-v1"),
+                                 {"train": "jester-v1-train.csv", "val": "jester-v1-validation.csv"},
+                                 "jester-v1-labels.csv", ".jpg")
+
+
+def _no_media(name, frames, resize):
+    if frames or resize:
+        raise UserError(f"{name} is published as JPEG frames already: --frames / --resize-videos do not apply")
+
+
+def _load_json(path):
+    import json
+
+    try:
+        return json.loads(_require(path).read_text())
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+
+
+def prepare_sthv2(root, **media):
+    """Something-Something V2: videos/<id>.webm (or 20bn-something-something-v2/) and
+    something-something-v2-{train,validation,labels}.json; a video's class is its template with the
+    [brackets] removed, looked up in labels.json. The presets read frames: use --frames height256 (or 240)."""
+    root = Path(root)
+    videos_dir = _folder(root, ("videos", "20bn-something-something-v2"), "video")
+    labels = _load_json(root / "something-something-v2-labels.json")
+    index = {text: int(i) for text, i in labels.items()}
+    classes = sorted(index, key=index.get)
+    check_class_order(classes, "sthv2", root / "something-something-v2-labels.json")
+    splits, failed = {}, {}
+    for split, filename in (("train", "something-something-v2-train.json"),
+                            ("val", "something-something-v2-validation.json")):
+        path = root / filename
+        rows = []
+        for number, entry in enumerate(_load_json(path), 1):
+            template = str(entry.get("template", "")).replace("[", "").replace("]", "")
+            if template not in index:
+                raise UserError(f"{path}: entry {number} (id {entry.get('id')}): unknown template {template!r}")
+            rows.append((f"{entry['id']}.webm", index[template]))
+        splits[split] = _present(videos_dir, rows, failed)
+    return finish(root, "sthv2", classes, splits, videos_dir, failed, **media)
+
+
+def prepare_diving48(root, **media):
+    """Diving48: rgb/<vid_name>.mp4, Diving48_V2_{train,test}.json and Diving48_vocab.json; the test
+    split becomes our val list, as the presets evaluate on it."""
+    root = Path(root)
+    videos_dir = _folder(root, ("videos", "rgb"), "video")
+    vocab = _load_json(root / "Diving48_vocab.json")
+    classes = ["+".join(entry) for entry in vocab]
+    check_class_order(classes, "diving48", root / "Diving48_vocab.json")
+    splits, failed = {}, {}
+    for split, filename in (("train", "Diving48_V2_train.json"), ("val", "Diving48_V2_test.json")):
+        path = root / filename
+        rows = []
+        for number, entry in enumerate(_load_json(path), 1):
+            label = entry.get("label")
+            if not isinstance(label, int) or not 0 <= label < len(classes):
+                raise UserError(f"{path}: entry {number} ({entry.get('vid_name')}): label {label!r} is not a "
+                                f"class index of Diving48_vocab.json")
+            rows.append((f"{entry['vid_name']}.mp4", label))
+        splits[split] = _present(videos_dir, rows, failed)
+    return finish(root, "diving48", classes, splits, videos_dir, failed, **media)
