@@ -7,7 +7,8 @@ from contextlib import contextmanager
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 
 from ..errors import UserError
 
@@ -138,8 +139,14 @@ _register_public_datasets()
 
 @contextmanager
 def _progress(quiet):
-    """A progress bar with ETA over processed videos (the total is unknown up front, so it counts)."""
+    """A progress bar with ETA over the videos being extracted or resized."""
     with Progress(TextColumn("videos"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  disable=quiet, transient=True) as bar:
+                  TimeRemainingColumn(), disable=quiet, transient=True) as bar:
         task = bar.add_task("videos", total=None)
-        yield lambda n: bar.advance(task, n)
+
+        def update(n, total=None):
+            if total is not None:
+                bar.reset(task, total=total)
+            bar.advance(task, n)
+
+        yield update

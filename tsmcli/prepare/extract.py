@@ -172,6 +172,7 @@ def _run_one(fn, job, kwargs):
 
 def run_jobs(jobs, fn, workers=None, shard=None, progress=None, **kwargs):
     """Run extract_frames / resize_video over jobs in processes. shard=(i, n) takes every n-th job from i.
+    progress(n, total=None) is told the number of jobs first, then each finished one.
 
     Returns {"done", "kept", "failed": [(source, reason)], "frames": {target: count}, "seconds"}.
     """
@@ -179,6 +180,8 @@ def run_jobs(jobs, fn, workers=None, shard=None, progress=None, **kwargs):
         index, count = shard
         jobs = [job for k, job in enumerate(jobs) if k % count == index]
     result = {"done": 0, "kept": 0, "failed": [], "frames": {}, "seconds": 0.0}
+    if progress:
+        progress(0, total=len(jobs))
     start = time.perf_counter()
     workers = workers or os.cpu_count() or 1
     if workers == 1:
