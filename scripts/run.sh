@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
-# The main job on the built-in default, from a fresh clone: set-up, the presets, a model built from one,
-# and the shift-overhead benchmark at a small size.
+# The main job on the built-in default, from a fresh clone, on the CPU (about 5 minutes on 2 cores):
+# make the toy dataset, train a small TSM on it, train the same model with the shift disabled, and
+# compare: the classes differ only in frame order, so only the temporal shift can tell them apart.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/tsm presets list
-.venv/bin/tsm presets show tsm_r50_1x1x8_50e_k400 --set model.pretrained=null | sed -n 1,25p
-.venv/bin/python benchmarks/shift_overhead.py --size 112 --rounds 5
+TSM=.venv/bin/tsm
+$TSM prepare toy --root data/toy
+$TSM train --preset tsm_r18_1x1x8_toy --device cpu --work-dir work_dirs/toy_tsm
+$TSM train --preset tsm_r18_1x1x8_toy --device cpu --work-dir work_dirs/toy_no_shift --set model.shift=false
+.venv/bin/python - <<'PY'
+import json
+def last_val(path):
+    return [json.loads(l) for l in open(path) if '"mode": "val"' in l][-1]["top1"]
+tsm, plain = last_val("work_dirs/toy_tsm/log.jsonl"), last_val("work_dirs/toy_no_shift/log.jsonl")
+print(f"\ntoy validation top-1: TSM {tsm:.1%}  |  same model without the shift {plain:.1%} "
+      f"(order-blind averaging can only reach ~50%)")
+PY

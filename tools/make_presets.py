@@ -13,11 +13,9 @@ import re
 import sys
 from pathlib import Path
 
-import yaml
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from tsmcli.presets import deep_merge  # noqa: E402
+from tsmcli.presets import deep_merge, dump_preset  # noqa: E402
 from tsmcli.presets.mmaction import preset_from_mmaction  # noqa: E402
 
 DATASETS = {  # the zoo name's suffix -> (our short name, label-map name, display name)
@@ -136,27 +134,8 @@ def diff(full, base):
     return out
 
 
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-def _represent_list(dumper, data):
-    flow = all(not isinstance(x, (dict, list)) for x in data) or all(
-        isinstance(x, list) for x in data)
-    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
-
-
-def _represent_dict(dumper, data):
-    flow = bool(data) and all(isinstance(k, int) and isinstance(v, int) for k, v in data.items())
-    return dumper.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=flow)
-
-
-_Dumper.add_representer(list, _represent_list)
-_Dumper.add_representer(dict, _represent_dict)
-
-
 def write_yaml(path, data, header):
-    text = yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=110, allow_unicode=True)
+    text = dump_preset(data)
     path.write_text(header + text)
     print("wrote", path.relative_to(REPO))
 

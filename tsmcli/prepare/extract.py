@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..data.decode import MediaError, open_video
+from .video_io import add_h264_stream
 
 
 @dataclass
@@ -136,10 +137,8 @@ def resize_video(job, size=("short", 256), gop=16, crf=18):
             stream_in = source.streams.video[0]
             h, w = target_size(stream_in.codec_context.height, stream_in.codec_context.width, size)
             rate = stream_in.average_rate or 30
-            stream = out.add_stream("libx264", rate=rate)
+            stream = add_h264_stream(out, rate, w, h, crf, gop)
             stream.codec_context.time_base = Fraction(1, 1) / rate
-            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-            stream.options = {"crf": str(crf), "preset": "veryfast", "g": str(gop), "bf": "0"}
             count = 0
             try:
                 for frame in source.decode(stream_in):

@@ -5,6 +5,14 @@ import tempfile
 import numpy as np
 
 
+def add_h264_stream(container, rate, width, height, crf=20, gop=None):
+    """An H.264 (libx264, yuv420p) stream; gop sets a keyframe every `gop` frames and no B-frames."""
+    stream = container.add_stream("libx264", rate=rate)
+    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+    stream.options = {"crf": str(crf), "preset": "veryfast", **({"g": str(gop), "bf": "0"} if gop else {})}
+    return stream
+
+
 def write_video(path, frames, fps=12, crf=20):
     """frames: uint8 array (T, H, W, 3), H and W even. Written to a temp file, then renamed into place."""
     import av
@@ -19,9 +27,7 @@ def write_video(path, frames, fps=12, crf=20):
     os.close(fd)
     try:
         with av.open(tmp, "w", format="mp4") as container:
-            stream = container.add_stream("libx264", rate=fps)
-            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-            stream.options = {"crf": str(crf), "preset": "veryfast"}
+            stream = add_h264_stream(container, fps, w, h, crf)
             for frame in frames:
                 for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                     container.mux(packet)

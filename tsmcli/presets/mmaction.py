@@ -108,6 +108,7 @@ def preset_from_mmaction(cfg):
             "momentum": optimizer.get("momentum", 0.0),
             "weight_decay": optimizer.get("weight_decay", 0.0),
             "fc_lr5": (optimizer.get("paramwise_cfg") or {}).get("fc_lr5", False),
+            "lr_batch_size": None,  # the zoo's convention: lr is for 8 GPUs x videos_per_gpu
             "grad_clip": clip["max_norm"] if clip else None,
         },
         "schedule": {

@@ -202,6 +202,7 @@ SCHEMA = Section({
         "momentum": NON_NEG_FLOAT,
         "weight_decay": NON_NEG_FLOAT,
         "fc_lr5": BOOL,
+        "lr_batch_size": Field(int, type(None), check=lambda v: v is None or v > 0, hint="must be > 0 or null"),
         "grad_clip": Field(float, type(None), check=lambda v: v is None or v > 0, hint="must be > 0 or null"),
     }),
     "schedule": Section({

@@ -1,0 +1,81 @@
+import json
+import math
+
+import pytest
+import torch
+
+import tsmcli
+from tsmcli.prepare.toy import prepare_toy
+from tsmcli.train.optim import param_groups, scaled_lr
+from tsmcli.train.schedule import lr_at
+
+
+def test_param_groups_follow_the_tsm_rule():
+    model = tsmcli.build_model("tsm_nl_embedded_gaussian_r50_1x1x8_50e_k400", pretrained=False,
+                               model__depth=18, model__non_local={"mode": "embedded_gaussian", "stages":
+                                                                  [[0, 0], [1, 0], [0, 0], [0, 0]],
+                                                                  "sub_sample": True, "use_scale": False})
+    groups = {g["name"]: g for g in param_groups(model, lr=0.01, weight_decay=1e-4, fc_lr5=True)}
+    assert groups["first_conv_weight"]["params"] == [model.backbone.conv1.weight]
+    assert (groups["first_conv_weight"]["lr"], groups["first_conv_weight"]["weight_decay"]) == (0.01, 1e-4)
+    assert groups["fc_weight"]["params"] == [model.head.fc.weight] and groups["fc_weight"]["lr"] == pytest.approx(0.05)
+    assert groups["fc_bias"]["params"] == [model.head.fc.bias] and groups["fc_bias"]["lr"] == pytest.approx(0.1)
+    assert groups["fc_bias"]["weight_decay"] == 0
+    assert groups["bias"]["lr"] == pytest.approx(0.02) and groups["bias"]["weight_decay"] == 0  # non-local conv biases
+    assert groups["norm"]["weight_decay"] == 0 and groups["norm"]["lr"] == 0.01
+    assert any(p is model.backbone.bn1.weight for p in groups["norm"]["params"])
+    every = sum(len(g["params"]) for g in groups.values())
+    assert every == len(list(model.parameters()))  # each parameter in exactly one group
+    plain = {g["name"]: g for g in param_groups(model, 0.01, 1e-4, fc_lr5=False)}
+    assert plain["fc_weight"]["lr"] == 0.01 and plain["fc_bias"]["lr"] == pytest.approx(0.02)
+
+
+def test_linear_scaling_rule():
+    zoo = {"lr": 0.01, "lr_batch_size": None}
+    assert scaled_lr(zoo, 8, 1) == (0.00125, 64, 8)          # one device: 1/8 of the 8-GPU lr
+    assert scaled_lr(zoo, 8, 1, accumulation=8) == (0.01, 64, 64)
+    assert scaled_lr(zoo, 8, 1, autoscale=False)[0] == 0.01
+    assert scaled_lr({"lr": 0.02, "lr_batch_size": 8}, 8, 1)[0] == 0.02
+
+
+def test_schedules():
+    step = {"policy": "step", "steps": [20, 40], "gamma": 0.1, "epochs": 50, "min_lr": 0,
+            "warmup_epochs": 0, "warmup_ratio": 0.1}
+    assert [lr_at(step, 1.0, e, 10, 0) for e in (0, 19, 20, 39, 40)] == pytest.approx([1, 1, 0.1, 0.1, 0.01])
+    cosine = {**step, "policy": "cosine", "min_lr": 0.0}
+    assert lr_at(cosine, 1.0, 25, 10, 0) == pytest.approx(0.5)
+    warm = {**step, "warmup_epochs": 1}
+    assert lr_at(warm, 1.0, 0, 10, 0) == pytest.approx(0.1)   # warmup_ratio
+    assert lr_at(warm, 1.0, 0, 10, 5) == pytest.approx(0.55)
+    assert lr_at(warm, 1.0, 1, 10, 0) == 1.0
+    assert math.isclose(lr_at(cosine, 1.0, 50, 10, 0), 0.0, abs_tol=1e-12)
+
+
+def test_toy_training_runs_logs_checkpoints_and_resumes(tmp_path, capsys):
+    from tsmcli.train.loop import train
+
+    prepare_toy(tmp_path / "toy", train_per_class=2, val_per_class=1, seed=0)
+    cfg = tsmcli.load_preset("tsm_r18_1x1x8_toy", [
+        f"data.train.ann_file={tmp_path}/toy/toy_train_list_videos.txt", f"data.train.data_prefix={tmp_path}/toy/videos",
+        f"data.val.ann_file={tmp_path}/toy/toy_val_list_videos.txt", f"data.val.data_prefix={tmp_path}/toy/videos",
+        "schedule.epochs=2", "evaluation.interval=1", "data.workers_per_gpu=0", "log.interval=1",
+        "data.videos_per_gpu=4"])
+    work = tmp_path / "work"
+    metrics = train(cfg, work, device="cpu", echo=None)
+    assert metrics["videos"] == 4 and 0 <= metrics["top1"] <= 1
+    records = [json.loads(line) for line in (work / "log.jsonl").read_text().splitlines()]
+    trains = [r for r in records if r["mode"] == "train"]
+    assert len(trains) == 4 and all(math.isfinite(r["loss"]) for r in trains)
+    assert {"epoch", "iter", "lr", "loss", "top1", "data_time", "time", "memory_mb"} <= set(trains[0])
+    assert [r["epoch"] for r in records if r["mode"] == "val"] == [1, 2]
+    assert "linear scaling rule" in (work / "log.txt").read_text()
+    for name in ("latest.pth", "best.pth", "epoch_2.pth", "config.yaml"):
+        assert (work / name).exists()
+    model = tsmcli.load_model(work / "latest.pth")  # our checkpoint embeds the preset and labels
+    assert model.labels == ["moving left", "moving right", "growing", "shrinking"]
+    more = {**cfg, "schedule": {**cfg["schedule"], "epochs": 3}}
+    train(more, work, device="cpu", resume=work / "latest.pth", echo=None)
+    epochs = [json.loads(l)["epoch"] for l in (work / "log.jsonl").read_text().splitlines()
+              if '"val"' in l]
+    assert epochs == [1, 2, 3]  # resumed at epoch 3, not from scratch
+    assert torch.load(work / "latest.pth", weights_only=True)["epoch"] == 3

@@ -1,0 +1,1 @@
+"""Training: parameter groups, schedules and the loop behind `tsm train`."""

@@ -1,0 +1,170 @@
+"""The training loop: one process, CPU or one GPU (multi-GPU DDP comes with the next training issue).
+
+train(preset, work_dir) builds the datasets, model and optimizer from the preset, trains epoch by
+epoch with the preset's schedule, validates every evaluation.interval epochs, and writes to work_dir:
+config.yaml (the resolved preset), log.txt, log.jsonl (one record per logging interval and per
+validation), latest.pth / epoch_N.pth / best.pth (our checkpoint format, written atomically).
+"""
+import json
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..checkpoint import read_checkpoint, save_checkpoint
+from ..data import blend_batch, build_dataset, build_loader
+from ..metrics import mean_class_accuracy, top_k_accuracy
+from ..models import build_recognizer
+from ..presets import dump_preset
+from .optim import build_optimizer, scaled_lr
+from .schedule import lr_at, set_lr
+
+
+def pick_device(device="auto"):
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def seed_everything(seed, deterministic=False):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+
+
+class Logger:
+    def __init__(self, work_dir, echo=print):
+        self.text = open(Path(work_dir) / "log.txt", "a")
+        self.jsonl = open(Path(work_dir) / "log.jsonl", "a")
+        self.echo = echo
+
+    def line(self, message):
+        self.text.write(message + "\n")
+        self.text.flush()
+        if self.echo:
+            self.echo(message)
+
+    def record(self, **fields):
+        self.jsonl.write(json.dumps(fields) + "\n")
+        self.jsonl.flush()
+
+
+def soft_cross_entropy(logits, target):
+    if target.ndim == 1:
+        return F.cross_entropy(logits, target)
+    return -(target * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+
+
+@torch.no_grad()
+def evaluate(model, loader, device, num_classes):
+    """Top-1/top-5/mean-class accuracy of the eval-mode model over the loader (failed items count, as
+    wrong predictions on blank frames, and are reported)."""
+    model.eval()
+    scores, labels, failed = [], [], []
+    for batch in loader:
+        scores.append(model(batch["imgs"].to(device)).float().cpu())
+        labels.append(batch["label"])
+        failed += [m["path"] for m in batch["meta"] if m["failed"]]
+    scores, labels = torch.cat(scores), torch.cat(labels)
+    return {"top1": top_k_accuracy(scores, labels, 1), "top5": top_k_accuracy(scores, labels, min(5, num_classes)),
+            "mean_class_accuracy": mean_class_accuracy(scores, labels), "videos": len(labels),
+            "failed": failed}
+
+
+def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_lr=True, accumulation=1,
+          amp=False, resume=None, echo=print):
+    """Train the resolved preset `cfg`; returns the last validation metrics."""
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    (work_dir / "config.yaml").write_text(dump_preset(cfg))
+    log = Logger(work_dir, echo)
+    seed_everything(seed, deterministic)
+    device = pick_device(device)
+    data_cfg, opt_cfg, schedule = cfg["data"], cfg["optimizer"], cfg["schedule"]
+    train_set = build_dataset(cfg, "train", seed=seed)
+    val_set = build_dataset(cfg, "val", seed=seed)
+    batch = data_cfg["videos_per_gpu"]
+    workers = data_cfg["workers_per_gpu"]
+    train_loader = build_loader(train_set, batch, workers, shuffle=True, seed=seed)
+    val_loader = build_loader(val_set, data_cfg["val_videos_per_gpu"] or batch, workers, shuffle=False)
+    model = build_recognizer(cfg["model"]).to(device)
+    base_lr, reference, actual = scaled_lr(opt_cfg, batch, 1, accumulation, autoscale_lr)
+    log.line(f"lr {base_lr:g}: preset lr {opt_cfg['lr']:g} is for a total batch of {reference}; this run's is "
+             f"{actual} ({batch} videos x 1 device x {accumulation} accumulation)"
+             + ("" if autoscale_lr else ", kept (--no-autoscale-lr)") + " [linear scaling rule]")
+    optimizer = build_optimizer(model, opt_cfg, base_lr)
+    use_amp = amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    start_epoch, best = 0, -1.0
+    if resume:
+        state = read_checkpoint(resume)
+        model.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_epoch, best = state["epoch"], state.get("best_top1", -1.0)
+        log.line(f"resumed from {resume} at epoch {start_epoch}")
+    iters = len(train_loader)
+    metrics = {}
+    for epoch in range(start_epoch, schedule["epochs"]):
+        train_set.set_epoch(epoch)
+        model.train()
+        tick = time.perf_counter()
+        for i, data in enumerate(train_loader):
+            data_time = time.perf_counter() - tick
+            lr = lr_at(schedule, base_lr, epoch, iters, i)
+            set_lr(optimizer, lr)
+            imgs, labels = data["imgs"].to(device, non_blocking=True), data["label"].to(device)
+            target = labels
+            blending = cfg["train"]["blending"]
+            if blending:
+                imgs, target = blend_batch(imgs, labels, cfg["model"]["num_classes"], blending["type"],
+                                           blending["alpha"], np.random.default_rng([seed, epoch, i]))
+            with torch.autocast(device.type, enabled=use_amp):
+                logits = model(imgs)
+                loss = soft_cross_entropy(logits.float(), target) / accumulation
+            scaler.scale(loss).backward()
+            if (i + 1) % accumulation == 0 or i + 1 == iters:
+                if opt_cfg["grad_clip"]:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), opt_cfg["grad_clip"])
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+            step_time = time.perf_counter() - tick
+            if (i + 1) % cfg["log"]["interval"] == 0 or i + 1 == iters:
+                record = {"mode": "train", "epoch": epoch + 1, "iter": i + 1, "lr": lr,
+                          "loss": loss.item() * accumulation, "top1": top_k_accuracy(logits.detach(), labels),
+                          "data_time": data_time, "time": step_time,
+                          "memory_mb": torch.cuda.max_memory_allocated() / 2 ** 20 if device.type == "cuda" else 0}
+                log.record(**record)
+                log.line(f"epoch {epoch + 1} [{i + 1}/{iters}] lr {lr:.5f} loss {record['loss']:.4f} "
+                         f"top1 {record['top1']:.3f} time {step_time:.2f}s data {data_time:.2f}s")
+            tick = time.perf_counter()
+        last = epoch + 1 == schedule["epochs"]
+        if (epoch + 1) % cfg["evaluation"]["interval"] == 0 or last:
+            metrics = evaluate(model, val_loader, device, cfg["model"]["num_classes"])
+            log.record(mode="val", epoch=epoch + 1, **{k: v for k, v in metrics.items() if k != "failed"},
+                       failed=len(metrics["failed"]))
+            log.line(f"epoch {epoch + 1} val top1 {metrics['top1']:.4f} top5 {metrics['top5']:.4f} "
+                     f"mean class {metrics['mean_class_accuracy']:.4f} ({metrics['videos']} videos"
+                     + (f", {len(metrics['failed'])} unreadable" if metrics["failed"] else "") + ")")
+            if metrics["top1"] > best:
+                best = metrics["top1"]
+                save_checkpoint(work_dir / "best.pth", model, cfg, labels=_labels(cfg), epoch=epoch + 1,
+                                best_top1=best)
+        state = {"epoch": epoch + 1, "optimizer": optimizer.state_dict(), "best_top1": best}
+        if (epoch + 1) % cfg["checkpoint"]["interval"] == 0 or last:
+            save_checkpoint(work_dir / f"epoch_{epoch + 1}.pth", model, cfg, labels=_labels(cfg), **state)
+        save_checkpoint(work_dir / "latest.pth", model, cfg, labels=_labels(cfg), **state)
+    return metrics
+
+
+def _labels(cfg):
+    from ..checkpoint import label_map
+
+    return label_map(cfg.get("dataset"))
