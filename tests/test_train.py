@@ -79,3 +79,44 @@ def test_toy_training_runs_logs_checkpoints_and_resumes(tmp_path, capsys):
               if '"val"' in l]
     assert epochs == [1, 2, 3]  # resumed at epoch 3, not from scratch
     assert torch.load(work / "latest.pth", weights_only=True)["epoch"] == 3
+
+
+def to_mmaction_keys(state_dict):
+    """Our ResNet-TSM keys -> mmaction2 0.x's (the inverse of tsmcli.convert, for blockres shift)."""
+    import re
+
+    out = {}
+    for key, value in state_dict.items():
+        k = key.replace("head.fc.", "cls_head.fc_cls.")
+        k = re.sub(r"^backbone\.conv1\.", "backbone.conv1.conv.", k)
+        k = re.sub(r"^backbone\.bn1\.", "backbone.conv1.bn.", k)
+        k = re.sub(r"(layer\d\.\d+)\.conv1\.", r"\1.conv1.conv.net.", k)
+        k = re.sub(r"(layer\d\.\d+)\.conv([23])\.", r"\1.conv\2.conv.", k)
+        k = re.sub(r"(layer\d\.\d+)\.bn(\d)\.", r"\1.conv\2.bn.", k)
+        k = k.replace(".downsample.0.", ".downsample.conv.").replace(".downsample.1.", ".downsample.bn.")
+        out[k] = value
+    return out
+
+
+def test_finetune_from_an_mmaction_checkpoint_keeps_backbone_and_logs_it(tmp_path):
+    from tsmcli.train.loop import Logger, init_from_checkpoint, train
+
+    k400 = tsmcli.build_model("tsm_r18_1x1x8_toy", pretrained=False, model__num_classes=400)
+    path = tmp_path / "tsm_r18_k400_mmaction.pth"
+    torch.save({"meta": {"epoch": 50}, "state_dict": to_mmaction_keys(k400.state_dict())}, path)
+    target = tsmcli.build_model("tsm_r18_1x1x8_toy", pretrained=False)
+    (tmp_path / "log").mkdir()
+    report = init_from_checkpoint(target, path, Logger(tmp_path / "log", echo=None))
+    assert report["dropped"] == ["head.fc.bias", "head.fc.weight"] and not report["missing"]
+    assert torch.equal(target.backbone.layer3[1].conv1.weight, k400.backbone.layer3[1].conv1.weight)
+    assert torch.equal(target.backbone.bn1.running_var, k400.backbone.bn1.running_var)
+    log = (tmp_path / "log/log.txt").read_text()
+    assert "dropped head.fc.weight (400x512 -> 4x512)" in log and "kept" in log
+
+    prepare_toy(tmp_path / "toy", train_per_class=1, val_per_class=1, seed=0)
+    cfg = tsmcli.load_preset("tsm_r18_1x1x8_toy", [
+        f"data.train.ann_file={tmp_path}/toy/toy_train_list_videos.txt", f"data.train.data_prefix={tmp_path}/toy/videos",
+        f"data.val.ann_file={tmp_path}/toy/toy_val_list_videos.txt", f"data.val.data_prefix={tmp_path}/toy/videos",
+        "schedule.epochs=1", "data.workers_per_gpu=0", "data.videos_per_gpu=4"])
+    train(cfg, tmp_path / "work", device="cpu", init_from=path, echo=None)
+    assert "finetuning from" in (tmp_path / "work/log.txt").read_text()

@@ -26,6 +26,7 @@ app = typer.Typer(
 app.add_typer(presets_cmd.app, name="presets")
 app.add_typer(prepare_cmd.app, name="prepare")
 app.command("train")(train_cmd.train)
+app.command("finetune")(train_cmd.finetune)
 app.add_typer(benchmark_cmd.app, name="benchmark")
 
 

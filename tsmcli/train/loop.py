@@ -77,9 +77,31 @@ def evaluate(model, loader, device, num_classes):
             "failed": failed}
 
 
+def init_from_checkpoint(model, path, log):
+    """Finetuning: copy every tensor of the checkpoint (ours, mmaction2 or original format) whose name
+    and shape fit the model, except the classifier, which starts anew for the new classes."""
+    state = read_checkpoint(path)["state_dict"]
+    own = model.state_dict()
+    kept = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)
+            and not k.startswith("head.")}
+    dropped = sorted(k for k in state if k not in kept)
+    missing = sorted(k for k in own if k not in kept and not k.startswith("head."))
+    model.load_state_dict(kept, strict=False)
+    log.line(f"finetuning from {path}: kept {len(kept)} of {len(state)} tensors; re-initialised the head "
+             f"({model.head.fc.out_features} classes)")
+    for key in dropped:
+        shape = "x".join(map(str, state[key].shape))
+        ours = "x".join(map(str, own[key].shape)) if key in own else "not in this model"
+        log.line(f"  dropped {key} ({shape} -> {ours})")
+    for key in missing:
+        log.line(f"  not in the checkpoint, left as initialised: {key}")
+    return {"kept": sorted(kept), "dropped": dropped, "missing": missing}
+
+
 def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_lr=True, accumulation=1,
-          amp=False, resume=None, echo=print):
-    """Train the resolved preset `cfg`; returns the last validation metrics."""
+          amp=False, resume=None, init_from=None, echo=print):
+    """Train the resolved preset `cfg` (from init_from's backbone when finetuning); returns the last
+    validation metrics."""
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     (work_dir / "config.yaml").write_text(dump_preset(cfg))
@@ -93,7 +115,10 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
     workers = data_cfg["workers_per_gpu"]
     train_loader = build_loader(train_set, batch, workers, shuffle=True, seed=seed)
     val_loader = build_loader(val_set, data_cfg["val_videos_per_gpu"] or batch, workers, shuffle=False)
-    model = build_recognizer(cfg["model"]).to(device)
+    model = build_recognizer(cfg["model"], load_pretrained=init_from is None)
+    if init_from and not resume:
+        init_from_checkpoint(model, init_from, log)
+    model = model.to(device)
     base_lr, reference, actual = scaled_lr(opt_cfg, batch, 1, accumulation, autoscale_lr)
     log.line(f"lr {base_lr:g}: preset lr {opt_cfg['lr']:g} is for a total batch of {reference}; this run's is "
              f"{actual} ({batch} videos x 1 device x {accumulation} accumulation)"
