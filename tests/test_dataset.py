@@ -52,7 +52,7 @@ def test_every_preset_pipeline_gives_the_models_input(name, split, media):
     dataset = tsmcli.build_dataset(name, split, ann_file=str(ann), data_prefix=str(prefix))
     item = dataset[0]
     imgs = item["imgs"]
-    crop = {"train": 224}.get(split) or _crop_size(data[split]["pipeline"])
+    crop = _output_size(data[split]["pipeline"])
     segments = preset["model"]["num_segments"]
     assert imgs.shape[1:] == (3, crop, crop)
     assert imgs.shape[0] % segments == 0
@@ -61,8 +61,14 @@ def test_every_preset_pipeline_gives_the_models_input(name, split, media):
     assert not item["meta"]["failed"]
 
 
-def _crop_size(steps):
-    return next(s["crop_size"] for s in steps if s["type"] in ("CenterCrop", "ThreeCrop", "TenCrop"))
+def _output_size(steps):
+    """The side the last size-setting step gives: a fixed Resize or a Center/Three/TenCrop."""
+    for step in reversed(steps):
+        if step["type"] == "Resize" and not step["keep_ratio"]:
+            return step["scale"][1]
+        if step["type"] in ("CenterCrop", "ThreeCrop", "TenCrop"):
+            return step["crop_size"]
+    raise AssertionError("pipeline without a fixed output size")
 
 
 def test_item_metadata_shows_what_the_model_saw(media):

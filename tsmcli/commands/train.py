@@ -21,16 +21,28 @@ def train(
     accumulate: int = typer.Option(1, min=1, help="Gradient accumulation steps (a larger effective batch)."),
     amp: bool = typer.Option(False, help="Mixed precision (CUDA)."),
     resume: Optional[Path] = typer.Option(None, help="Checkpoint to resume from, or 'auto' for WORK_DIR/latest.pth."),
+    gpus: int = typer.Option(1, min=0, help="Processes on this machine: GPUs with NCCL, or CPU processes with "
+                                            "Gloo when there is no GPU; 0 = train on the CPU."),
+    nnodes: int = typer.Option(1, min=1, help="Machines in the job (run the same command on each)."),
+    node_rank: int = typer.Option(0, min=0, help="This machine's index among --nnodes."),
+    master_addr: str = typer.Option("127.0.0.1", help="Address of node 0, for several machines."),
+    master_port: int = typer.Option(29500, help="A free port on node 0."),
+    sync_bn: bool = typer.Option(False, help="Synchronise BatchNorm statistics across processes."),
 ):
-    """Train a preset on one CPU or GPU; logs, checkpoints and the resolved config go to the work dir.
+    """Train a preset on the CPU, one GPU, several GPUs or several machines; logs, checkpoints and the
+    resolved config go to the work dir. Under torchrun or SLURM, the same command runs as one worker.
 
     Examples:
 
       tsm prepare toy --root data/toy && tsm train --preset tsm_r18_1x1x8_toy
 
       tsm train -p tsm_r50_1x1x8_50e_sthv1 --set data.videos_per_gpu=4 --accumulate 2
+
+      tsm train -p tsm_r50_1x1x8_50e_k400 --gpus 8 --nnodes 2 --node-rank 0 --master-addr 10.0.0.1
     """
-    _run(preset, overrides, work_dir, device, seed, deterministic, autoscale_lr, accumulate, amp, resume, None)
+    scale = {"gpus": gpus, "nnodes": nnodes, "node_rank": node_rank, "master_addr": master_addr,
+             "master_port": master_port, "sync_bn": sync_bn}
+    _run(preset, overrides, work_dir, device, seed, deterministic, autoscale_lr, accumulate, amp, resume, None, scale)
 
 
 def finetune(
@@ -62,8 +74,12 @@ def finetune(
     _run(preset, overrides, work_dir, device, seed, deterministic, autoscale_lr, accumulate, amp, resume, checkpoint)
 
 
-def _run(preset, overrides, work_dir, device, seed, deterministic, autoscale_lr, accumulate, amp, resume, init_from):
+def _run(preset, overrides, work_dir, device, seed, deterministic, autoscale_lr, accumulate, amp, resume, init_from,
+         scale=None):
+    import torch
+
     from ..presets import load_preset
+    from ..train.loop import distributed_env, launch
     from ..train.loop import train as run
 
     cfg = load_preset(preset, overrides or ())
@@ -74,6 +90,19 @@ def _run(preset, overrides, work_dir, device, seed, deterministic, autoscale_lr,
             resume = None
     elif resume is not None and not resume.is_file():
         raise UserError(f"--resume {resume}: no such checkpoint")
-    metrics = run(cfg, work_dir, device=device, seed=seed, deterministic=deterministic, autoscale_lr=autoscale_lr,
-                  accumulation=accumulate, amp=amp, resume=resume, init_from=init_from)
+    scale = scale or {"gpus": 1, "nnodes": 1}
+    if scale["gpus"] == 0:
+        device = "cpu"
+    kwargs = dict(device=device, seed=seed, deterministic=deterministic, autoscale_lr=autoscale_lr,
+                  accumulation=accumulate, amp=amp, resume=resume, init_from=init_from,
+                  sync_bn=scale.get("sync_bn", False))
+    processes = max(scale["gpus"], 1)
+    if distributed_env()[0] == 1 and processes * scale["nnodes"] > 1:
+        if device == "auto" and not torch.cuda.is_available():
+            kwargs["device"] = "cpu"
+        launch(cfg, work_dir, processes, scale["nnodes"], scale.get("node_rank", 0), scale["master_addr"],
+               scale["master_port"], **kwargs)
+        typer.echo(f"done; checkpoints and logs in {work_dir}")
+        return
+    metrics = run(cfg, work_dir, **kwargs)
     typer.echo(f"done: val top1 {metrics.get('top1', float('nan')):.4f}; checkpoints in {work_dir}")

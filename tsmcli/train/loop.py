@@ -1,4 +1,4 @@
-"""The training loop: one process, CPU or one GPU (multi-GPU DDP comes with the next training issue).
+"""The training loop: one process, or one of several under DistributedDataParallel.
 
 train(preset, work_dir) builds the datasets, model and optimizer from the preset, trains epoch by
 epoch with the preset's schedule, validates every evaluation.interval epochs, and writes to work_dir:
@@ -6,13 +6,16 @@ config.yaml (the resolved preset), log.txt, log.jsonl (one record per logging in
 validation), latest.pth / epoch_N.pth / best.pth (our checkpoint format, written atomically).
 """
 import json
+import os
 import random
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
+from torch.utils.data import Subset
 
 from ..checkpoint import read_checkpoint, save_checkpoint
 from ..data import blend_batch, build_dataset, build_loader
@@ -38,21 +41,37 @@ def seed_everything(seed, deterministic=False):
         torch.backends.cudnn.benchmark = False
 
 
+def distributed_env():
+    """(world size, rank, local rank) from torchrun's variables, else SLURM's, else a single process."""
+    env = os.environ
+    if "WORLD_SIZE" in env:
+        return int(env["WORLD_SIZE"]), int(env.get("RANK", 0)), int(env.get("LOCAL_RANK", 0))
+    if "SLURM_NTASKS" in env and int(env["SLURM_NTASKS"]) > 1:
+        return int(env["SLURM_NTASKS"]), int(env["SLURM_PROCID"]), int(env.get("SLURM_LOCALID", 0))
+    return 1, 0, 0
+
+
 class Logger:
-    def __init__(self, work_dir, echo=print):
-        self.text = open(Path(work_dir) / "log.txt", "a")
-        self.jsonl = open(Path(work_dir) / "log.jsonl", "a")
-        self.echo = echo
+    """Rank 0 writes log.txt and log.jsonl (and echoes); other ranks stay silent."""
+
+    def __init__(self, work_dir, echo=print, enabled=True):
+        self.enabled, self.echo = enabled, echo
+        if enabled:
+            self.text = open(Path(work_dir) / "log.txt", "a")
+            self.jsonl = open(Path(work_dir) / "log.jsonl", "a")
 
     def line(self, message):
+        if not self.enabled:
+            return
         self.text.write(message + "\n")
         self.text.flush()
         if self.echo:
             self.echo(message)
 
     def record(self, **fields):
-        self.jsonl.write(json.dumps(fields) + "\n")
-        self.jsonl.flush()
+        if self.enabled:
+            self.jsonl.write(json.dumps(fields) + "\n")
+            self.jsonl.flush()
 
 
 def soft_cross_entropy(logits, target):
@@ -62,16 +81,25 @@ def soft_cross_entropy(logits, target):
 
 
 @torch.no_grad()
-def evaluate(model, loader, device, num_classes):
+def evaluate(model, loader, device, num_classes, world=1):
     """Top-1/top-5/mean-class accuracy of the eval-mode model over the loader (failed items count, as
-    wrong predictions on blank frames, and are reported)."""
+    wrong predictions on blank frames, and are reported). With several processes each scores its
+    shard and the results are gathered, every video exactly once."""
     model.eval()
-    scores, labels, failed = [], [], []
+    scores, labels, failed, indices = [], [], [], []
     for batch in loader:
         scores.append(model(batch["imgs"].to(device)).float().cpu())
         labels.append(batch["label"])
         failed += [m["path"] for m in batch["meta"] if m["failed"]]
+        indices += [m["index"] for m in batch["meta"]]
     scores, labels = torch.cat(scores), torch.cat(labels)
+    if world > 1:
+        parts = [None] * world
+        dist.all_gather_object(parts, (indices, scores, labels, failed))
+        order = np.argsort(np.concatenate([p[0] for p in parts]), kind="stable")
+        scores = torch.cat([p[1] for p in parts])[torch.from_numpy(order)]
+        labels = torch.cat([p[2] for p in parts])[torch.from_numpy(order)]
+        failed = [f for p in parts for f in p[3]]
     return {"top1": top_k_accuracy(scores, labels, 1), "top5": top_k_accuracy(scores, labels, min(5, num_classes)),
             "mean_class_accuracy": mean_class_accuracy(scores, labels), "videos": len(labels),
             "failed": failed}
@@ -99,31 +127,49 @@ def init_from_checkpoint(model, path, log):
 
 
 def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_lr=True, accumulation=1,
-          amp=False, resume=None, init_from=None, echo=print):
+          amp=False, resume=None, init_from=None, sync_bn=False, echo=print):
     """Train the resolved preset `cfg` (from init_from's backbone when finetuning); returns the last
-    validation metrics."""
-    work_dir = Path(work_dir)
-    work_dir.mkdir(parents=True, exist_ok=True)
-    (work_dir / "config.yaml").write_text(dump_preset(cfg))
-    log = Logger(work_dir, echo)
-    seed_everything(seed, deterministic)
+    validation metrics. Under torchrun / SLURM / `tsm train --gpus N` (WORLD_SIZE > 1) this process is
+    one DDP worker: NCCL on GPUs, Gloo on the CPU; rank 0 logs and checkpoints."""
+    world, rank, local_rank = distributed_env()
     device = pick_device(device)
+    if world > 1:
+        if device.type == "cuda":
+            device = torch.device("cuda", local_rank)
+            torch.cuda.set_device(device)
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo", world_size=world, rank=rank)
+    main = rank == 0
+    work_dir = Path(work_dir)
+    if main:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        (work_dir / "config.yaml").write_text(dump_preset(cfg))
+    log = Logger(work_dir, echo, enabled=main)
+    seed_everything(seed, deterministic)
     data_cfg, opt_cfg, schedule = cfg["data"], cfg["optimizer"], cfg["schedule"]
     train_set = build_dataset(cfg, "train", seed=seed)
     val_set = build_dataset(cfg, "val", seed=seed)
     batch = data_cfg["videos_per_gpu"]
     workers = data_cfg["workers_per_gpu"]
-    train_loader = build_loader(train_set, batch, workers, shuffle=True, seed=seed)
-    val_loader = build_loader(val_set, data_cfg["val_videos_per_gpu"] or batch, workers, shuffle=False)
+    # The same shuffled order for any number of processes: rank r takes every world-th video of it.
+    train_loader = build_loader(train_set, batch, workers, shuffle=True, seed=seed, distributed=True,
+                                world_size=world, rank=rank)
+    val_shard = Subset(val_set, list(range(rank, len(val_set), world))) if world > 1 else val_set
+    val_loader = build_loader(val_shard, data_cfg["val_videos_per_gpu"] or batch, workers, shuffle=False)
     model = build_recognizer(cfg["model"], load_pretrained=init_from is None)
     if init_from and not resume:
         init_from_checkpoint(model, init_from, log)
+    if sync_bn and world > 1:
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = model.to(device)
-    base_lr, reference, actual = scaled_lr(opt_cfg, batch, 1, accumulation, autoscale_lr)
+    base_lr, reference, actual = scaled_lr(opt_cfg, batch, world, accumulation, autoscale_lr)
     log.line(f"lr {base_lr:g}: preset lr {opt_cfg['lr']:g} is for a total batch of {reference}; this run's is "
-             f"{actual} ({batch} videos x 1 device x {accumulation} accumulation)"
+             f"{actual} ({batch} videos x {world} processes x {accumulation} accumulation)"
              + ("" if autoscale_lr else ", kept (--no-autoscale-lr)") + " [linear scaling rule]")
     optimizer = build_optimizer(model, opt_cfg, base_lr)
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     use_amp = amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     start_epoch, best = 0, -1.0
@@ -137,7 +183,8 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
     metrics = {}
     for epoch in range(start_epoch, schedule["epochs"]):
         train_set.set_epoch(epoch)
-        model.train()
+        train_loader.sampler.set_epoch(epoch)
+        net.train()
         tick = time.perf_counter()
         for i, data in enumerate(train_loader):
             data_time = time.perf_counter() - tick
@@ -150,7 +197,7 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
                 imgs, target = blend_batch(imgs, labels, cfg["model"]["num_classes"], blending["type"],
                                            blending["alpha"], np.random.default_rng([seed, epoch, i]))
             with torch.autocast(device.type, enabled=use_amp):
-                logits = model(imgs)
+                logits = net(imgs)
                 loss = soft_cross_entropy(logits.float(), target) / accumulation
             scaler.scale(loss).backward()
             if (i + 1) % accumulation == 0 or i + 1 == iters:
@@ -162,8 +209,13 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
                 optimizer.zero_grad(set_to_none=True)
             step_time = time.perf_counter() - tick
             if (i + 1) % cfg["log"]["interval"] == 0 or i + 1 == iters:
+                reported = torch.stack([loss.detach().float() * accumulation,
+                                        torch.tensor(top_k_accuracy(logits.detach(), labels), device=loss.device)])
+                if world > 1:  # the mean over all processes: what the global batch saw
+                    dist.all_reduce(reported)
+                    reported /= world
                 record = {"mode": "train", "epoch": epoch + 1, "iter": i + 1, "lr": lr,
-                          "loss": loss.item() * accumulation, "top1": top_k_accuracy(logits.detach(), labels),
+                          "loss": reported[0].item(), "top1": reported[1].item(),
                           "data_time": data_time, "time": step_time,
                           "memory_mb": torch.cuda.max_memory_allocated() / 2 ** 20 if device.type == "cuda" else 0}
                 log.record(**record)
@@ -172,7 +224,7 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
             tick = time.perf_counter()
         last = epoch + 1 == schedule["epochs"]
         if (epoch + 1) % cfg["evaluation"]["interval"] == 0 or last:
-            metrics = evaluate(model, val_loader, device, cfg["model"]["num_classes"])
+            metrics = evaluate(model, val_loader, device, cfg["model"]["num_classes"], world)
             log.record(mode="val", epoch=epoch + 1, **{k: v for k, v in metrics.items() if k != "failed"},
                        failed=len(metrics["failed"]))
             log.line(f"epoch {epoch + 1} val top1 {metrics['top1']:.4f} top5 {metrics['top5']:.4f} "
@@ -180,13 +232,37 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
                      + (f", {len(metrics['failed'])} unreadable" if metrics["failed"] else "") + ")")
             if metrics["top1"] > best:
                 best = metrics["top1"]
-                save_checkpoint(work_dir / "best.pth", model, cfg, labels=_labels(cfg), epoch=epoch + 1,
-                                best_top1=best)
+                if main:
+                    save_checkpoint(work_dir / "best.pth", model, cfg, labels=_labels(cfg), epoch=epoch + 1,
+                                    best_top1=best)
         state = {"epoch": epoch + 1, "optimizer": optimizer.state_dict(), "best_top1": best}
-        if (epoch + 1) % cfg["checkpoint"]["interval"] == 0 or last:
-            save_checkpoint(work_dir / f"epoch_{epoch + 1}.pth", model, cfg, labels=_labels(cfg), **state)
-        save_checkpoint(work_dir / "latest.pth", model, cfg, labels=_labels(cfg), **state)
+        if main:
+            if (epoch + 1) % cfg["checkpoint"]["interval"] == 0 or last:
+                save_checkpoint(work_dir / f"epoch_{epoch + 1}.pth", model, cfg, labels=_labels(cfg), **state)
+            save_checkpoint(work_dir / "latest.pth", model, cfg, labels=_labels(cfg), **state)
+    if world > 1:
+        dist.barrier()
     return metrics
+
+
+def _worker(cfg, work_dir, kwargs):
+    """The entry point of each process `launch` starts (module level, so that it can be pickled)."""
+    try:
+        return train(cfg, work_dir, **kwargs)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def launch(cfg, work_dir, nproc, nnodes=1, node_rank=0, master_addr="127.0.0.1", master_port=29500, **kwargs):
+    """Start nproc worker processes on this machine (nnodes machines in all) with torch.distributed's
+    elastic launcher. A worker that fails ends the whole job with its error (no restarts)."""
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    config = LaunchConfig(min_nodes=nnodes, max_nodes=nnodes, nproc_per_node=nproc, run_id="tsm-train",
+                          rdzv_backend="static", rdzv_endpoint=f"{master_addr}:{master_port}",
+                          rdzv_configs={"rank": node_rank}, max_restarts=0, monitor_interval=0.5)
+    return elastic_launch(config, _worker)(cfg, str(work_dir), {**kwargs, "echo": print})
 
 
 def _labels(cfg):
