@@ -150,3 +150,67 @@ def test_two_gloo_processes_follow_the_single_process_loss_curve(tmp_path):
     assert one == pytest.approx(two, rel=1e-4, abs=1e-5)
     val = [json.loads(l) for l in (tmp_path / "two/log.jsonl").read_text().splitlines() if '"val"' in l][-1]
     assert val["videos"] == 4  # every validation video counted once across the two processes
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
+    """A user YAML training the toy preset on a small toy set for 2 short epochs, deterministically."""
+    root = tmp_path_factory.mktemp("resume")
+    prepare_toy(root / "toy", train_per_class=3, val_per_class=1, seed=0)
+    (root / "run.yaml").write_text(f"""extends: tsm_r18_1x1x8_toy
+data:
+  videos_per_gpu: 2
+  workers_per_gpu: 0
+  train: {{ann_file: {root}/toy/toy_train_list_videos.txt, data_prefix: {root}/toy/videos}}
+  val: {{ann_file: {root}/toy/toy_val_list_videos.txt, data_prefix: {root}/toy/videos}}
+schedule: {{epochs: 2}}
+evaluation: {{interval: 2}}
+log: {{interval: 1}}
+""")
+    return root
+
+
+def _tsm_train(yaml_path, work, *extra):
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, "-m", "tsmcli.cli", "train", "--preset", str(yaml_path), "--device",
+                             "cpu", "--deterministic", "--work-dir", str(work), *extra],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _interrupt_in_epoch_2(proc, work, sig):
+    import time
+
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        log = work / "log.jsonl"
+        if log.exists() and '"epoch": 2, "iter": 2' in log.read_text():
+            proc.send_signal(sig)
+            break
+        time.sleep(0.02)
+    return proc.wait(timeout=120)
+
+
+def _final_weights(work):
+    return torch.load(work / "latest.pth", weights_only=True)["state_dict"]
+
+
+@pytest.mark.parametrize("sig_name", ["SIGKILL", "SIGTERM"])
+def test_interrupted_then_resumed_equals_uninterrupted(toy_run, sig_name):
+    import signal
+
+    reference = toy_run / "uninterrupted"
+    if not (reference / "latest.pth").exists():
+        assert _tsm_train(toy_run / "run.yaml", reference).wait(timeout=300) == 0
+    work = toy_run / sig_name
+    code = _interrupt_in_epoch_2(_tsm_train(toy_run / "run.yaml", work), work, getattr(signal, sig_name))
+    state = torch.load(work / "latest.pth", weights_only=True)
+    if sig_name == "SIGTERM":  # finished its step, wrote a mid-epoch checkpoint, exited cleanly
+        assert code == 0 and state["epoch"] == 1 and state["iteration"] >= 2
+    else:  # killed: the last checkpoint is the end of epoch 1
+        assert code == -9 and state["epoch"] == 1 and state["iteration"] == 0
+    assert _tsm_train(toy_run / "run.yaml", work, "--resume", "auto").wait(timeout=300) == 0
+    expected, got = _final_weights(reference), _final_weights(work)
+    assert expected.keys() == got.keys()
+    assert all(torch.equal(expected[k], got[k]) for k in expected)

@@ -119,11 +119,11 @@ def _worker_init(_):
 
 
 def build_loader(dataset, batch_size, num_workers=2, shuffle=True, seed=0, distributed=False,
-                 drop_last=False, world_size=None, rank=None):
+                 drop_last=False, world_size=None, rank=None, sampler=None):
     """DataLoader with pinned memory, persistent workers and, for DDP, a DistributedSampler (its rank
-    and world size come from the process group unless given)."""
-    sampler = (DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed)
-               if distributed else None)
+    and world size come from the process group unless given); or the sampler given."""
+    if sampler is None and distributed:
+        sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed)
     generator = torch.Generator()
     generator.manual_seed(seed)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle if sampler is None else False,

@@ -5,9 +5,12 @@ epoch with the preset's schedule, validates every evaluation.interval epochs, an
 config.yaml (the resolved preset), log.txt, log.jsonl (one record per logging interval and per
 validation), latest.pth / epoch_N.pth / best.pth (our checkpoint format, written atomically).
 """
+import itertools
 import json
+import math
 import os
 import random
+import signal
 import time
 from pathlib import Path
 
@@ -15,7 +18,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from torch.utils.data import Subset
+from torch.utils.data import Sampler, Subset
+from torch.utils.data.distributed import DistributedSampler
 
 from ..checkpoint import read_checkpoint, save_checkpoint
 from ..data import blend_batch, build_dataset, build_loader
@@ -49,6 +53,45 @@ def distributed_env():
     if "SLURM_NTASKS" in env and int(env["SLURM_NTASKS"]) > 1:
         return int(env["SLURM_NTASKS"]), int(env["SLURM_PROCID"]), int(env.get("SLURM_LOCALID", 0))
     return 1, 0, 0
+
+
+class ResumableSampler(Sampler):
+    """A DistributedSampler whose next pass can start after its first `skip` indices (mid-epoch resume)."""
+
+    def __init__(self, inner):
+        self.inner, self.skip = inner, 0
+
+    def set_epoch(self, epoch):
+        self.inner.set_epoch(epoch)
+
+    def __iter__(self):
+        return itertools.islice(iter(self.inner), self.skip, None)
+
+    def __len__(self):
+        return len(self.inner) - self.skip
+
+
+class StopRequest:
+    """SIGINT / SIGTERM ask the loop to finish its step, write a resumable checkpoint and return."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        self.requested = True
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 class Logger:
@@ -152,8 +195,8 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
     batch = data_cfg["videos_per_gpu"]
     workers = data_cfg["workers_per_gpu"]
     # The same shuffled order for any number of processes: rank r takes every world-th video of it.
-    train_loader = build_loader(train_set, batch, workers, shuffle=True, seed=seed, distributed=True,
-                                world_size=world, rank=rank)
+    sampler = ResumableSampler(DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=seed))
+    train_loader = build_loader(train_set, batch, workers, seed=seed, sampler=sampler)
     val_shard = Subset(val_set, list(range(rank, len(val_set), world))) if world > 1 else val_set
     val_loader = build_loader(val_shard, data_cfg["val_videos_per_gpu"] or batch, workers, shuffle=False)
     model = build_recognizer(cfg["model"], load_pretrained=init_from is None)
@@ -172,74 +215,92 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     use_amp = amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    start_epoch, best = 0, -1.0
+    start_epoch, start_iter, best, rng_state = 0, 0, -1.0, None
     if resume:
         state = read_checkpoint(resume)
         model.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
-        start_epoch, best = state["epoch"], state.get("best_top1", -1.0)
-        log.line(f"resumed from {resume} at epoch {start_epoch}")
-    iters = len(train_loader)
+        if state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        start_epoch, start_iter = state["epoch"], state.get("iteration", 0)
+        best, rng_state = state.get("best_top1", -1.0), state.get("torch_rng")
+        log.line(f"resumed from {resume} at epoch {start_epoch + 1}, iteration {start_iter}")
+    iters = math.ceil(len(sampler.inner) / batch)
     metrics = {}
-    for epoch in range(start_epoch, schedule["epochs"]):
-        train_set.set_epoch(epoch)
-        train_loader.sampler.set_epoch(epoch)
-        net.train()
-        tick = time.perf_counter()
-        for i, data in enumerate(train_loader):
-            data_time = time.perf_counter() - tick
-            lr = lr_at(schedule, base_lr, epoch, iters, i)
-            set_lr(optimizer, lr)
-            imgs, labels = data["imgs"].to(device, non_blocking=True), data["label"].to(device)
-            target = labels
-            blending = cfg["train"]["blending"]
-            if blending:
-                imgs, target = blend_batch(imgs, labels, cfg["model"]["num_classes"], blending["type"],
-                                           blending["alpha"], np.random.default_rng([seed, epoch, i]))
-            with torch.autocast(device.type, enabled=use_amp):
-                logits = net(imgs)
-                loss = soft_cross_entropy(logits.float(), target) / accumulation
-            scaler.scale(loss).backward()
-            if (i + 1) % accumulation == 0 or i + 1 == iters:
-                if opt_cfg["grad_clip"]:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), opt_cfg["grad_clip"])
-                scaler.step(optimizer)
-                scaler.update()
-                optimizer.zero_grad(set_to_none=True)
-            step_time = time.perf_counter() - tick
-            if (i + 1) % cfg["log"]["interval"] == 0 or i + 1 == iters:
-                reported = torch.stack([loss.detach().float() * accumulation,
-                                        torch.tensor(top_k_accuracy(logits.detach(), labels), device=loss.device)])
-                if world > 1:  # the mean over all processes: what the global batch saw
-                    dist.all_reduce(reported)
-                    reported /= world
-                record = {"mode": "train", "epoch": epoch + 1, "iter": i + 1, "lr": lr,
-                          "loss": reported[0].item(), "top1": reported[1].item(),
-                          "data_time": data_time, "time": step_time,
-                          "memory_mb": torch.cuda.max_memory_allocated() / 2 ** 20 if device.type == "cuda" else 0}
-                log.record(**record)
-                log.line(f"epoch {epoch + 1} [{i + 1}/{iters}] lr {lr:.5f} loss {record['loss']:.4f} "
-                         f"top1 {record['top1']:.3f} time {step_time:.2f}s data {data_time:.2f}s")
+    with StopRequest() as stop:
+        for epoch in range(start_epoch, schedule["epochs"]):
+            train_set.set_epoch(epoch)
+            sampler.set_epoch(epoch)
+            sampler.skip = start_iter * batch if epoch == start_epoch else 0
+            first = start_iter if epoch == start_epoch else 0
+            if first and rng_state is not None:
+                torch.set_rng_state(rng_state)
+            else:  # each epoch's randomness (dropout) depends on (seed, epoch) only: resumable exactly
+                torch.manual_seed(seed * 100_003 + epoch)
+            net.train()
             tick = time.perf_counter()
-        last = epoch + 1 == schedule["epochs"]
-        if (epoch + 1) % cfg["evaluation"]["interval"] == 0 or last:
-            metrics = evaluate(model, val_loader, device, cfg["model"]["num_classes"], world)
-            log.record(mode="val", epoch=epoch + 1, **{k: v for k, v in metrics.items() if k != "failed"},
-                       failed=len(metrics["failed"]))
-            log.line(f"epoch {epoch + 1} val top1 {metrics['top1']:.4f} top5 {metrics['top5']:.4f} "
-                     f"mean class {metrics['mean_class_accuracy']:.4f} ({metrics['videos']} videos"
-                     + (f", {len(metrics['failed'])} unreadable" if metrics["failed"] else "") + ")")
-            if metrics["top1"] > best:
-                best = metrics["top1"]
-                if main:
-                    save_checkpoint(work_dir / "best.pth", model, cfg, labels=_labels(cfg), epoch=epoch + 1,
-                                    best_top1=best)
-        state = {"epoch": epoch + 1, "optimizer": optimizer.state_dict(), "best_top1": best}
-        if main:
-            if (epoch + 1) % cfg["checkpoint"]["interval"] == 0 or last:
-                save_checkpoint(work_dir / f"epoch_{epoch + 1}.pth", model, cfg, labels=_labels(cfg), **state)
-            save_checkpoint(work_dir / "latest.pth", model, cfg, labels=_labels(cfg), **state)
+            for i, data in enumerate(train_loader, start=first):
+                data_time = time.perf_counter() - tick
+                lr = lr_at(schedule, base_lr, epoch, iters, i)
+                set_lr(optimizer, lr)
+                imgs, labels = data["imgs"].to(device, non_blocking=True), data["label"].to(device)
+                target = labels
+                blending = cfg["train"]["blending"]
+                if blending:
+                    imgs, target = blend_batch(imgs, labels, cfg["model"]["num_classes"], blending["type"],
+                                               blending["alpha"], np.random.default_rng([seed, epoch, i]))
+                with torch.autocast(device.type, enabled=use_amp):
+                    logits = net(imgs)
+                    loss = soft_cross_entropy(logits.float(), target) / accumulation
+                scaler.scale(loss).backward()
+                if (i + 1) % accumulation == 0 or i + 1 == iters:
+                    if opt_cfg["grad_clip"]:
+                        scaler.unscale_(optimizer)
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), opt_cfg["grad_clip"])
+                    scaler.step(optimizer)
+                    scaler.update()
+                    optimizer.zero_grad(set_to_none=True)
+                step_time = time.perf_counter() - tick
+                if (i + 1) % cfg["log"]["interval"] == 0 or i + 1 == iters:
+                    reported = torch.stack([loss.detach().float() * accumulation,
+                                            torch.tensor(top_k_accuracy(logits.detach(), labels), device=loss.device)])
+                    if world > 1:  # the mean over all processes: what the global batch saw
+                        dist.all_reduce(reported)
+                        reported /= world
+                    record = {"mode": "train", "epoch": epoch + 1, "iter": i + 1, "lr": lr,
+                              "loss": reported[0].item(), "top1": reported[1].item(),
+                              "data_time": data_time, "time": step_time,
+                              "memory_mb": torch.cuda.max_memory_allocated() / 2 ** 20 if device.type == "cuda" else 0}
+                    log.record(**record)
+                    log.line(f"epoch {epoch + 1} [{i + 1}/{iters}] lr {lr:.5f} loss {record['loss']:.4f} "
+                             f"top1 {record['top1']:.3f} time {step_time:.2f}s data {data_time:.2f}s")
+                if stop.requested and (i + 1) % accumulation == 0 and i + 1 < iters:
+                    if main:
+                        save_checkpoint(work_dir / "latest.pth", model, cfg, labels=_labels(cfg), epoch=epoch,
+                                        iteration=i + 1, optimizer=optimizer.state_dict(), scaler=scaler.state_dict(),
+                                        best_top1=best, torch_rng=torch.get_rng_state())
+                    log.line(f"stopped by signal at epoch {epoch + 1}, iteration {i + 1}: resume with --resume auto")
+                    return metrics
+                tick = time.perf_counter()
+            last = epoch + 1 == schedule["epochs"]
+            if (epoch + 1) % cfg["evaluation"]["interval"] == 0 or last:
+                metrics = evaluate(model, val_loader, device, cfg["model"]["num_classes"], world)
+                log.record(mode="val", epoch=epoch + 1, **{k: v for k, v in metrics.items() if k != "failed"},
+                           failed=len(metrics["failed"]))
+                log.line(f"epoch {epoch + 1} val top1 {metrics['top1']:.4f} top5 {metrics['top5']:.4f} "
+                         f"mean class {metrics['mean_class_accuracy']:.4f} ({metrics['videos']} videos"
+                         + (f", {len(metrics['failed'])} unreadable" if metrics["failed"] else "") + ")")
+                if metrics["top1"] > best:
+                    best = metrics["top1"]
+                    if main:
+                        save_checkpoint(work_dir / "best.pth", model, cfg, labels=_labels(cfg), epoch=epoch + 1,
+                                        best_top1=best)
+            state = {"epoch": epoch + 1, "iteration": 0, "optimizer": optimizer.state_dict(),
+                     "scaler": scaler.state_dict(), "best_top1": best}
+            if main:
+                if (epoch + 1) % cfg["checkpoint"]["interval"] == 0 or last:
+                    save_checkpoint(work_dir / f"epoch_{epoch + 1}.pth", model, cfg, labels=_labels(cfg), **state)
+                save_checkpoint(work_dir / "latest.pth", model, cfg, labels=_labels(cfg), **state)
     if world > 1:
         dist.barrier()
     return metrics
