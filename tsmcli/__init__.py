@@ -1,9 +1,23 @@
-"""tsm: Temporal Shift Module video recognition, compatible with mmaction2's TSM model zoo."""
-from .api import build_model, load_model
-from .checkpoint import save_checkpoint
-from .data import build_dataset, build_loader
-from .errors import UserError
-from .presets import load_preset
+"""tsm: Temporal Shift Module video recognition, compatible with mmaction2's TSM model zoo.
+
+The names below are imported on first use, so that `tsm --help` and `tsm presets` start without
+loading PyTorch.
+"""
+import importlib
 
 __version__ = "0.1.0"
-__all__ = ["build_model", "load_model", "build_dataset", "build_loader", "load_preset", "save_checkpoint", "UserError", "__version__"]
+
+_EXPORTS = {
+    "build_model": "tsmcli.api", "load_model": "tsmcli.api", "load_preset": "tsmcli.presets",
+    "save_checkpoint": "tsmcli.checkpoint", "build_dataset": "tsmcli.data", "build_loader": "tsmcli.data",
+    "UserError": "tsmcli.errors",
+}
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    if name in ("data", "models", "metrics", "presets", "train", "prepare", "checkpoint", "convert"):
+        return importlib.import_module(f"tsmcli.{name}")
+    raise AttributeError(f"module 'tsmcli' has no attribute {name!r}")

@@ -8,7 +8,6 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ..data.benchmark import measure
 from ..errors import UserError
 
 app = typer.Typer(help="Measure speed: the data pipelines (model speed comes with `tsm benchmark`'s "
@@ -38,6 +37,8 @@ def data(
 
       tsm benchmark data -p tsm_r50_1x1x8_50e_sthv1 --ann-file data/sthv1/val.txt --data-prefix data/sthv1/rawframes --split test
     """
+    from ..data.benchmark import measure
+
     files = _collect_videos(videos or [])
     if not files and not ann_file:
         raise UserError("give video files/folders or --ann-file (with --data-prefix)")

@@ -90,7 +90,7 @@ def _run(prepare, frames, resize_videos, workers, shard, as_json):
     _report(summary, as_json)
 
 
-def _public(name, fn, doc):
+def _public(name, function, doc):
     def command(
         root: Path = typer.Option(Path(f"data/{name}"), help="The dataset as downloaded; lists are written here."),
         frames: Optional[str] = typer.Option(None, help=FRAMES_HELP),
@@ -99,37 +99,38 @@ def _public(name, fn, doc):
         shard: Optional[str] = typer.Option(None, help="Process only shard i/n of the videos."),
         as_json: bool = typer.Option(False, "--json"),
     ):
-        _run(lambda **media: fn(root, **media), frames, resize_videos, workers, shard, as_json)
+        from ..prepare import datasets
+
+        _run(lambda **media: getattr(datasets, function)(root, **media), frames, resize_videos, workers, shard,
+             as_json)
 
     command.__doc__ = doc
     app.command(name)(command)
 
 
 def _register_public_datasets():
-    from ..prepare import datasets
-
-    _public("kinetics400", datasets.prepare_kinetics400,
+    _public("kinetics400", "prepare_kinetics400",
             "Kinetics-400: annotations/*{train,val}*.csv and videos_{train,val}/ (<youtube_id>_<start>_<end>.mp4, "
             "flat or per class). Missing videos are counted and left out.\n\nExample:\n\n"
             "  tsm prepare kinetics400 --root data/kinetics400 --frames short256")
-    _public("ucf101", datasets.prepare_ucf101,
+    _public("ucf101", "prepare_ucf101",
             "UCF101: ucfTrainTestlist/ (classInd, trainlist0k, testlist0k) and videos/<Class>/*.avi; all 3 "
             "splits.\n\nExample:\n\n  tsm prepare ucf101 --root data/ucf101 --frames short256")
-    _public("sthv1", datasets.prepare_sthv1,
+    _public("sthv1", "prepare_sthv1",
             "Something-Something V1: <id>/00001.jpg folders and something-something-v1-{train,validation,"
             "labels}.csv (';'-separated); frames are used as published.\n\nExample:\n\n"
             "  tsm prepare sthv1 --root data/sthv1")
-    _public("sthv2", datasets.prepare_sthv2,
+    _public("sthv2", "prepare_sthv2",
             "Something-Something V2: videos/<id>.webm and something-something-v2-{train,validation,labels}.json "
             "(class = template without [brackets]).\n\nExample:\n\n"
             "  tsm prepare sthv2 --root data/sthv2 --frames height256")
-    _public("diving48", datasets.prepare_diving48,
+    _public("diving48", "prepare_diving48",
             "Diving48: rgb/<vid_name>.mp4, Diving48_V2_{train,test}.json and Diving48_vocab.json.\n\n"
             "Example:\n\n  tsm prepare diving48 --root data/diving48")
-    _public("jester", datasets.prepare_jester,
+    _public("jester", "prepare_jester",
             "Jester: <id>/00001.jpg folders and jester-v1-{train,validation,labels}.csv.\n\nExample:\n\n"
             "  tsm prepare jester --root data/jester")
-    _public("hmdb51", datasets.prepare_hmdb51,
+    _public("hmdb51", "prepare_hmdb51",
             "HMDB51: testTrainMulti_7030_splits/<class>_test_split{1,2,3}.txt and videos/<class>/*.avi; all "
             "3 splits.\n\nExample:\n\n  tsm prepare hmdb51 --root data/hmdb51 --frames short256")
 
