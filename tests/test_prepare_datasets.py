@@ -253,3 +253,13 @@ def test_unwritable_output_is_an_error_naming_the_path(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert str(tmp_path / "taken") in result.stderr
+
+
+@pytest.mark.parametrize("prepare, missing", [
+    (prepare_ucf101, "ucfTrainTestlist/classInd.txt"),
+    (prepare_kinetics400, "annotations"),
+    (prepare_hmdb51, "testTrainMulti_7030_splits"),
+])
+def test_missing_annotations_are_named(tmp_path, prepare, missing):
+    with pytest.raises(UserError, match=missing):
+        prepare(tmp_path, workers=1)

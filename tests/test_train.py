@@ -214,3 +214,18 @@ def test_interrupted_then_resumed_equals_uninterrupted(toy_run, sig_name):
     expected, got = _final_weights(reference), _final_weights(work)
     assert expected.keys() == got.keys()
     assert all(torch.equal(expected[k], got[k]) for k in expected)
+
+
+def test_bf16_autocast_and_channels_last_train_on_cpu(tmp_path):
+    from tsmcli.train.loop import train
+
+    prepare_toy(tmp_path / "toy", train_per_class=1, val_per_class=1, seed=0)
+    cfg = tsmcli.load_preset("tsm_r18_1x1x8_toy", [
+        f"data.train.ann_file={tmp_path}/toy/toy_train_list_videos.txt", f"data.train.data_prefix={tmp_path}/toy/videos",
+        f"data.val.ann_file={tmp_path}/toy/toy_val_list_videos.txt", f"data.val.data_prefix={tmp_path}/toy/videos",
+        "schedule.epochs=1", "data.workers_per_gpu=0", "data.videos_per_gpu=2", "log.interval=1"])
+    metrics = train(cfg, tmp_path / "work", device="cpu", amp="bf16", channels_last=True, echo=None)
+    losses = [json.loads(l)["loss"] for l in (tmp_path / "work/log.jsonl").read_text().splitlines() if '"train"' in l]
+    assert len(losses) == 2 and all(math.isfinite(x) for x in losses) and metrics["videos"] == 4
+    with pytest.raises(ValueError, match="fp16 mixed precision needs a GPU"):
+        train(cfg, tmp_path / "work2", device="cpu", amp="fp16", echo=None)

@@ -3,7 +3,10 @@ import numpy as np
 
 
 def _numpy(x):
-    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+    if hasattr(x, "detach"):  # a tensor; bf16/fp16 scores become float32 first (numpy has no bfloat16)
+        x = x.detach().cpu()
+        return (x.float() if x.is_floating_point() else x).numpy()
+    return np.asarray(x)
 
 
 def top_k_accuracy(scores, labels, k=1):

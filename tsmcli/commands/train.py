@@ -19,7 +19,10 @@ def train(
     autoscale_lr: bool = typer.Option(True, "--autoscale-lr/--no-autoscale-lr",
                                       help="Scale the preset's lr to this run's total batch (linear rule)."),
     accumulate: int = typer.Option(1, min=1, help="Gradient accumulation steps (a larger effective batch)."),
-    amp: bool = typer.Option(False, help="Mixed precision (CUDA)."),
+    amp: Optional[str] = typer.Option(None, help="Mixed precision: bf16 (CPU or GPU) or fp16 (GPU, with a "
+                                                 "gradient scaler)."),
+    channels_last: bool = typer.Option(False, help="Channels-last memory format (faster convolutions on "
+                                                   "recent GPUs)."),
     resume: Optional[Path] = typer.Option(None, help="Checkpoint to resume from, or 'auto' for WORK_DIR/latest.pth."),
     gpus: int = typer.Option(1, min=0, help="Processes on this machine: GPUs with NCCL, or CPU processes with "
                                             "Gloo when there is no GPU; 0 = train on the CPU."),
@@ -42,6 +45,7 @@ def train(
     """
     scale = {"gpus": gpus, "nnodes": nnodes, "node_rank": node_rank, "master_addr": master_addr,
              "master_port": master_port, "sync_bn": sync_bn}
+    scale["channels_last"] = channels_last
     _run(preset, overrides, work_dir, device, seed, deterministic, autoscale_lr, accumulate, amp, resume, None, scale)
 
 
@@ -57,7 +61,8 @@ def finetune(
     deterministic: bool = typer.Option(False),
     autoscale_lr: bool = typer.Option(True, "--autoscale-lr/--no-autoscale-lr"),
     accumulate: int = typer.Option(1, min=1),
-    amp: bool = typer.Option(False),
+    amp: Optional[str] = typer.Option(None, help="bf16 or fp16."),
+    channels_last: bool = typer.Option(False),
     resume: Optional[Path] = typer.Option(None, help="Resume this finetuning run ('auto': WORK_DIR/latest.pth)."),
 ):
     """Finetune: keep a checkpoint's backbone, start a new head for the preset's classes, train with the
@@ -71,7 +76,8 @@ def finetune(
     """
     if not checkpoint.is_file():
         raise UserError(f"--from {checkpoint}: no such checkpoint")
-    _run(preset, overrides, work_dir, device, seed, deterministic, autoscale_lr, accumulate, amp, resume, checkpoint)
+    _run(preset, overrides, work_dir, device, seed, deterministic, autoscale_lr, accumulate, amp, resume, checkpoint,
+         {"gpus": 1, "nnodes": 1, "channels_last": channels_last})
 
 
 def _run(preset, overrides, work_dir, device, seed, deterministic, autoscale_lr, accumulate, amp, resume, init_from,
@@ -95,7 +101,7 @@ def _run(preset, overrides, work_dir, device, seed, deterministic, autoscale_lr,
         device = "cpu"
     kwargs = dict(device=device, seed=seed, deterministic=deterministic, autoscale_lr=autoscale_lr,
                   accumulation=accumulate, amp=amp, resume=resume, init_from=init_from,
-                  sync_bn=scale.get("sync_bn", False))
+                  sync_bn=scale.get("sync_bn", False), channels_last=scale.get("channels_last", False))
     processes = max(scale["gpus"], 1)
     if distributed_env()[0] == 1 and processes * scale["nnodes"] > 1:
         if device == "auto" and not torch.cuda.is_available():
@@ -104,5 +110,7 @@ def _run(preset, overrides, work_dir, device, seed, deterministic, autoscale_lr,
                scale["master_port"], **kwargs)
         typer.echo(f"done; checkpoints and logs in {work_dir}")
         return
+    if amp not in (None, "bf16", "fp16"):
+        raise UserError(f"--amp must be bf16 or fp16, got {amp!r}")
     metrics = run(cfg, work_dir, **kwargs)
     typer.echo(f"done: val top1 {metrics.get('top1', float('nan')):.4f}; checkpoints in {work_dir}")

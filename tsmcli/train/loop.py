@@ -11,6 +11,7 @@ import math
 import os
 import random
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -94,14 +95,51 @@ class StopRequest:
             signal.signal(sig, handler)
 
 
+class EpochBar:
+    """A rich progress bar with ETA per epoch on an interactive terminal; nothing otherwise (CI, logs)."""
+
+    def __init__(self, enabled):
+        self.enabled, self.progress, self.task = enabled, None, None
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     TimeRemainingColumn(), transient=True)
+            self.progress.start()
+
+    def epoch(self, epoch, total, done=0):
+        if self.enabled:
+            if self.task is not None:
+                self.progress.remove_task(self.task)
+            self.current = epoch
+            self.task = self.progress.add_task(f"epoch {epoch}", total=total, completed=done)
+
+    def step(self, loss):
+        if self.enabled:
+            self.progress.update(self.task, advance=1, description=f"epoch {self.current} loss {loss:.4f}")
+
+    def print(self, message):
+        self.progress.console.print(message, highlight=False)
+
+    def close(self):
+        if self.enabled:
+            self.progress.stop()
+
+
 class Logger:
     """Rank 0 writes log.txt and log.jsonl (and echoes); other ranks stay silent."""
 
     def __init__(self, work_dir, echo=print, enabled=True):
-        self.enabled, self.echo = enabled, echo
+        self.enabled, self.echo, self.board = enabled, echo, None
         if enabled:
             self.text = open(Path(work_dir) / "log.txt", "a")
             self.jsonl = open(Path(work_dir) / "log.jsonl", "a")
+            try:  # TensorBoard scalars when the tensorboard package is installed
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.board = SummaryWriter(str(Path(work_dir) / "tensorboard"))
+            except ImportError:
+                pass
 
     def line(self, message):
         if not self.enabled:
@@ -112,9 +150,15 @@ class Logger:
             self.echo(message)
 
     def record(self, **fields):
-        if self.enabled:
-            self.jsonl.write(json.dumps(fields) + "\n")
-            self.jsonl.flush()
+        if not self.enabled:
+            return
+        self.jsonl.write(json.dumps(fields) + "\n")
+        self.jsonl.flush()
+        if self.board is not None:
+            step = fields.get("step", fields["epoch"])
+            for key, value in fields.items():
+                if isinstance(value, (int, float)) and key not in ("epoch", "iter", "step"):
+                    self.board.add_scalar(f"{fields['mode']}/{key}", value, step)
 
 
 def soft_cross_entropy(logits, target):
@@ -170,10 +214,11 @@ def init_from_checkpoint(model, path, log):
 
 
 def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_lr=True, accumulation=1,
-          amp=False, resume=None, init_from=None, sync_bn=False, echo=print):
+          amp=None, resume=None, init_from=None, sync_bn=False, channels_last=False, echo=print):
     """Train the resolved preset `cfg` (from init_from's backbone when finetuning); returns the last
     validation metrics. Under torchrun / SLURM / `tsm train --gpus N` (WORLD_SIZE > 1) this process is
-    one DDP worker: NCCL on GPUs, Gloo on the CPU; rank 0 logs and checkpoints."""
+    one DDP worker: NCCL on GPUs, Gloo on the CPU; rank 0 logs and checkpoints.
+    amp: None, "bf16" or "fp16" (fp16 with a gradient scaler, CUDA only)."""
     world, rank, local_rank = distributed_env()
     device = pick_device(device)
     if world > 1:
@@ -183,6 +228,9 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
         if not dist.is_initialized():
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo", world_size=world, rank=rank)
     main = rank == 0
+    bar = EpochBar(enabled=main and echo is print and sys.stdout.isatty())
+    if bar.enabled:
+        echo = bar.print
     work_dir = Path(work_dir)
     if main:
         work_dir.mkdir(parents=True, exist_ok=True)
@@ -204,7 +252,7 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
         init_from_checkpoint(model, init_from, log)
     if sync_bn and world > 1:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    model = model.to(device)
+    model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
     base_lr, reference, actual = scaled_lr(opt_cfg, batch, world, accumulation, autoscale_lr)
     log.line(f"lr {base_lr:g}: preset lr {opt_cfg['lr']:g} is for a total batch of {reference}; this run's is "
              f"{actual} ({batch} videos x {world} processes x {accumulation} accumulation)"
@@ -213,8 +261,12 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
     net = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    use_amp = amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    if amp not in (None, "bf16", "fp16"):
+        raise ValueError(f"amp must be bf16 or fp16, got {amp!r}")
+    if amp == "fp16" and device.type != "cuda":
+        raise ValueError("fp16 mixed precision needs a GPU; use --amp bf16 on the CPU")
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp == "fp16")
     start_epoch, start_iter, best, rng_state = 0, 0, -1.0, None
     if resume:
         state = read_checkpoint(resume)
@@ -238,18 +290,21 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
             else:  # each epoch's randomness (dropout) depends on (seed, epoch) only: resumable exactly
                 torch.manual_seed(seed * 100_003 + epoch)
             net.train()
+            bar.epoch(epoch + 1, iters, first)
             tick = time.perf_counter()
             for i, data in enumerate(train_loader, start=first):
                 data_time = time.perf_counter() - tick
                 lr = lr_at(schedule, base_lr, epoch, iters, i)
                 set_lr(optimizer, lr)
                 imgs, labels = data["imgs"].to(device, non_blocking=True), data["label"].to(device)
+                if channels_last:  # frames are (N, V*T, 3, H, W): channels-last per frame
+                    imgs = imgs.flatten(0, 1).contiguous(memory_format=torch.channels_last).view(imgs.shape)
                 target = labels
                 blending = cfg["train"]["blending"]
                 if blending:
                     imgs, target = blend_batch(imgs, labels, cfg["model"]["num_classes"], blending["type"],
                                                blending["alpha"], np.random.default_rng([seed, epoch, i]))
-                with torch.autocast(device.type, enabled=use_amp):
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                     logits = net(imgs)
                     loss = soft_cross_entropy(logits.float(), target) / accumulation
                 scaler.scale(loss).backward()
@@ -261,13 +316,14 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
                     scaler.update()
                     optimizer.zero_grad(set_to_none=True)
                 step_time = time.perf_counter() - tick
+                bar.step(loss.item() * accumulation)
                 if (i + 1) % cfg["log"]["interval"] == 0 or i + 1 == iters:
                     reported = torch.stack([loss.detach().float() * accumulation,
                                             torch.tensor(top_k_accuracy(logits.detach(), labels), device=loss.device)])
                     if world > 1:  # the mean over all processes: what the global batch saw
                         dist.all_reduce(reported)
                         reported /= world
-                    record = {"mode": "train", "epoch": epoch + 1, "iter": i + 1, "lr": lr,
+                    record = {"mode": "train", "epoch": epoch + 1, "iter": i + 1, "step": epoch * iters + i + 1, "lr": lr,
                               "loss": reported[0].item(), "top1": reported[1].item(),
                               "data_time": data_time, "time": step_time,
                               "memory_mb": torch.cuda.max_memory_allocated() / 2 ** 20 if device.type == "cuda" else 0}
@@ -280,6 +336,7 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
                                         iteration=i + 1, optimizer=optimizer.state_dict(), scaler=scaler.state_dict(),
                                         best_top1=best, torch_rng=torch.get_rng_state())
                     log.line(f"stopped by signal at epoch {epoch + 1}, iteration {i + 1}: resume with --resume auto")
+                    bar.close()
                     return metrics
                 tick = time.perf_counter()
             last = epoch + 1 == schedule["epochs"]
@@ -301,6 +358,7 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
                 if (epoch + 1) % cfg["checkpoint"]["interval"] == 0 or last:
                     save_checkpoint(work_dir / f"epoch_{epoch + 1}.pth", model, cfg, labels=_labels(cfg), **state)
                 save_checkpoint(work_dir / "latest.pth", model, cfg, labels=_labels(cfg), **state)
+    bar.close()
     if world > 1:
         dist.barrier()
     return metrics
