@@ -111,7 +111,8 @@ def main():
     parser.add_argument("--config-dir", required=True,
                         help="mmaction2's configs/recognition/tsm (the wheel ships it in mmaction/.mim)")
     parser.add_argument("--out", default=os.path.join(REPO, "tests", "data", "mmaction"))
-    parser.add_argument("--only", choices=["models", "sampling", "pipeline"], help="regenerate one part only")
+    parser.add_argument("--only", choices=["models", "sampling", "pipeline", "metrics"],
+                        help="regenerate one part only")
     parser.add_argument("--shared", default=os.path.join(os.path.dirname(REPO), "shared"))
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -121,7 +122,10 @@ def main():
     if args.only in (None, "pipeline"):
         with open(os.path.join(args.out, "pipeline.json"), "w") as f:
             json.dump({"mmaction2": mmaction.__version__, **pipeline_cases(args.config_dir, args.shared)}, f)
-    if args.only in ("sampling", "pipeline"):
+    if args.only in (None, "metrics"):
+        with open(os.path.join(args.out, "metrics.json"), "w") as f:
+            json.dump({"mmaction2": mmaction.__version__, "cases": metric_cases()}, f)
+    if args.only in ("sampling", "pipeline", "metrics"):
         return
     torch.set_grad_enabled(False)
     cases = {}
@@ -216,6 +220,27 @@ def pipeline_cases(config_dir, shared):
             "top5": np.argsort(-probs)[:5].tolist(),
         }
     return out
+
+
+
+def metric_cases():
+    """mmaction2's top_k_accuracy and mean_class_accuracy on seeded scores, with every class present
+    and with some classes never labelled (where mmaction2 averages over labelled and predicted ones)."""
+    from mmaction.core.evaluation import mean_class_accuracy, top_k_accuracy
+
+    rng = np.random.RandomState(3)
+    cases = []
+    for n, k_classes, missing in ((60, 5, False), (200, 10, False), (40, 8, True), (30, 6, True)):
+        scores = rng.rand(n, k_classes).round(2)  # rounding makes ties, as low-precision scores have
+        labels = rng.randint(0, k_classes - (3 if missing else 0), size=n)
+        if not missing:
+            labels[:k_classes] = np.arange(k_classes)
+        cases.append({"scores": scores.tolist(), "labels": labels.tolist(),
+                      "top1": top_k_accuracy(list(scores), list(labels), (1,))[0],
+                      "top5": top_k_accuracy(list(scores), list(labels), (5,))[0],
+                      "mean_class_accuracy": mean_class_accuracy(list(scores), list(labels)),
+                      "every_class_labelled": not missing})
+    return cases
 
 
 if __name__ == "__main__":
