@@ -1,0 +1,58 @@
+import json
+
+import pytest
+
+import tsmcli
+from tsmcli.errors import UserError
+from tsmcli.evaluate import scheme_pipeline, test_checkpoint as evaluate_checkpoint
+from tsmcli.prepare.toy import prepare_toy
+from tsmcli.train.loop import train
+
+
+@pytest.mark.parametrize("preset, scheme, views, crop", [
+    ("tsm_r50_1x1x8_50e_sthv1", "efficient", 1, ("CenterCrop", 224)),
+    ("tsm_r50_1x1x8_50e_sthv1", "accurate", 6, ("ThreeCrop", 256)),
+    ("tsm_r50_1x1x8_50e_k400", "accurate", 6, ("ThreeCrop", 256)),
+    ("tsm_r50_dense_1x1x8_100e_k400", "dense", 100, ("TenCrop", 224)),
+    ("tsm_r50_dense_1x1x8_100e_k400", "efficient", 1, ("CenterCrop", 224)),
+])
+def test_scheme_views_and_layout(preset, scheme, views, crop):
+    from tsmcli.data import Pipeline
+
+    steps = scheme_pipeline(tsmcli.load_preset(preset)["data"]["test"]["pipeline"], scheme)
+    crops = [(s["type"], s["crop_size"]) for s in steps if s["type"] in ("CenterCrop", "ThreeCrop", "TenCrop")]
+    assert crops == [crop]
+    pipeline = Pipeline(steps, "videos")
+    crop_views = {"CenterCrop": 1, "ThreeCrop": 3, "TenCrop": 10}[crop[0]]
+    assert pipeline.sampler.views * crop_views == views
+
+
+def test_dense_scheme_needs_a_dense_preset():
+    with pytest.raises(UserError, match="dense"):
+        scheme_pipeline(tsmcli.load_preset("tsm_r50_1x1x8_50e_k400")["data"]["test"]["pipeline"], "dense")
+
+
+def test_test_reproduces_the_training_validation_and_writes_json(tmp_path):
+    prepare_toy(tmp_path / "toy", train_per_class=2, val_per_class=2, seed=0)
+    val_list, videos = tmp_path / "toy/toy_val_list_videos.txt", tmp_path / "toy/videos"
+    cfg = tsmcli.load_preset("tsm_r18_1x1x8_toy", [
+        f"data.train.ann_file={tmp_path}/toy/toy_train_list_videos.txt", f"data.train.data_prefix={videos}",
+        f"data.val.ann_file={val_list}", f"data.val.data_prefix={videos}",
+        "schedule.epochs=1", "data.workers_per_gpu=0", "data.videos_per_gpu=4"])
+    logged = train(cfg, tmp_path / "work", device="cpu", echo=None)
+    result = evaluate_checkpoint(tmp_path / "work/latest.pth", ann_file=str(val_list), data_prefix=str(videos),
+                                 workers=0)
+    assert result["metrics"]["top1"] == logged["top1"]
+    assert result["videos_total"] == 8 and result["views"] == 1 and not result["failed"]
+    assert len(result["videos"][0]["scores"]) == 4 and result["labels"][0] == "moving left"
+    from typer.testing import CliRunner
+
+    from tsmcli.cli import app
+
+    out = tmp_path / "result.json"
+    run = CliRunner().invoke(app, ["test", str(tmp_path / "work/latest.pth"), "--list", str(val_list), "--data-root",
+                                   str(videos), "--scheme", "accurate", "--workers", "0", "--out", str(out)])
+    assert run.exit_code == 0, run.output
+    saved = json.loads(out.read_text())
+    assert saved["scheme"] == "accurate" and saved["views"] == 6 and set(saved["metrics"]) == {
+        "top1", "top4", "mean_class_accuracy"}

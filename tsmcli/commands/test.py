@@ -1,0 +1,45 @@
+"""`tsm test`: evaluate a checkpoint."""
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+
+def test(
+    checkpoint: Path = typer.Argument(..., help="Ours, mmaction2 0.x or original TSM checkpoint."),
+    preset: Optional[str] = typer.Option(None, help="Preset [default: the checkpoint's, or its zoo file name's]."),
+    scheme: str = typer.Option("preset", help="preset | efficient (1 clip, centre crop) | accurate (2 clips x "
+                                              "3 crops) | dense (10 clips)."),
+    list_file: Optional[Path] = typer.Option(None, "--list", help="Test list [default: the preset's]."),
+    data_root: Optional[Path] = typer.Option(None, help="Folder the list's paths are relative to."),
+    out: Optional[Path] = typer.Option(None, help="Write metrics, scheme and per-video scores as JSON."),
+    device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
+    batch_size: Optional[int] = typer.Option(None, help="Videos per batch [default: the preset's test batch]."),
+    workers: Optional[int] = typer.Option(None, help="Loader workers [default: the preset's]."),
+):
+    """Top-1/top-5/mean-class accuracy of a checkpoint; failed videos are reported and counted.
+
+    Examples:
+
+      tsm test work_dirs/tsm_r18_1x1x8_toy/best.pth
+
+      tsm test tsm_r50_1x1x8_50e_sthv1_rgb_20210203-01dce462.pth --scheme accurate --list data/sthv1/val.txt --data-root data/sthv1/rawframes --out result.json
+    """
+    from ..evaluate import test_checkpoint, write_result
+
+    result = test_checkpoint(checkpoint, preset, scheme, str(list_file) if list_file else None,
+                             str(data_root) if data_root is not None else None, device, batch_size, workers)
+    table = Table(title=f"{result['preset']} / {result['scheme']} ({result['views']} views per video)")
+    for key in result["metrics"]:
+        table.add_column(key, justify="right")
+    table.add_column("videos", justify="right")
+    table.add_row(*(f"{v:.4f}" for v in result["metrics"].values()),
+                  f"{result['videos_total']}" + (f" ({len(result['failed'])} unreadable)" if result["failed"] else ""))
+    Console().print(table)
+    for failure in result["failed"]:
+        typer.echo(f"unreadable: {failure['path']} ({failure['reason']})", err=True)
+    if out:
+        write_result(result, out)
+        typer.echo(f"wrote {out}")
