@@ -56,3 +56,39 @@ def test_test_reproduces_the_training_validation_and_writes_json(tmp_path):
     saved = json.loads(out.read_text())
     assert saved["scheme"] == "accurate" and saved["views"] == 6 and set(saved["metrics"]) == {
         "top1", "top4", "mean_class_accuracy"}
+
+    predicted = CliRunner().invoke(app, ["predict", str(videos / "growing/val_0000.mp4"), "--ckpt",
+                                         str(tmp_path / "work/latest.pth"), "--top", "2", "--json"])
+    assert predicted.exit_code == 0, predicted.output
+    line = json.loads(predicted.output.strip().splitlines()[0])
+    assert line["video"].endswith("val_0000.mp4") and len(line["topk"]) == 2 and len(line["scores"]) == 4
+    assert line["topk"][0]["label"] in ["moving left", "moving right", "growing", "shrinking"]
+    assert abs(sum(line["scores"]) - 1) < 1e-4
+
+
+def test_predict_shows_kinetics_names_for_an_mmaction_checkpoint(tmp_path, mmaction_outputs):
+    import torch
+    from typer.testing import CliRunner
+
+    from conftest import SHARED
+    from reference_weights import fill_state_dict
+    from tsmcli.cli import app
+
+    path = tmp_path / "tsm_r50_video_1x1x8_50e_kinetics400_rgb_20200702-a77f4328.pth"
+    torch.save({"meta": {}, "state_dict": fill_state_dict(mmaction_outputs["r50_two_views"]["keys"])}, path)
+    run = CliRunner().invoke(app, ["predict", str(SHARED / "fixtures/videos/demo.mp4"), "--ckpt", str(path),
+                                   "--top", "3", "--json"])
+    assert run.exit_code == 0, run.output
+    out = json.loads(run.output)
+    kinetics = tsmcli.checkpoint.label_map("kinetics400")
+    assert [t["label"] for t in out["topk"]] == [kinetics[t["index"]] for t in out["topk"]]
+    assert len(out["scores"]) == 400
+
+
+def test_benchmark_model_reports_speed_and_memory():
+    from tsmcli.speed import measure_model
+
+    result = measure_model("tsm_r18_1x1x8_toy", "cpu", batch=1, iters=2, warmup=1, size=56)
+    assert result["input"] == [1, 8, 3, 56, 56] and result["videos_per_s"] > 0 and result["peak_memory_mb"] > 0
+    trained = measure_model("tsm_r18_1x1x8_toy", "cpu", iters=8, warmup=1, size=56, train=True)
+    assert trained["mode"] == "train" and trained["batch"] == 8

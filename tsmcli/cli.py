@@ -6,6 +6,7 @@ from rich.console import Console
 
 from .commands import benchmark as benchmark_cmd
 from .commands import prepare as prepare_cmd
+from .commands import predict as predict_cmd
 from .commands import presets as presets_cmd
 from .commands import test as test_cmd
 from .commands import train as train_cmd
@@ -29,6 +30,7 @@ app.add_typer(prepare_cmd.app, name="prepare")
 app.command("train")(train_cmd.train)
 app.command("finetune")(train_cmd.finetune)
 app.command("test")(test_cmd.test)
+app.command("predict")(predict_cmd.predict)
 app.add_typer(benchmark_cmd.app, name="benchmark")
 
 

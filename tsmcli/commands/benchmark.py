@@ -10,8 +10,8 @@ from rich.table import Table
 
 from ..errors import UserError
 
-app = typer.Typer(help="Measure speed: the data pipelines (model speed comes with `tsm benchmark`'s "
-                       "model issue).", no_args_is_help=True)
+app = typer.Typer(help="Measure speed: the model (`tsm benchmark model`) and the data pipelines "
+                       "(`tsm benchmark data`).", no_args_is_help=True)
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".webm", ".mkv", ".mov"}
 
@@ -80,3 +80,44 @@ def _collect_videos(paths):
         else:
             raise UserError(f"{path} does not exist")
     return files
+
+
+@app.command("model")
+def model(
+    preset: str = typer.Option(..., "--preset", "-p", help="Preset name, zoo config name or YAML file."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+    batch: List[int] = typer.Option([1], help="Batch sizes to time (repeat: --batch 1 --batch 8)."),
+    iters: int = typer.Option(200, min=1, help="Videos to time per batch size (after warm-up)."),
+    amp: Optional[str] = typer.Option(None, help="bf16 or fp16 autocast."),
+    channels_last: bool = typer.Option(False),
+    compile: bool = typer.Option(False, help="torch.compile the model first."),
+    train: bool = typer.Option(False, "--train", help="Time a training step at the preset's videos per GPU "
+                                                      "instead (the zoo's memory column)."),
+    as_json: bool = typer.Option(False, "--json"),
+):
+    """Model speed as the zoo measures it: batch 1, the preset's frames, 224x224, warm-up, then --iters
+    videos; no IO or preprocessing. Prints video/s and peak memory (GPU memory, or the process's peak RSS
+    on the CPU).
+
+    Examples:
+
+      tsm benchmark model --preset tsm_r50_1x1x8_50e_k400 --iters 20
+
+      tsm benchmark model -p tsm_mobilenetv2_dense_1x1x8_100e_k400 --device cuda --batch 1 --batch 16 --amp fp16
+
+      tsm benchmark model -p tsm_r50_1x1x8_50e_k400 --device cuda --train
+    """
+    from ..speed import measure_model
+
+    results = [measure_model(preset, device, b, iters, amp=amp, channels_last=channels_last, compile=compile,
+                             train=train) for b in ([None] if train else batch)]
+    if as_json:
+        typer.echo(json.dumps(results, indent=1))
+        return
+    table = Table(title=f"{results[0]['preset']} on {results[0]['device']} ({results[0]['mode']})")
+    for column in ("batch", "input", "video/s", "ms/batch", "peak memory MB"):
+        table.add_column(column, justify="right")
+    for r in results:
+        table.add_row(str(r["batch"]), "x".join(map(str, r["input"])), f"{r['videos_per_s']:.1f}",
+                      f"{r['ms_per_batch']:.1f}", f"{r['peak_memory_mb']:.0f}")
+    Console().print(table)

@@ -1,0 +1,69 @@
+"""`tsm predict`: class names and probabilities for your own videos or frame folders."""
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+
+def predict(
+    inputs: List[Path] = typer.Argument(..., help="Video files or folders of JPEG frames (img_00001.jpg ...)."),
+    ckpt: Path = typer.Option(..., "--ckpt", help="Ours, mmaction2 0.x or original TSM checkpoint."),
+    preset: Optional[str] = typer.Option(None, help="Preset [default: the checkpoint's, or its zoo file name's]."),
+    top: int = typer.Option(5, min=1, help="How many classes to show."),
+    scheme: str = typer.Option("preset", help="preset | efficient | accurate | dense (as in `tsm test`)."),
+    device: str = typer.Option("cpu"),
+    as_json: bool = typer.Option(False, "--json", help='One JSON object per input: {"video", "topk": [{"index", '
+                                                       '"label", "prob"}], "scores"}.'),
+):
+    """Top classes for each video, with the checkpoint's label map (or the dataset's shipped one for
+    mmaction2 checkpoints), through the preset's test pipeline.
+
+    Examples:
+
+      tsm predict ../shared/fixtures/videos/demo.mp4 --ckpt tsm_r50_1x1x8_50e_kinetics400_rgb_20200607-af7fb746.pth
+
+      tsm predict clips/*.mp4 --ckpt work_dirs/tsm_r18_1x1x8_toy/best.pth --top 2 --json
+    """
+    import copy
+
+    import torch
+
+    from ..api import load_model
+    from ..data import Pipeline, Record
+    from ..data.decode import MediaError
+    from ..errors import UserError
+    from ..evaluate import scheme_pipeline
+
+    model = load_model(ckpt, preset=preset, device=device)
+    data = copy.deepcopy(model.preset["data"])
+    steps = scheme_pipeline(data["test"]["pipeline"], scheme)
+    labels = model.labels or [str(i) for i in range(model.head.fc.out_features)]
+    failed = False
+    for path in inputs:
+        if path.is_dir():
+            count = len([f for f in path.iterdir() if f.suffix.lower() in (".jpg", ".jpeg")])
+            pipeline = Pipeline(steps, "rawframes", data["filename_tmpl"] if path.joinpath(
+                data["filename_tmpl"].format(1)).exists() else "img_{:05d}.jpg")
+            record = Record(str(path), [0], total_frames=count)
+        else:
+            pipeline, record = Pipeline(steps, "videos"), Record(str(path), [0])
+        try:
+            clip = pipeline(record)
+        except MediaError as e:
+            typer.echo(f"cannot read {e.path}: {e.reason}", err=True)
+            failed = True
+            continue
+        with torch.no_grad():
+            probs = model(clip.imgs[None].to(device))[0].float().cpu()
+        best = probs.argsort(descending=True)[:top].tolist()
+        if as_json:
+            typer.echo(json.dumps({"video": str(path), "topk": [{"index": i, "label": labels[i],
+                                                                 "prob": round(float(probs[i]), 6)} for i in best],
+                                   "scores": [round(float(p), 6) for p in probs]}))
+        else:
+            typer.echo(f"{path}:")
+            for i in best:
+                typer.echo(f"  {float(probs[i]):7.2%}  {labels[i]}")
+    if failed:
+        raise UserError("some inputs could not be read (see above)")

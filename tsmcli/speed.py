@@ -1,0 +1,75 @@
+"""Model speed and memory, measured as the model zoo does: batch 1, the test-time number of frames,
+warm-up, then timed videos; no IO, no preprocessing."""
+import resource
+import statistics
+import time
+
+import torch
+
+from .api import build_model
+from .train.optim import build_optimizer
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _peak_memory_mb(device):
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2 ** 20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the process's peak RSS (Linux: KiB)
+
+
+def measure_model(preset, device="cpu", batch=1, iters=200, warmup=10, amp=None, channels_last=False,
+                  compile=False, size=224, train=False, overrides=()):
+    """-> {"videos_per_s", "ms_per_batch", "peak_memory_mb", ...} for inference, or for a training step
+    at the preset's videos_per_gpu when train=True."""
+    device = torch.device(device)
+    model = build_model(preset, pretrained=False, **dict(overrides)).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    runner = torch.compile(model) if compile else model
+    cfg = model.preset
+    frames = cfg["model"]["num_segments"]
+    if train:
+        batch = cfg["data"]["videos_per_gpu"]
+    shape = (batch, frames, 3, size, size)
+    x = torch.randn(shape, device=device)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    if train:
+        model.train()
+        optimizer = build_optimizer(model, cfg["optimizer"], cfg["optimizer"]["lr"])
+        labels = torch.randint(cfg["model"]["num_classes"], (batch,), device=device)
+
+        def step():
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                loss = torch.nn.functional.cross_entropy(runner(x).float(), labels)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+    else:
+        model.eval()
+
+        @torch.no_grad()
+        def step():
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                runner(x)
+    for _ in range(warmup):
+        step()
+    _sync(device)
+    times = []
+    steps = max(1, iters // batch)
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    total = sum(times)
+    return {"preset": cfg["name"], "device": str(device), "mode": "train" if train else "inference",
+            "batch": batch, "input": list(shape), "videos": steps * batch,
+            "videos_per_s": steps * batch / total, "ms_per_batch": 1e3 * statistics.median(times),
+            "peak_memory_mb": _peak_memory_mb(device), "amp": amp, "channels_last": channels_last,
+            "compile": compile}
