@@ -92,3 +92,27 @@ def test_benchmark_model_reports_speed_and_memory():
     assert result["input"] == [1, 8, 3, 56, 56] and result["videos_per_s"] > 0 and result["peak_memory_mb"] > 0
     trained = measure_model("tsm_r18_1x1x8_toy", "cpu", iters=8, warmup=1, size=56, train=True)
     assert trained["mode"] == "train" and trained["batch"] == 8
+
+
+def test_two_processes_give_the_same_numbers_and_every_video_once(tmp_path):
+    import socket
+
+    from tsmcli.evaluate import launch_test
+
+    prepare_toy(tmp_path / "toy", train_per_class=1, val_per_class=2, seed=3)
+    lines = (tmp_path / "toy/toy_val_list_videos.txt").read_text().splitlines()[:7]  # odd: uneven shards
+    (tmp_path / "val7.txt").write_text("\n".join(lines) + "\n")
+    model = tsmcli.build_model("tsm_r18_1x1x8_toy", pretrained=False)
+    tsmcli.save_checkpoint(tmp_path / "m.pth", model, model.preset)
+    args = dict(ann_file=str(tmp_path / "val7.txt"), data_prefix=str(tmp_path / "toy/videos"), workers=0)
+    single = evaluate_checkpoint(tmp_path / "m.pth", **args)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    launch_test(tmp_path / "m.pth", 2, tmp_path / "two.json", port, **args)
+    double = json.loads((tmp_path / "two.json").read_text())
+    assert [v["path"] for v in double["videos"]] == [v["path"] for v in single["videos"]]
+    assert double["videos_total"] == 7
+    assert double["metrics"] == pytest.approx(single["metrics"])
+    flat = [x for v in double["videos"] for x in v["scores"]]
+    assert flat == pytest.approx([x for v in single["videos"] for x in v["scores"]], abs=1e-5)

@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
+from torch.utils.data import Subset
 
 from .api import load_model
 from .data import build_dataset, build_loader
@@ -42,12 +44,23 @@ def scheme_pipeline(steps, scheme):
 @torch.no_grad()
 def test_checkpoint(checkpoint, preset=None, scheme="preset", ann_file=None, data_prefix=None, device="cpu",
                     batch_size=None, workers=None, progress=None):
+    """Evaluate; under several processes (torchrun, SLURM, `tsm test --gpus N`) each scores the videos
+    rank, rank + world, ... and rank 0 gathers them: every video exactly once, in list order."""
+    from .train.loop import distributed_env
+
     if scheme not in SCHEMES:
         raise UserError(f"--scheme must be one of {', '.join(SCHEMES)}, got {scheme!r}")
+    world, rank, local_rank = distributed_env()
+    if world > 1:
+        device = f"cuda:{local_rank}" if str(device).startswith("cuda") else "cpu"
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if device.startswith("cuda") else "gloo", world_size=world, rank=rank)
     model = load_model(checkpoint, preset=preset, device=device)
     cfg = copy.deepcopy(model.preset)
     cfg["data"]["test"]["pipeline"] = scheme_pipeline(cfg["data"]["test"]["pipeline"], scheme)
     dataset = build_dataset(cfg, "test", ann_file=ann_file, data_prefix=data_prefix)
+    if world > 1:
+        dataset = Subset(dataset, list(range(rank, len(dataset), world)))
     loader = build_loader(dataset, batch_size or cfg["data"]["test_videos_per_gpu"],
                           cfg["data"]["workers_per_gpu"] if workers is None else workers, shuffle=False)
     scores, labels, videos, failed, views = [], [], [], [], None
@@ -57,14 +70,25 @@ def test_checkpoint(checkpoint, preset=None, scheme="preset", ann_file=None, dat
         labels.append(batch["label"])
         for meta, s, label in zip(batch["meta"], out, batch["label"]):
             views = meta["views"] if not meta["failed"] else views
-            videos.append({"path": meta["path"], "label": int(label), "scores": [round(float(x), 6) for x in s]})
+            videos.append({"index": meta["index"], "path": meta["path"], "label": int(label),
+                           "scores": [round(float(x), 6) for x in s]})
             if meta["failed"]:
                 failed.append({"path": meta["path"], "reason": meta["failures"][0]["reason"]})
         if progress:
             progress(len(batch["meta"]))
-    if not scores:
+    scores = torch.cat(scores) if scores else torch.zeros(0, model.head.fc.out_features)
+    labels = torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long)
+    if world > 1:
+        parts = [None] * world
+        dist.all_gather_object(parts, (videos, scores, labels, failed, views))
+        videos = [v for p in parts for v in p[0]]
+        order = sorted(range(len(videos)), key=lambda i: videos[i]["index"])
+        videos = [videos[i] for i in order]
+        scores, labels = torch.cat([p[1] for p in parts])[order], torch.cat([p[2] for p in parts])[order]
+        failed = [f for p in parts for f in p[3]]
+        views = next((p[4] for p in parts if p[4] is not None), None)
+    if len(videos) == 0:
         raise UserError("the test list is empty")
-    scores, labels = torch.cat(scores), torch.cat(labels)
     k = min(5, scores.shape[1])
     metrics = {"top1": top_k_accuracy(scores, labels, 1), f"top{k}": top_k_accuracy(scores, labels, k),
                "mean_class_accuracy": mean_class_accuracy(scores, labels)}
@@ -75,3 +99,23 @@ def test_checkpoint(checkpoint, preset=None, scheme="preset", ann_file=None, dat
 
 def write_result(result, path):
     Path(path).write_text(json.dumps(result, indent=1))
+
+
+def _test_worker(checkpoint, kwargs, out):
+    try:
+        result = test_checkpoint(checkpoint, **kwargs)
+        if dist.get_rank() == 0 and out:
+            write_result(result, out)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def launch_test(checkpoint, nproc, out, master_port=29501, **kwargs):
+    """Run test_checkpoint in nproc processes (torch.distributed's elastic launcher); rank 0 writes `out`."""
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id="tsm-test", rdzv_backend="static",
+                          rdzv_endpoint=f"127.0.0.1:{master_port}", rdzv_configs={"rank": 0}, max_restarts=0,
+                          monitor_interval=0.5)
+    elastic_launch(config, _test_worker)(str(checkpoint), kwargs, str(out) if out else None)

@@ -18,6 +18,8 @@ def test(
     device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
     batch_size: Optional[int] = typer.Option(None, help="Videos per batch [default: the preset's test batch]."),
     workers: Optional[int] = typer.Option(None, help="Loader workers [default: the preset's]."),
+    gpus: int = typer.Option(1, min=1, help="Processes: GPUs, or CPU processes with Gloo; same numbers as 1."),
+    master_port: int = typer.Option(29501, help="A free local port for --gpus > 1."),
 ):
     """Top-1/top-5/mean-class accuracy of a checkpoint; failed videos are reported and counted.
 
@@ -27,10 +29,20 @@ def test(
 
       tsm test tsm_r50_1x1x8_50e_sthv1_rgb_20210203-01dce462.pth --scheme accurate --list data/sthv1/val.txt --data-root data/sthv1/rawframes --out result.json
     """
-    from ..evaluate import test_checkpoint, write_result
+    import json
+    import tempfile
 
-    result = test_checkpoint(checkpoint, preset, scheme, str(list_file) if list_file else None,
-                             str(data_root) if data_root is not None else None, device, batch_size, workers)
+    from ..evaluate import launch_test, test_checkpoint, write_result
+
+    args = dict(preset=preset, scheme=scheme, ann_file=str(list_file) if list_file else None,
+                data_prefix=str(data_root) if data_root is not None else None, device=device,
+                batch_size=batch_size, workers=workers)
+    if gpus > 1:
+        target = out or Path(tempfile.mkdtemp()) / "result.json"
+        launch_test(checkpoint, gpus, target, master_port, **args)
+        result = json.loads(Path(target).read_text())
+    else:
+        result = test_checkpoint(checkpoint, **args)
     table = Table(title=f"{result['preset']} / {result['scheme']} ({result['views']} views per video)")
     for key in result["metrics"]:
         table.add_column(key, justify="right")
@@ -41,5 +53,6 @@ def test(
     for failure in result["failed"]:
         typer.echo(f"unreadable: {failure['path']} ({failure['reason']})", err=True)
     if out:
-        write_result(result, out)
+        if gpus == 1:
+            write_result(result, out)
         typer.echo(f"wrote {out}")
