@@ -51,9 +51,14 @@ def test_test_reproduces_the_training_validation_and_writes_json(tmp_path):
 
     out = tmp_path / "result.json"
     run = CliRunner().invoke(app, ["test", str(tmp_path / "work/latest.pth"), "--list", str(val_list), "--data-root",
-                                   str(videos), "--scheme", "accurate", "--workers", "0", "--out", str(out)])
+                                   str(videos), "--scheme", "accurate", "--workers", "0", "--out", str(out),
+                                   "--plot", str(tmp_path / "cm.png")])
     assert run.exit_code == 0, run.output
     saved = json.loads(out.read_text())
+    assert sum(c["videos"] for c in saved["per_class"]) == 8 and len(saved["confusion_matrix"]) == 4
+    from PIL import Image
+
+    assert Image.open(tmp_path / "cm.png").size[0] >= 420
     assert saved["scheme"] == "accurate" and saved["views"] == 6 and set(saved["metrics"]) == {
         "top1", "top4", "mean_class_accuracy"}
 

@@ -14,7 +14,7 @@ from torch.utils.data import Subset
 from .api import load_model
 from .data import build_dataset, build_loader
 from .errors import UserError
-from .metrics import mean_class_accuracy, top_k_accuracy
+from .metrics import confusion_matrix, mean_class_accuracy, top_k_accuracy
 
 SCHEMES = ("preset", "efficient", "accurate", "dense")
 _CROPS = ("CenterCrop", "ThreeCrop", "TenCrop")
@@ -43,7 +43,8 @@ def scheme_pipeline(steps, scheme):
 
 @torch.no_grad()
 def test_checkpoint(checkpoint, preset=None, scheme="preset", ann_file=None, data_prefix=None, device="cpu",
-                    batch_size=None, workers=None, progress=None):
+                    batch_size=None, workers=None, progress=None,
+                    metric_names=("top_k_accuracy", "mean_class_accuracy")):
     """Evaluate; under several processes (torchrun, SLURM, `tsm test --gpus N`) each scores the videos
     rank, rank + world, ... and rank 0 gathers them: every video exactly once, in list order."""
     from .train.loop import distributed_env
@@ -90,15 +91,38 @@ def test_checkpoint(checkpoint, preset=None, scheme="preset", ann_file=None, dat
     if len(videos) == 0:
         raise UserError("the test list is empty")
     k = min(5, scores.shape[1])
-    metrics = {"top1": top_k_accuracy(scores, labels, 1), f"top{k}": top_k_accuracy(scores, labels, k),
-               "mean_class_accuracy": mean_class_accuracy(scores, labels)}
+    metrics = {}
+    if "top_k_accuracy" in metric_names:
+        metrics.update({"top1": top_k_accuracy(scores, labels, 1), f"top{k}": top_k_accuracy(scores, labels, k)})
+    if "mean_class_accuracy" in metric_names:
+        metrics["mean_class_accuracy"] = mean_class_accuracy(scores, labels)
+    matrix = confusion_matrix(scores, labels, scores.shape[1])
+    names = model.labels or [str(i) for i in range(scores.shape[1])]
+    per_class = [{"index": c, "label": names[c], "videos": int(matrix[c].sum()),
+                  "top1": float(matrix[c, c] / matrix[c].sum())} for c in range(len(matrix)) if matrix[c].sum()]
     return {"checkpoint": str(checkpoint), "preset": cfg["name"], "scheme": scheme, "views": views,
-            "videos_total": len(videos), "failed": failed, "metrics": metrics, "labels": model.labels,
-            "videos": videos}
+            "videos_total": len(videos), "failed": failed, "metrics": metrics, "per_class": per_class,
+            "confusion_matrix": matrix.tolist(), "labels": model.labels, "videos": videos}
 
 
 def write_result(result, path):
     Path(path).write_text(json.dumps(result, indent=1))
+
+
+def plot_confusion(matrix, path, title=""):
+    """A PNG heatmap of the row-normalised confusion matrix (true class down, predicted across)."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    matrix = np.asarray(matrix, dtype=np.float64)
+    rows = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    cell = max(2, min(24, 800 // max(len(matrix), 1)))
+    heat = (255 * (1 - rows)).astype(np.uint8).repeat(cell, 0).repeat(cell, 1)
+    side = heat.shape[0]
+    image = Image.new("RGB", (max(side + 20, 420), side + 40), "white")
+    image.paste(Image.fromarray(np.stack([heat, heat, np.full_like(heat, 255)], axis=-1)), (10, 30))
+    ImageDraw.Draw(image).text((10, 8), title or "confusion matrix (rows: true, columns: predicted)", fill="black")
+    image.save(path)
 
 
 def _test_worker(checkpoint, kwargs, out):

@@ -1,6 +1,6 @@
 """`tsm test`: evaluate a checkpoint."""
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.console import Console
@@ -19,6 +19,8 @@ def test(
     batch_size: Optional[int] = typer.Option(None, help="Videos per batch [default: the preset's test batch]."),
     workers: Optional[int] = typer.Option(None, help="Loader workers [default: the preset's]."),
     gpus: int = typer.Option(1, min=1, help="Processes: GPUs, or CPU processes with Gloo; same numbers as 1."),
+    metrics: List[str] = typer.Option(["top_k_accuracy", "mean_class_accuracy"], help="Metrics to report."),
+    plot: Optional[Path] = typer.Option(None, help="Also save the confusion matrix as a PNG here."),
     master_port: int = typer.Option(29501, help="A free local port for --gpus > 1."),
 ):
     """Top-1/top-5/mean-class accuracy of a checkpoint; failed videos are reported and counted.
@@ -32,11 +34,16 @@ def test(
     import json
     import tempfile
 
-    from ..evaluate import launch_test, test_checkpoint, write_result
+    from ..evaluate import launch_test, plot_confusion, test_checkpoint, write_result
 
     args = dict(preset=preset, scheme=scheme, ann_file=str(list_file) if list_file else None,
                 data_prefix=str(data_root) if data_root is not None else None, device=device,
-                batch_size=batch_size, workers=workers)
+                batch_size=batch_size, workers=workers, metric_names=tuple(metrics))
+    unknown = set(metrics) - {"top_k_accuracy", "mean_class_accuracy"}
+    if unknown:
+        from ..errors import UserError
+
+        raise UserError(f"--metrics: unknown {sorted(unknown)}; use top_k_accuracy, mean_class_accuracy")
     if gpus > 1:
         target = out or Path(tempfile.mkdtemp()) / "result.json"
         launch_test(checkpoint, gpus, target, master_port, **args)
@@ -52,6 +59,9 @@ def test(
     Console().print(table)
     for failure in result["failed"]:
         typer.echo(f"unreadable: {failure['path']} ({failure['reason']})", err=True)
+    if plot:
+        plot_confusion(result["confusion_matrix"], plot, f"{result['preset']} / {result['scheme']}")
+        typer.echo(f"wrote {plot}")
     if out:
         if gpus == 1:
             write_result(result, out)
