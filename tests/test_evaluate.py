@@ -19,7 +19,7 @@ from tsmcli.train.loop import train
 def test_scheme_views_and_layout(preset, scheme, views, crop):
     from tsmcli.data import Pipeline
 
-    steps = scheme_pipeline(tsmcli.load_preset(preset)["data"]["test"]["pipeline"], scheme)
+    steps = scheme_pipeline(tsmcli.load_preset(preset)["data"], scheme)
     crops = [(s["type"], s["crop_size"]) for s in steps if s["type"] in ("CenterCrop", "ThreeCrop", "TenCrop")]
     assert crops == [crop]
     pipeline = Pipeline(steps, "videos")
@@ -29,7 +29,7 @@ def test_scheme_views_and_layout(preset, scheme, views, crop):
 
 def test_dense_scheme_needs_a_dense_preset():
     with pytest.raises(UserError, match="dense"):
-        scheme_pipeline(tsmcli.load_preset("tsm_r50_1x1x8_50e_k400")["data"]["test"]["pipeline"], "dense")
+        scheme_pipeline(tsmcli.load_preset("tsm_r50_1x1x8_50e_k400")["data"], "dense")
 
 
 def test_test_reproduces_the_training_validation_and_writes_json(tmp_path):
@@ -43,6 +43,9 @@ def test_test_reproduces_the_training_validation_and_writes_json(tmp_path):
     result = evaluate_checkpoint(tmp_path / "work/latest.pth", ann_file=str(val_list), data_prefix=str(videos),
                                  workers=0)
     assert result["metrics"]["top1"] == logged["top1"]
+    efficient = evaluate_checkpoint(tmp_path / "work/latest.pth", scheme="efficient", ann_file=str(val_list),
+                                    data_prefix=str(videos), workers=0)
+    assert efficient["metrics"]["top1"] == logged["top1"] and efficient["views"] == 1
     assert result["videos_total"] == 8 and result["views"] == 1 and not result["failed"]
     assert len(result["videos"][0]["scores"]) == 4 and result["labels"][0] == "moving left"
     from typer.testing import CliRunner

@@ -34,19 +34,26 @@ app.command("predict")(predict_cmd.predict)
 app.add_typer(benchmark_cmd.app, name="benchmark")
 
 
+MULTI_WORD_OPTIONS = {  # options that take several words after one flag, and which words they take
+    "--set": lambda word: "=" in word,
+    "--metrics": lambda word: word in ("top_k_accuracy", "mean_class_accuracy"),
+}
+
+
 def expand_set_args(argv):
-    """Let one `--set` take several KEY=VALUE words: `--set a=1 b=2` -> `--set a=1 --set b=2`."""
-    out, in_set = [], False
+    """Let one `--set` take several KEY=VALUE words (`--set a=1 b=2` -> `--set a=1 --set b=2`), and one
+    `--metrics` several metric names, as mmaction2 users type them."""
+    out, current = [], None
     for word in argv:
-        if word == "--set":
-            in_set = True
+        if word in MULTI_WORD_OPTIONS:
+            current = word
             out.append(word)
-        elif in_set and "=" in word and not word.startswith("-"):
-            if out[-1] != "--set":
-                out.append("--set")
+        elif current and not word.startswith("-") and MULTI_WORD_OPTIONS[current](word):
+            if out[-1] != current:
+                out.append(current)
             out.append(word)
         else:
-            in_set = False
+            current = None
             out.append(word)
     return out
 

@@ -1,7 +1,8 @@
 """`tsm test`: a checkpoint on a test list under the zoo's evaluation schemes.
 
-Schemes: `preset` (the preset's own test pipeline), `efficient` (1 clip, centre crop 224), `accurate`
-(2 clips by twice sampling x ThreeCrop 256), `dense` (the dense presets' 10 clips and their crops).
+Schemes: `preset` (the preset's own test pipeline), `efficient` (its validation pipeline with 1 clip:
+centre crop 224 for the zoo's presets), `accurate` (2 clips by twice sampling x ThreeCrop 256), `dense`
+(the dense presets' 10 clips and their crops).
 """
 import copy
 import json
@@ -20,25 +21,36 @@ SCHEMES = ("preset", "efficient", "accurate", "dense")
 _CROPS = ("CenterCrop", "ThreeCrop", "TenCrop")
 
 
-def scheme_pipeline(steps, scheme):
-    """The preset's test steps changed to a scheme."""
-    steps = copy.deepcopy(steps)
-    sampler = steps[0]
+def scheme_pipeline(data_cfg, scheme):
+    """The test steps of a scheme, from a preset's data section.
+
+    efficient: the preset's validation pipeline with one clip (the zoo's default: 1 clip, centre crop);
+    accurate: its test sampling with twice_sample (2 clips) and ThreeCrop 256; dense: the dense presets'
+    own test pipeline (10 clips); preset: the test pipeline as it is.
+    """
     if scheme == "preset":
+        return copy.deepcopy(data_cfg["test"]["pipeline"])
+    if scheme == "efficient":
+        steps = copy.deepcopy(data_cfg["val"]["pipeline"])
+        if steps[0]["type"] == "SampleFrames":
+            steps[0]["twice_sample"] = False
+        else:
+            steps[0]["num_sample_positions"] = 1
         return steps
+    steps = copy.deepcopy(data_cfg["test"]["pipeline"])
+    sampler = steps[0]
     if scheme == "dense":
         if sampler["type"] != "DenseSampleFrames":
             raise UserError("--scheme dense needs a dense preset (DenseSampleFrames)")
         return steps
-    if sampler["type"] == "SampleFrames":
-        sampler["twice_sample"] = scheme == "accurate"
-    else:  # dense presets under the segment schemes: one dense clip (efficient) or two positions (accurate)
-        sampler["num_sample_positions"] = 2 if scheme == "accurate" else 1
-    crop = {"type": "ThreeCrop", "crop_size": 256} if scheme == "accurate" else {"type": "CenterCrop", "crop_size": 224}
+    if sampler["type"] == "SampleFrames":  # accurate
+        sampler["twice_sample"] = True
+    else:
+        sampler["num_sample_positions"] = 2
     kept = [s for s in steps if s["type"] not in _CROPS]
-    position = next(i for i, s in enumerate(kept) if s["type"] == "Normalize") if any(
-        s["type"] == "Normalize" for s in kept) else len(kept)
-    return kept[:position] + [crop] + kept[position:]
+    normalize = [i for i, s in enumerate(kept) if s["type"] == "Normalize"]
+    position = normalize[0] if normalize else len(kept)
+    return kept[:position] + [{"type": "ThreeCrop", "crop_size": 256}] + kept[position:]
 
 
 @torch.no_grad()
@@ -58,7 +70,7 @@ def test_checkpoint(checkpoint, preset=None, scheme="preset", ann_file=None, dat
             dist.init_process_group("nccl" if device.startswith("cuda") else "gloo", world_size=world, rank=rank)
     model = load_model(checkpoint, preset=preset, device=device)
     cfg = copy.deepcopy(model.preset)
-    cfg["data"]["test"]["pipeline"] = scheme_pipeline(cfg["data"]["test"]["pipeline"], scheme)
+    cfg["data"]["test"]["pipeline"] = scheme_pipeline(cfg["data"], scheme)
     dataset = build_dataset(cfg, "test", ann_file=ann_file, data_prefix=data_prefix)
     if world > 1:
         dataset = Subset(dataset, list(range(rank, len(dataset), world)))

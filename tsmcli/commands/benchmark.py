@@ -10,8 +10,30 @@ from rich.table import Table
 
 from ..errors import UserError
 
-app = typer.Typer(help="Measure speed: the model (`tsm benchmark model`) and the data pipelines "
-                       "(`tsm benchmark data`).", no_args_is_help=True)
+app = typer.Typer(help="Measure speed: the model (`tsm benchmark --preset NAME`, or `tsm benchmark model`) "
+                       "and the data pipelines (`tsm benchmark data`).", no_args_is_help=True,
+                  invoke_without_command=True)
+
+
+@app.callback()
+def benchmark(
+    ctx: typer.Context,
+    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Benchmark this preset's model "
+                                                                      "(the options of `tsm benchmark model`)."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+    batch: List[int] = typer.Option([1], help="Batch sizes to time."),
+    iters: int = typer.Option(200, min=1, help="Videos to time per batch size."),
+    amp: Optional[str] = typer.Option(None, help="bf16 or fp16 autocast."),
+    channels_last: bool = typer.Option(False),
+    compile: bool = typer.Option(False),
+    train: bool = typer.Option(False, "--train", help="Time a training step instead."),
+    as_json: bool = typer.Option(False, "--json"),
+):
+    """`tsm benchmark --preset NAME` times the model as the zoo does; `tsm benchmark data ...` the data."""
+    if ctx.invoked_subcommand is None:
+        if preset is None:
+            raise UserError("give --preset NAME (model speed) or use `tsm benchmark data`")
+        model(preset, device, batch, iters, amp, channels_last, compile, train, as_json)
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".webm", ".mkv", ".mov"}
 

@@ -37,7 +37,7 @@ def predict(
 
     model = load_model(ckpt, preset=preset, device=device)
     data = copy.deepcopy(model.preset["data"])
-    steps = scheme_pipeline(data["test"]["pipeline"], scheme)
+    steps = scheme_pipeline(data, scheme)
     labels = model.labels or [str(i) for i in range(model.head.fc.out_features)]
     failed = False
     for path in inputs:
