@@ -59,7 +59,7 @@ def test_checkpoint(checkpoint, preset=None, scheme="preset", ann_file=None, dat
                     metric_names=("top_k_accuracy", "mean_class_accuracy")):
     """Evaluate; under several processes (torchrun, SLURM, `tsm test --gpus N`) each scores the videos
     rank, rank + world, ... and rank 0 gathers them: every video exactly once, in list order."""
-    from .train.loop import distributed_env
+    from .train.runtime import distributed_env
 
     if scheme not in SCHEMES:
         raise UserError(f"--scheme must be one of {', '.join(SCHEMES)}, got {scheme!r}")

@@ -85,7 +85,8 @@ def _run(preset, overrides, work_dir, device, seed, deterministic, autoscale_lr,
     import torch
 
     from ..presets import load_preset
-    from ..train.loop import distributed_env, launch
+    from ..train.loop import launch
+    from ..train.runtime import distributed_env
     from ..train.loop import train as run
 
     cfg = load_preset(preset, overrides or ())

@@ -1,0 +1,142 @@
+"""What the training loop runs on: device and seeding, the distributed environment, a resumable
+sampler, signal handling, the progress bar and the logs."""
+import itertools
+import json
+import os
+import random
+import signal
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Sampler
+
+
+def pick_device(device="auto"):
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def seed_everything(seed, deterministic=False):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+
+
+def distributed_env():
+    """(world size, rank, local rank) from torchrun's variables, else SLURM's, else a single process."""
+    env = os.environ
+    if "WORLD_SIZE" in env:
+        return int(env["WORLD_SIZE"]), int(env.get("RANK", 0)), int(env.get("LOCAL_RANK", 0))
+    if "SLURM_NTASKS" in env and int(env["SLURM_NTASKS"]) > 1:
+        return int(env["SLURM_NTASKS"]), int(env["SLURM_PROCID"]), int(env.get("SLURM_LOCALID", 0))
+    return 1, 0, 0
+
+
+class ResumableSampler(Sampler):
+    """A DistributedSampler whose next pass can start after its first `skip` indices (mid-epoch resume)."""
+
+    def __init__(self, inner):
+        self.inner, self.skip = inner, 0
+
+    def set_epoch(self, epoch):
+        self.inner.set_epoch(epoch)
+
+    def __iter__(self):
+        return itertools.islice(iter(self.inner), self.skip, None)
+
+    def __len__(self):
+        return len(self.inner) - self.skip
+
+
+class StopRequest:
+    """SIGINT / SIGTERM ask the loop to finish its step, write a resumable checkpoint and return."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        self.requested = True
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class EpochBar:
+    """A rich progress bar with ETA per epoch on an interactive terminal; nothing otherwise (CI, logs)."""
+
+    def __init__(self, enabled):
+        self.enabled, self.progress, self.task = enabled, None, None
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     TimeRemainingColumn(), transient=True)
+            self.progress.start()
+
+    def epoch(self, epoch, total, done=0):
+        if self.enabled:
+            if self.task is not None:
+                self.progress.remove_task(self.task)
+            self.current = epoch
+            self.task = self.progress.add_task(f"epoch {epoch}", total=total, completed=done)
+
+    def step(self, loss):
+        if self.enabled:
+            self.progress.update(self.task, advance=1, description=f"epoch {self.current} loss {loss:.4f}")
+
+    def print(self, message):
+        self.progress.console.print(message, highlight=False)
+
+    def close(self):
+        if self.enabled:
+            self.progress.stop()
+
+
+class Logger:
+    """Rank 0 writes log.txt and log.jsonl (and echoes); other ranks stay silent."""
+
+    def __init__(self, work_dir, echo=print, enabled=True):
+        self.enabled, self.echo, self.board = enabled, echo, None
+        if enabled:
+            self.text = open(Path(work_dir) / "log.txt", "a")
+            self.jsonl = open(Path(work_dir) / "log.jsonl", "a")
+            try:  # TensorBoard scalars when the tensorboard package is installed
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.board = SummaryWriter(str(Path(work_dir) / "tensorboard"))
+            except ImportError:
+                pass
+
+    def line(self, message):
+        if not self.enabled:
+            return
+        self.text.write(message + "\n")
+        self.text.flush()
+        if self.echo:
+            self.echo(message)
+
+    def record(self, **fields):
+        if not self.enabled:
+            return
+        self.jsonl.write(json.dumps(fields) + "\n")
+        self.jsonl.flush()
+        if self.board is not None:
+            step = fields.get("step", fields["epoch"])
+            for key, value in fields.items():
+                if isinstance(value, (int, float)) and key not in ("epoch", "iter", "step"):
+                    self.board.add_scalar(f"{fields['mode']}/{key}", value, step)
