@@ -176,3 +176,12 @@ def test_mmcls_mobilenet_weights_load(tmp_path, monkeypatch, mmaction_outputs):
     model = tsmcli.build_model("tsm_mobilenetv2_dense_1x1x8_100e_k400")
     assert torch.equal(model.backbone.features[18][0].weight, state["backbone.conv2.conv.weight"])
     assert torch.equal(model.backbone.features[3].conv[0][0].weight, state["backbone.layer2.1.conv.0.conv.weight"])
+
+
+def test_imagenet_weights_of_another_architecture_are_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    folder = tmp_path / "hub" / "checkpoints"
+    folder.mkdir(parents=True)
+    torch.save(torchvision.models.resnet18().state_dict(), folder / "resnet50-0676ba61.pth")  # wrong file
+    with pytest.raises(UserError, match="do not fit this backbone"):
+        tsmcli.build_model("tsm_r50_1x1x8_50e_k400")

@@ -1,4 +1,5 @@
 """Throughput of a preset's data pipeline: clips per second, and where the time goes."""
+import os
 import time
 
 import numpy as np
@@ -23,8 +24,13 @@ def measure(preset, split, clips, ann_file=None, data_prefix=None, videos=None, 
     workers>0 measures a DataLoader (batch 1) end to end.
     """
     overrides = {"data__format": "videos"} if videos else {}
-    dataset = build_dataset(preset, split, ann_file=ann_file or _dummy_list(), data_prefix=data_prefix or "",
-                            **overrides)
+    placeholder = None if ann_file else _placeholder_list()  # the records come from `videos` instead
+    try:
+        dataset = build_dataset(preset, split, ann_file=ann_file or placeholder, data_prefix=data_prefix or "",
+                                **overrides)
+    finally:
+        if placeholder:
+            os.unlink(placeholder)
     if videos:
         dataset.records = video_records(videos)
     n = len(dataset.records)
@@ -63,7 +69,7 @@ def measure(preset, split, clips, ann_file=None, data_prefix=None, videos=None, 
             "output_shape": list(clip.imgs.shape)}
 
 
-def _dummy_list():
+def _placeholder_list():
     import tempfile
 
     f = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False)

@@ -27,9 +27,9 @@ def build_recognizer(model_cfg: dict, load_pretrained: bool = True) -> Recognize
             non_local_cfg={k: non_local[k] for k in ("mode", "sub_sample", "use_scale")} if non_local else None,
             norm_eval=cfg["norm_eval"], pretrained_state_dict=pretrained)
     elif cfg["backbone"] == "mobilenetv2":
-        if pretrained is not None:
+        if pretrained is not None and not any(k.startswith("features.") for k in pretrained):
             from ..convert import mmcls_mobilenet_v2_to_torchvision
-            pretrained = mmcls_mobilenet_v2_to_torchvision(pretrained)
+            pretrained = mmcls_mobilenet_v2_to_torchvision(pretrained)  # mmcls naming -> torchvision's
         backbone = MobileNetV2TSM(num_segments=segments, shift=cfg["shift"], shift_div=cfg["shift_div"],
                                   width_mult=cfg["width_mult"], norm_eval=cfg["norm_eval"],
                                   pretrained_state_dict=pretrained)

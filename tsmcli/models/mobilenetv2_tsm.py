@@ -3,6 +3,8 @@ inverted-residual block that has a residual connection."""
 import torchvision
 from torch import nn
 
+from .pretrained import check_pretrained
+
 from .shift import ShiftedConv2d
 
 
@@ -12,8 +14,8 @@ class MobileNetV2TSM(nn.Module):
         super().__init__()
         base = torchvision.models.mobilenet_v2(weights=None, width_mult=width_mult)
         if pretrained_state_dict is not None:
-            base.load_state_dict({k: v for k, v in pretrained_state_dict.items()
-                                  if not k.startswith("classifier.")}, strict=False)
+            check_pretrained(base, {k: v for k, v in pretrained_state_dict.items()
+                                    if not k.startswith("classifier.")}, "classifier.")
         self.features = base.features
         self.out_channels = base.last_channel
         self.norm_eval = norm_eval

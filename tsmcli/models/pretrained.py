@@ -52,3 +52,12 @@ def load_weights_file(path):
     if isinstance(obj, dict) and "state_dict" in obj:
         obj = obj["state_dict"]
     return obj
+
+
+def check_pretrained(base, state_dict, head_prefix):
+    """Load ImageNet weights into a torchvision network; every backbone tensor must come from the file."""
+    missing, unexpected = base.load_state_dict(state_dict, strict=False)
+    missing = [k for k in missing if not k.startswith(head_prefix)]
+    if missing or unexpected:
+        raise UserError(f"the ImageNet weights do not fit this backbone: missing {missing[:3]}, unexpected "
+                        f"{unexpected[:3]} (model.pretrained names a file of another architecture?)")

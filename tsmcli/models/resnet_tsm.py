@@ -2,6 +2,8 @@
 import torchvision
 from torch import nn
 
+from .pretrained import check_pretrained
+
 from .non_local import BlockWithNonLocal
 from .shift import ShiftedBlock, ShiftedConv2d, temporal_max_pool
 
@@ -22,8 +24,8 @@ class ResNetTSM(nn.Module):
             raise ValueError(f"ResNet depth must be one of {DEPTHS}, got {depth}")
         base = getattr(torchvision.models, f"resnet{depth}")(weights=None)
         if pretrained_state_dict is not None:
-            base.load_state_dict({k: v for k, v in pretrained_state_dict.items()
-                                  if not k.startswith("fc.")}, strict=False)
+            check_pretrained(base, {k: v for k, v in pretrained_state_dict.items()
+                                    if not k.startswith("fc.")}, "fc.")
         self.conv1, self.bn1, self.relu, self.maxpool = base.conv1, base.bn1, base.relu, base.maxpool
         self.layer1, self.layer2, self.layer3, self.layer4 = base.layer1, base.layer2, base.layer3, base.layer4
         self.out_channels = base.fc.in_features
