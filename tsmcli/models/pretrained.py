@@ -56,7 +56,11 @@ def load_weights_file(path):
 
 def check_pretrained(base, state_dict, head_prefix):
     """Load ImageNet weights into a torchvision network; every backbone tensor must come from the file."""
-    missing, unexpected = base.load_state_dict(state_dict, strict=False)
+    try:
+        missing, unexpected = base.load_state_dict(state_dict, strict=False)
+    except RuntimeError as e:  # shapes differ
+        raise UserError("the ImageNet weights do not fit this backbone (model.pretrained names a file of "
+                        f"another architecture?): {str(e).splitlines()[1].strip()}") from None
     missing = [k for k in missing if not k.startswith(head_prefix)]
     if missing or unexpected:
         raise UserError(f"the ImageNet weights do not fit this backbone: missing {missing[:3]}, unexpected "
