@@ -1,8 +1,8 @@
 """How much does the temporal shift cost? Prints, from one process:
 
 1. TSM-R50 forward time / torchvision ResNet50 forward time on the same 8 frames (target <= 1.02 on CPU);
-2. our shift op vs. the three-way-cat formulation (as mmaction2 0.x writes it) on ResNet50's shifted
-   feature sizes, forward and forward+backward.
+2. our shift op vs. the three-way-cat formulation (as mmaction2 0.x writes it) and vs. a plain clone()
+   (the least an out-of-place shift can cost) on ResNet50's shifted feature sizes.
 
     python benchmarks/shift_overhead.py [--size 224] [--rounds 15] [--device cpu]
 
@@ -75,14 +75,15 @@ def op_ratio(args):
         side *= max(scale, 1)
         x = torch.randn(8, channels, side, side, device=args.device)
         with torch.no_grad():
-            fwd = race({"ours": lambda: temporal_shift(x, 8), "cat": lambda: cat_shift(x, 8)},
-                       args.rounds * 4, args.device)
+            fwd = race({"ours": lambda: temporal_shift(x, 8), "cat": lambda: cat_shift(x, 8),
+                        "clone": lambda: x.clone()}, args.rounds * 4, args.device)
         xg = x.clone().requires_grad_(True)
         grad = torch.randn_like(x)
         both = race({"ours": lambda: temporal_shift(xg, 8).backward(grad),
                      "cat": lambda: cat_shift(xg, 8).backward(grad)}, args.rounds * 4, args.device)
         print(f"shift  8x{channels}x{side}x{side}: forward ours/cat {fwd['ours'] / fwd['cat']:.2f} "
-              f"({fwd['ours'] * 1e6:.0f} vs {fwd['cat'] * 1e6:.0f} us), forward+backward ours/cat "
+              f"({fwd['ours'] * 1e6:.0f} vs {fwd['cat'] * 1e6:.0f} us; a plain clone {fwd['clone'] * 1e6:.0f} us), "
+              f"forward+backward ours/cat "
               f"{both['ours'] / both['cat']:.2f}")
 
 

@@ -75,7 +75,3 @@ def _block_out_channels(block):
     last_bn = block.bn3 if hasattr(block, "bn3") else block.bn2
     return last_bn.num_features
 
-
-def stage_block_counts(model: ResNetTSM):
-    return [len(s) for s in (model.layer1, model.layer2, model.layer3, model.layer4)]
-

@@ -6,15 +6,8 @@ from pathlib import Path
 
 from ..checkpoint import label_map
 from ..errors import UserError
+from .files import write_text
 from .media import process_videos
-
-
-def write_text(path, text):
-    """Atomic: readers never see half a list."""
-    tmp = str(path) + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def check_class_order(classes, dataset, source):

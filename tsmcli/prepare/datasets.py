@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from .common import check_class_order, finish
+from .files import write_text
 
 
 def _require(path):
@@ -183,12 +184,8 @@ def _frame_folder_dataset(root, name, folders, csv_names, labels_csv, filename_g
                 failed[video_id] = "missing frame folder" if not folder.is_dir() else "no frames"
                 continue
             lines.append(f"{video_id} {count} {index[label]}\n")
-        from .common import write_text
-
         write_text(root / f"{name}_{split}_list_rawframes.txt", "".join(lines))
         summary[split] = len(lines)
-    from .common import write_text
-
     write_text(root / "label_map.txt", "".join(c + "\n" for c in classes))
     if failed:
         write_text(root / "failures.txt", "".join(f"{p}\t{r}\n" for p, r in sorted(failed.items())))

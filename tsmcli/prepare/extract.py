@@ -112,12 +112,17 @@ def extract_frames(job, size=("short", 256), filename_tmpl="img_{:05d}.jpg", qua
                 count += 1
                 with open(os.path.join(tmp, filename_tmpl.format(count)), "wb") as f:
                     f.write(data)
-        if count == 0:
-            raise MediaError(job.source, "no frames")
-        os.replace(tmp, job.target)
-        return ("done", count)
+        return _publish(tmp, job, count)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _publish(tmp, job, count):
+    """Rename a finished output into place: only complete outputs ever carry the target's name."""
+    if count == 0:
+        raise MediaError(job.source, "no frames")
+    os.replace(tmp, job.target)
+    return ("done", count)
 
 
 def resize_video(job, size=("short", 256), gop=16, crf=18):
@@ -151,10 +156,7 @@ def resize_video(job, size=("short", 256), gop=16, crf=18):
                 raise MediaError(job.source, f"decoding stopped at frame {count} ({e})") from None
             for packet in stream.encode():
                 out.mux(packet)
-        if count == 0:
-            raise MediaError(job.source, "no frames")
-        os.replace(tmp, job.target)
-        return ("done", count)
+        return _publish(tmp, job, count)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -2,6 +2,7 @@
 import os
 
 from .extract import Job, extract_frames, parse_size, resize_video, run_jobs
+from .files import write_text
 
 
 def parse_shard(text):
@@ -40,7 +41,7 @@ def process_videos(root, videos_dir, splits, frames=None, resize=None, workers=N
             for split, rows in splits.items():
                 lines = [f"{os.path.splitext(rel)[0]} {counts[os.path.splitext(rel)[0]]} {label}\n"
                          for rel, label in rows if os.path.splitext(rel)[0] in counts]
-                _write(os.path.join(root, list_pattern.format(name=name, split=split) + "_rawframes.txt"),
+                write_text(os.path.join(root, list_pattern.format(name=name, split=split) + "_rawframes.txt"),
                        "".join(lines))
     if resize:
         suffix = resize.replace("x", "_")
@@ -55,13 +56,6 @@ def process_videos(root, videos_dir, splits, frames=None, resize=None, workers=N
             for split, rows in splits.items():
                 lines = [f"{os.path.splitext(rel)[0]}.mp4 {label}\n" for rel, label in rows
                          if os.path.splitext(rel)[0] + ".mp4" in done]
-                _write(os.path.join(root, list_pattern.format(name=name, split=split) + f"_videos_{suffix}.txt"),
+                write_text(os.path.join(root, list_pattern.format(name=name, split=split) + f"_videos_{suffix}.txt"),
                        "".join(lines))
     return failures
-
-
-def _write(path, text):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)

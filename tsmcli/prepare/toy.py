@@ -9,6 +9,7 @@ import os
 
 import numpy as np
 
+from .files import write_text
 from .video_io import write_video
 
 CLASSES = ["moving left", "moving right", "growing", "shrinking"]
@@ -52,6 +53,7 @@ def prepare_toy(root, train_per_class=48, val_per_class=16, seed=0, size=64, fra
     Returns a summary dict. Videos already present are kept (a re-run completes what is missing).
     """
     rng = np.random.default_rng(seed)
+    os.makedirs(root, exist_ok=True)
     lists = {"train": [], "val": []}
     written = kept = 0
     for split, count in (("train", train_per_class), ("val", val_per_class)):
@@ -68,8 +70,8 @@ def prepare_toy(root, train_per_class=48, val_per_class=16, seed=0, size=64, fra
                     written += 1
                 lists[split].append(f"{relative} {label}")
     for split, lines in lists.items():
-        _write_text(os.path.join(root, f"toy_{split}_list_videos.txt"), "\n".join(lines) + "\n")
-    _write_text(os.path.join(root, "label_map.txt"), "\n".join(CLASSES) + "\n")
+        write_text(os.path.join(root, f"toy_{split}_list_videos.txt"), "\n".join(lines) + "\n")
+    write_text(os.path.join(root, "label_map.txt"), "\n".join(CLASSES) + "\n")
     if extract:
         from .media import process_videos
 
@@ -78,11 +80,3 @@ def prepare_toy(root, train_per_class=48, val_per_class=16, seed=0, size=64, fra
         process_videos(root, os.path.join(root, "videos"), splits, frames=extract, workers=workers, name="toy")
     return {"root": str(root), "classes": len(CLASSES), "train": len(lists["train"]), "val": len(lists["val"]),
             "written": written, "kept": kept}
-
-
-def _write_text(path, text):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)

@@ -102,6 +102,7 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
         work_dir.mkdir(parents=True, exist_ok=True)
         (work_dir / "config.yaml").write_text(dump_preset(cfg))
     log = Logger(work_dir, echo, enabled=main)
+    class_names = _labels(cfg)
     seed_everything(seed, deterministic)
     data_cfg, opt_cfg, schedule = cfg["data"], cfg["optimizer"], cfg["schedule"]
     train_set = build_dataset(cfg, "train", seed=seed)
@@ -144,6 +145,7 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
         best, rng_state = state.get("best_top1", -1.0), state.get("torch_rng")
         log.line(f"resumed from {resume} at epoch {start_epoch + 1}, iteration {start_iter}")
     iters = math.ceil(len(sampler.inner) / batch)
+    blending = cfg["train"]["blending"]
     metrics = {}
     with StopRequest() as stop:
         for epoch in range(start_epoch, schedule["epochs"]):
@@ -166,7 +168,6 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
                 if channels_last:  # frames are (N, V*T, 3, H, W): channels-last per frame
                     imgs = imgs.flatten(0, 1).contiguous(memory_format=torch.channels_last).view(imgs.shape)
                 target = labels
-                blending = cfg["train"]["blending"]
                 if blending:
                     imgs, target = blend_batch(imgs, labels, cfg["model"]["num_classes"], blending["type"],
                                                blending["alpha"], np.random.default_rng([seed, epoch, i]))
@@ -198,7 +199,7 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
                              f"top1 {record['top1']:.3f} time {step_time:.2f}s data {data_time:.2f}s")
                 if stop.requested and (i + 1) % accumulation == 0 and i + 1 < iters:
                     if main:
-                        save_checkpoint(work_dir / "latest.pth", model, cfg, labels=_labels(cfg), epoch=epoch,
+                        save_checkpoint(work_dir / "latest.pth", model, cfg, labels=class_names, epoch=epoch,
                                         iteration=i + 1, optimizer=optimizer.state_dict(), scaler=scaler.state_dict(),
                                         best_top1=best, torch_rng=torch.get_rng_state())
                     log.line(f"stopped by signal at epoch {epoch + 1}, iteration {i + 1}: resume with --resume auto")
@@ -216,14 +217,14 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
                 if metrics["top1"] > best:
                     best = metrics["top1"]
                     if main:
-                        save_checkpoint(work_dir / "best.pth", model, cfg, labels=_labels(cfg), epoch=epoch + 1,
+                        save_checkpoint(work_dir / "best.pth", model, cfg, labels=class_names, epoch=epoch + 1,
                                         best_top1=best)
             state = {"epoch": epoch + 1, "iteration": 0, "optimizer": optimizer.state_dict(),
                      "scaler": scaler.state_dict(), "best_top1": best}
             if main:
                 if (epoch + 1) % cfg["checkpoint"]["interval"] == 0 or last:
-                    save_checkpoint(work_dir / f"epoch_{epoch + 1}.pth", model, cfg, labels=_labels(cfg), **state)
-                save_checkpoint(work_dir / "latest.pth", model, cfg, labels=_labels(cfg), **state)
+                    save_checkpoint(work_dir / f"epoch_{epoch + 1}.pth", model, cfg, labels=class_names, **state)
+                save_checkpoint(work_dir / "latest.pth", model, cfg, labels=class_names, **state)
     bar.close()
     if world > 1:
         dist.barrier()
