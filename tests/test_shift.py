@@ -62,3 +62,37 @@ def test_temporal_pool_halves_segments_with_max():
     x = torch.arange(8.0).view(8, 1, 1, 1)  # one clip, frames 0..7
     out = temporal_max_pool(x, 8)
     assert out.flatten().tolist() == [1, 3, 5, 7]  # window 3, stride 2, padding 1
+
+
+@pytest.mark.parametrize("overrides, channels_last", [
+    ({"model__depth": 50}, False),
+    ({"model__depth": 50}, True),
+    ({"model__depth": 18}, False),
+    ({"model__depth": 50, "model__temporal_pool": True}, False),
+    ({"model__depth": 50, "model__non_local": {"mode": "dot_product", "sub_sample": True, "use_scale": False,
+                                               "stages": [[0, 0, 0], [1, 0, 1, 0], [0] * 6, [0, 0, 0]]}}, False),
+    ({"model__depth": 101}, False),  # every other block shifted
+])
+def test_fused_inference_path_equals_the_module_path(overrides, channels_last):
+    """Without autograd ResNetTSM writes each shift together with the previous block's output
+    (tsmcli/models/shift_fusion.py); with fuse_shift off, or with autograd, it runs the modules one by
+    one. Same numbers, bit for bit."""
+    import tsmcli
+
+    torch.manual_seed(0)
+    model = tsmcli.build_model("tsm_r50_1x1x8_50e_k400", pretrained=False, **overrides).backbone.eval()
+    for m in model.modules():  # non-trivial BN statistics, so that each channel group matters
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2)
+    x = torch.randn(16, 3, 64, 64)
+    if channels_last:
+        model, x = model.to(memory_format=torch.channels_last), x.to(memory_format=torch.channels_last)
+    with torch.no_grad():
+        fused = model(x)
+        model.fuse_shift = False
+        unfused = model(x)
+    assert torch.equal(fused, unfused)
+    if overrides == {"model__depth": 18}:
+        model.fuse_shift = True
+        assert torch.equal(fused, model(x).detach())  # autograd on: the module path

@@ -122,36 +122,6 @@ def test_finetune_from_an_mmaction_checkpoint_keeps_backbone_and_logs_it(tmp_pat
     assert "finetuning from" in (tmp_path / "work/log.txt").read_text()
 
 
-def test_two_gloo_processes_follow_the_single_process_loss_curve(tmp_path):
-    """DDP with 2 CPU processes x 2 videos equals 1 process x 4 videos (BN in eval mode and no dropout,
-    so that each video's gradient does not depend on its batch mates)."""
-    import socket
-
-    from tsmcli.train.loop import launch, train
-
-    prepare_toy(tmp_path / "toy", train_per_class=3, val_per_class=1, seed=0)
-    common = [f"data.train.ann_file={tmp_path}/toy/toy_train_list_videos.txt", f"data.train.data_prefix={tmp_path}/toy/videos",
-              f"data.val.ann_file={tmp_path}/toy/toy_val_list_videos.txt", f"data.val.data_prefix={tmp_path}/toy/videos",
-              "schedule.epochs=1", "data.workers_per_gpu=0", "log.interval=1", "model.norm_eval=true",
-              "model.dropout=0.0", "optimizer.lr_batch_size=4"]
-    single = tsmcli.load_preset("tsm_r18_1x1x8_toy", common + ["data.videos_per_gpu=4"])
-    double = tsmcli.load_preset("tsm_r18_1x1x8_toy", common + ["data.videos_per_gpu=2"])
-    train(single, tmp_path / "one", device="cpu", echo=None)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    launch(double, tmp_path / "two", nproc=2, master_port=port, device="cpu")
-
-    def curve(work):
-        return [json.loads(l)["loss"] for l in (work / "log.jsonl").read_text().splitlines() if '"train"' in l]
-
-    one, two = curve(tmp_path / "one"), curve(tmp_path / "two")
-    assert len(one) == len(two) == 3
-    assert one == pytest.approx(two, rel=1e-4, abs=1e-5)
-    val = [json.loads(l) for l in (tmp_path / "two/log.jsonl").read_text().splitlines() if '"val"' in l][-1]
-    assert val["videos"] == 4  # every validation video counted once across the two processes
-
-
 @pytest.fixture(scope="module")
 def toy_run(tmp_path_factory):
     """A user YAML training the toy preset on a small toy set for 2 short epochs, deterministically."""

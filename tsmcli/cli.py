@@ -10,7 +10,7 @@ from .commands import predict as predict_cmd
 from .commands import presets as presets_cmd
 from .commands import test as test_cmd
 from .commands import train as train_cmd
-from .errors import UserError
+from .errors import JobFailed, UserError
 from .runtime import tune_cpu_allocator
 
 app = typer.Typer(
@@ -66,6 +66,9 @@ def main():
     except UserError as e:
         err.print(f"[bold red]error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
         sys.exit(2)
+    except JobFailed as e:
+        err.print(f"[bold red]failed:[/] {e}", highlight=False, markup=True, soft_wrap=True)
+        sys.exit(1)
     except OSError as e:  # no write permission, disk full, a file where a folder should be
         if e.filename is None:
             raise

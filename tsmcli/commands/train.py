@@ -103,15 +103,17 @@ def _run(preset, overrides, work_dir, device, seed, deterministic, autoscale_lr,
     kwargs = dict(device=device, seed=seed, deterministic=deterministic, autoscale_lr=autoscale_lr,
                   accumulation=accumulate, amp=amp, resume=resume, init_from=init_from,
                   sync_bn=scale.get("sync_bn", False), channels_last=scale.get("channels_last", False))
+    if amp not in (None, "bf16", "fp16"):
+        raise UserError(f"--amp must be bf16 or fp16, got {amp!r}")
     processes = max(scale["gpus"], 1)
     if distributed_env()[0] == 1 and processes * scale["nnodes"] > 1:
         if device == "auto" and not torch.cuda.is_available():
             kwargs["device"] = "cpu"
-        launch(cfg, work_dir, processes, scale["nnodes"], scale.get("node_rank", 0), scale["master_addr"],
-               scale["master_port"], **kwargs)
-        typer.echo(f"done; checkpoints and logs in {work_dir}")
-        return
-    if amp not in (None, "bf16", "fp16"):
-        raise UserError(f"--amp must be bf16 or fp16, got {amp!r}")
-    metrics = run(cfg, work_dir, **kwargs)
-    typer.echo(f"done: val top1 {metrics.get('top1', float('nan')):.4f}; checkpoints in {work_dir}")
+        metrics = launch(cfg, work_dir, processes, scale["nnodes"], scale.get("node_rank", 0), scale["master_addr"],
+                         scale["master_port"], **kwargs)
+    else:
+        metrics = run(cfg, work_dir, **kwargs)
+    if metrics is None or metrics.get("stopped"):
+        typer.echo(f"stopped by a signal; continue with --resume auto (checkpoints in {work_dir})")
+    else:
+        typer.echo(f"done: val top1 {metrics.get('top1', float('nan')):.4f}; checkpoints in {work_dir}")

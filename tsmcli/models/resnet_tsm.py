@@ -1,11 +1,12 @@
 """ResNet-TSM: torchvision's ResNet with temporal shift, optional temporal pool and non-local blocks."""
+import torch
 import torchvision
 from torch import nn
 
 from .pretrained import check_pretrained
-
 from .non_local import BlockWithNonLocal
 from .shift import ShiftedBlock, ShiftedConv2d, temporal_max_pool
+from .shift_fusion import has_hooks, run_blocks
 
 DEPTHS = (18, 34, 50, 101, 152)
 
@@ -32,6 +33,7 @@ class ResNetTSM(nn.Module):
         self.num_segments = num_segments
         self.temporal_pool = temporal_pool
         self.norm_eval = norm_eval
+        self.fuse_shift = True
         stage_segments = [num_segments] + [num_segments // 2 if temporal_pool else num_segments] * 3
         if stage_segments[-1] <= 0:
             raise ValueError("temporal_pool needs at least 2 segments")
@@ -56,10 +58,20 @@ class ResNetTSM(nn.Module):
 
     def forward(self, x):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer1(x)
-        if self.temporal_pool:
-            x = temporal_max_pool(x, self.num_segments)
-        return self.layer4(self.layer3(self.layer2(x)))
+        stages = [self.layer1, self.layer2, self.layer3, self.layer4]
+        # Without autograd each shift is written together with the previous block's output
+        # (shift_fusion.py), across stages too, but not across the temporal pool after layer1.
+        fused = self.fuse_shift and not torch.is_grad_enabled() and not any(map(has_hooks, stages))
+        runs = [stages[:1], stages[1:]] if self.temporal_pool else [stages]
+        for k, run in enumerate(runs):
+            if k:
+                x = temporal_max_pool(x, self.num_segments)
+            if fused:
+                x = run_blocks([block for stage in run for block in stage], x)
+            else:
+                for stage in run:
+                    x = stage(x)
+        return x
 
     def train(self, mode=True):
         super().train(mode)

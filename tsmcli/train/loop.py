@@ -14,17 +14,21 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from torch.distributed.elastic.multiprocessing.errors import record
 from torch.utils.data import Subset
 from torch.utils.data.distributed import DistributedSampler
 
 from ..checkpoint import read_checkpoint, save_checkpoint
 from ..data import blend_batch, build_dataset, build_loader
+from ..errors import JobFailed
 from ..metrics import mean_class_accuracy, top_k_accuracy
 from ..models import build_recognizer
 from ..presets import dump_preset
 from .optim import build_optimizer, scaled_lr
-from .runtime import EpochBar, Logger, ResumableSampler, StopRequest, distributed_env, pick_device, seed_everything
+from .runtime import (EpochBar, Logger, ResumableSampler, StopRequest, distributed_env, init_method, pick_device,
+                      seed_everything)
 from .schedule import lr_at, set_lr
+from .sync_bn import convert_sync_batchnorm
 
 
 def soft_cross_entropy(logits, target):
@@ -56,6 +60,14 @@ def evaluate(model, loader, device, num_classes, world=1):
     return {"top1": top_k_accuracy(scores, labels, 1), "top5": top_k_accuracy(scores, labels, min(5, num_classes)),
             "mean_class_accuracy": mean_class_accuracy(scores, labels), "videos": len(labels),
             "failed": failed}
+
+
+def any_process(flag, world, device):
+    if world == 1:
+        return flag
+    votes = torch.tensor([float(flag)], device=device)
+    dist.all_reduce(votes, op=dist.ReduceOp.MAX)
+    return bool(votes.item())
 
 
 def init_from_checkpoint(model, path, log):
@@ -92,7 +104,8 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
             device = torch.device("cuda", local_rank)
             torch.cuda.set_device(device)
         if not dist.is_initialized():
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo", world_size=world, rank=rank)
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo", init_method=init_method(),
+                                    world_size=world, rank=rank)
     main = rank == 0
     bar = EpochBar(enabled=main and echo is print and sys.stdout.isatty())
     if bar.enabled:
@@ -118,7 +131,7 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
     if init_from and not resume:
         init_from_checkpoint(model, init_from, log)
     if sync_bn and world > 1:
-        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = convert_sync_batchnorm(model, device)
     model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
     base_lr, reference, actual = scaled_lr(opt_cfg, batch, world, accumulation, autoscale_lr)
     log.line(f"lr {base_lr:g}: preset lr {opt_cfg['lr']:g} is for a total batch of {reference}; this run's is "
@@ -197,14 +210,16 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
                     log.record(**record)
                     log.line(f"epoch {epoch + 1} [{i + 1}/{iters}] lr {lr:.5f} loss {record['loss']:.4f} "
                              f"top1 {record['top1']:.3f} time {step_time:.2f}s data {data_time:.2f}s")
-                if stop.requested and (i + 1) % accumulation == 0 and i + 1 < iters:
+                # Every process must stop after the same step, whichever got the signal (a lone rank
+                # leaving would hang the others in their next all-reduce).
+                if (i + 1) % accumulation == 0 and i + 1 < iters and any_process(stop.requested, world, device):
                     if main:
                         save_checkpoint(work_dir / "latest.pth", model, cfg, labels=class_names, epoch=epoch,
                                         iteration=i + 1, optimizer=optimizer.state_dict(), scaler=scaler.state_dict(),
                                         best_top1=best, torch_rng=torch.get_rng_state())
                     log.line(f"stopped by signal at epoch {epoch + 1}, iteration {i + 1}: resume with --resume auto")
                     bar.close()
-                    return metrics
+                    return {**metrics, "stopped": True}
                 tick = time.perf_counter()
             last = epoch + 1 == schedule["epochs"]
             if (epoch + 1) % cfg["evaluation"]["interval"] == 0 or last:
@@ -231,6 +246,7 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
     return metrics
 
 
+@record  # a failing worker leaves its error where the launcher reads it (JobFailed's message)
 def _worker(cfg, work_dir, kwargs):
     """The entry point of each process `launch` starts (module level, so that it can be pickled)."""
     try:
@@ -240,15 +256,35 @@ def _worker(cfg, work_dir, kwargs):
             dist.destroy_process_group()
 
 
-def launch(cfg, work_dir, nproc, nnodes=1, node_rank=0, master_addr="127.0.0.1", master_port=29500, **kwargs):
+def launch(cfg, work_dir, nproc, nnodes=1, node_rank=0, master_addr="127.0.0.1", master_port=29500,
+           entrypoint=None, **kwargs):
     """Start nproc worker processes on this machine (nnodes machines in all) with torch.distributed's
-    elastic launcher. A worker that fails ends the whole job with its error (no restarts)."""
+    elastic launcher; returns rank 0's metrics, or None when a signal stopped the job (the workers
+    then wrote a resumable checkpoint). A worker that fails ends the whole job (no restarts): the others
+    are stopped and JobFailed names the worker and its error."""
+    from torch.distributed.elastic.multiprocessing import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
+    # SIGINT/SIGTERM reach the launcher, which passes them on to the workers and gives them
+    # shutdown_timeout seconds to finish their step and write a checkpoint (or, after a worker failed,
+    # to notice it) before killing them.
     config = LaunchConfig(min_nodes=nnodes, max_nodes=nnodes, nproc_per_node=nproc, run_id="tsm-train",
                           rdzv_backend="static", rdzv_endpoint=f"{master_addr}:{master_port}",
-                          rdzv_configs={"rank": node_rank}, max_restarts=0, monitor_interval=0.5)
-    return elastic_launch(config, _worker)(cfg, str(work_dir), {**kwargs, "echo": print})
+                          rdzv_configs={"rank": node_rank}, max_restarts=0, monitor_interval=0.5,
+                          shutdown_timeout=60)
+    try:
+        results = elastic_launch(config, entrypoint or _worker)(cfg, str(work_dir), {**kwargs, "echo": print})
+    except SignalException:
+        return None
+    except ChildFailedError as e:
+        rank, failure = e.get_first_failure()
+        reason = failure.message if isinstance(failure.message, str) else failure.message.get("message", "")
+        if reason.startswith("To enable traceback"):  # exited without an exception (os._exit, a crash)
+            reason = f"exit code {failure.exitcode}"
+        raise JobFailed(f"worker {rank} of {nproc * nnodes} (pid {failure.pid}) failed: {reason.strip()}; "
+                        f"the other workers were stopped") from None
+    return results[min(results)]  # this machine's first worker; every worker holds the gathered metrics
 
 
 def _labels(cfg):

@@ -4,6 +4,7 @@ import itertools
 import json
 import os
 import random
+import re
 import signal
 from pathlib import Path
 
@@ -35,6 +36,34 @@ def distributed_env():
     if "SLURM_NTASKS" in env and int(env["SLURM_NTASKS"]) > 1:
         return int(env["SLURM_NTASKS"]), int(env["SLURM_PROCID"]), int(env.get("SLURM_LOCALID", 0))
     return 1, 0, 0
+
+
+def init_method():
+    """How the processes find rank 0: torchrun's (and `tsm train --gpus N`'s) MASTER_ADDR / MASTER_PORT
+    ('env://'), else under SLURM the first host of the job's node list with a port derived from the job
+    id (the same for every task of the job)."""
+    env = os.environ
+    if "MASTER_ADDR" in env:
+        return "env://"
+    host, port = _slurm_master(env)
+    return f"tcp://{host}:{port}"
+
+
+def _slurm_master(env):
+    nodelist = env.get("SLURM_STEP_NODELIST") or env.get("SLURM_JOB_NODELIST")
+    if nodelist:
+        port = int(env.get("MASTER_PORT", 20000 + int(env.get("SLURM_JOB_ID", 0)) % 20000))
+        return first_slurm_host(nodelist), port
+    return "127.0.0.1", int(env.get("MASTER_PORT", 29500))
+
+
+def first_slurm_host(nodelist):
+    """The first host of SLURM's compressed host list: 'gpu[003-005,9],cpu1' -> 'gpu003'."""
+    match = re.match(r"([^,\[]+)(?:\[([^\]]+)\]([^,]*))?", nodelist.strip())
+    if not match:
+        raise ValueError(f"cannot read the SLURM node list {nodelist!r}")
+    prefix, ranges, suffix = match.groups()
+    return prefix + ranges.split(",")[0].split("-")[0] + suffix if ranges else prefix
 
 
 class ResumableSampler(Sampler):
