@@ -2,9 +2,11 @@
 
 1. TSM-R50 forward time / torchvision ResNet50 forward time on the same 8 frames (target <= 1.02 on CPU);
 2. our shift op vs. the three-way-cat formulation (as mmaction2 0.x writes it) and vs. a plain clone()
-   (the least an out-of-place shift can cost) on ResNet50's shifted feature sizes.
+   (the least an out-of-place shift can cost) on ResNet50's shifted feature sizes;
+3. the extra cost at a boundary between two shifted blocks, with the shift as a separate op and fused
+   into the block's epilogue (tsmcli/models/shift_fusion.py, what inference runs).
 
-    python benchmarks/shift_overhead.py [--size 224] [--rounds 15] [--device cpu]
+    python benchmarks/shift_overhead.py [--size 224] [--rounds 30] [--model-only] [--device cpu]
 
 Timings interleave the contenders round by round and report medians, so machine noise hits both alike;
 "paired" is the median of the ratios within each round.
@@ -100,10 +102,50 @@ def op_ratio(args):
               f"{both['ours'] / both['cat']:.2f}")
 
 
+def boundary_cost(args):
+    """Between two shifted blocks: relu(out + identity), the next block's shifted input and its identity
+    add; extra time over plain ResNet's (no shift) for the separate shift op and for the fused epilogue."""
+    from tsmcli.models.shift_fusion import _relu_into_shifted
+
+    for channels, side in [(256, 56), (512, 28), (1024, 14), (2048, 7)]:
+        out0, identity, out2 = (torch.randn(8, channels, side, side, device=args.device) for _ in range(3))
+        fold = channels // 8
+
+        def plain():
+            out = out0.clone()
+            out += identity
+            x = out.relu_()
+            nxt = out2.clone()
+            nxt += x
+
+        def separate():
+            out = out0.clone()
+            out += identity
+            x = out.relu_()
+            temporal_shift(x, 8)
+            nxt = out2.clone()
+            nxt += x
+
+        def fused():
+            out = out0.clone()
+            out += identity
+            shifted, quarter = _relu_into_shifted(out, 8, fold)
+            nxt = out2.clone()
+            nxt[:, 2 * fold:] += shifted[:, 2 * fold:]
+            nxt[:, :2 * fold] += quarter
+
+        x = out0.clone()
+        t = race({"plain": plain, "separate": separate, "fused": fused, "clone": lambda: x.clone(),
+                  "relu_": lambda: x.relu_()}, args.rounds * 4, args.device)
+        print(f"block boundary 8x{channels}x{side}x{side}: extra over plain ResNet: separate shift "
+              f"{(t['separate'] - t['plain']) * 1e6:.0f} us, fused {(t['fused'] - t['plain']) * 1e6:.0f} us "
+              f"(a clone {t['clone'] * 1e6:.0f} us, an in-place relu_ {t['relu_'] * 1e6:.0f} us)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=224)
-    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--model-only", action="store_true", help="skip the per-op timings")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
@@ -119,6 +161,7 @@ def main():
     model_ratio(args)
     if not args.model_only:
         op_ratio(args)
+        boundary_cost(args)
 
 
 if __name__ == "__main__":
