@@ -212,3 +212,30 @@ def test_a_signal_to_one_worker_stops_both_at_the_same_step_and_resume_matches(t
     expected = torch.load(srun_run[0] / "latest.pth", weights_only=True)["state_dict"]
     got = torch.load(work / "latest.pth", weights_only=True)["state_dict"]
     assert all(torch.equal(expected[k], got[k]) for k in expected)
+
+
+def _wait_for_sigterm(queue):
+    got = []
+    signal.signal(signal.SIGTERM, lambda *_: got.append(1))
+    queue.put("ready")
+    deadline = time.monotonic() + 20
+    while not got and time.monotonic() < deadline:
+        time.sleep(0.01)
+    queue.put("stopped" if got else "timeout")
+
+
+def test_the_launcher_passes_signals_to_its_workers_and_survives_them():
+    import multiprocessing
+
+    from tsmcli.launch import _PassSignalsToWorkers
+
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    worker = ctx.Process(target=_wait_for_sigterm, args=(queue,))
+    worker.start()
+    assert queue.get(timeout=20) == "ready"
+    with _PassSignalsToWorkers():
+        os.kill(os.getpid(), signal.SIGTERM)  # as a scheduler would signal the launcher
+        assert queue.get(timeout=20) == "stopped"
+    worker.join(timeout=20)
+    assert worker.exitcode == 0

@@ -148,10 +148,8 @@ def _test_worker(checkpoint, kwargs, out):
 
 
 def launch_test(checkpoint, nproc, out, master_port=29501, **kwargs):
-    """Run test_checkpoint in nproc processes (torch.distributed's elastic launcher); rank 0 writes `out`."""
-    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+    """Run test_checkpoint in nproc processes (tsmcli.launch); rank 0 writes `out`."""
+    from .launch import run_workers
 
-    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id="tsm-test", rdzv_backend="static",
-                          rdzv_endpoint=f"127.0.0.1:{master_port}", rdzv_configs={"rank": 0}, max_restarts=0,
-                          monitor_interval=0.5)
-    elastic_launch(config, _test_worker)(str(checkpoint), kwargs, str(out) if out else None)
+    run_workers(_test_worker, (str(checkpoint), kwargs, str(out) if out else None), nproc, master_port=master_port,
+                run_id="tsm-test")

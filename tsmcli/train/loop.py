@@ -14,13 +14,12 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from torch.distributed.elastic.multiprocessing.errors import record
 from torch.utils.data import Subset
 from torch.utils.data.distributed import DistributedSampler
 
 from ..checkpoint import read_checkpoint, save_checkpoint
 from ..data import blend_batch, build_dataset, build_loader
-from ..errors import JobFailed
+from ..launch import run_workers
 from ..metrics import mean_class_accuracy, top_k_accuracy
 from ..models import build_recognizer
 from ..presets import dump_preset
@@ -246,7 +245,6 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
     return metrics
 
 
-@record  # a failing worker leaves its error where the launcher reads it (JobFailed's message)
 def _worker(cfg, work_dir, kwargs):
     """The entry point of each process `launch` starts (module level, so that it can be pickled)."""
     try:
@@ -258,33 +256,11 @@ def _worker(cfg, work_dir, kwargs):
 
 def launch(cfg, work_dir, nproc, nnodes=1, node_rank=0, master_addr="127.0.0.1", master_port=29500,
            entrypoint=None, **kwargs):
-    """Start nproc worker processes on this machine (nnodes machines in all) with torch.distributed's
-    elastic launcher; returns rank 0's metrics, or None when a signal stopped the job (the workers
-    then wrote a resumable checkpoint). A worker that fails ends the whole job (no restarts): the others
-    are stopped and JobFailed names the worker and its error."""
-    from torch.distributed.elastic.multiprocessing import SignalException
-    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
-
-    # SIGINT/SIGTERM reach the launcher, which passes them on to the workers and gives them
-    # shutdown_timeout seconds to finish their step and write a checkpoint (or, after a worker failed,
-    # to notice it) before killing them.
-    config = LaunchConfig(min_nodes=nnodes, max_nodes=nnodes, nproc_per_node=nproc, run_id="tsm-train",
-                          rdzv_backend="static", rdzv_endpoint=f"{master_addr}:{master_port}",
-                          rdzv_configs={"rank": node_rank}, max_restarts=0, monitor_interval=0.5,
-                          shutdown_timeout=60)
-    try:
-        results = elastic_launch(config, entrypoint or _worker)(cfg, str(work_dir), {**kwargs, "echo": print})
-    except SignalException:
-        return None
-    except ChildFailedError as e:
-        rank, failure = e.get_first_failure()
-        reason = failure.message if isinstance(failure.message, str) else failure.message.get("message", "")
-        if reason.startswith("To enable traceback"):  # exited without an exception (os._exit, a crash)
-            reason = f"exit code {failure.exitcode}"
-        raise JobFailed(f"worker {rank} of {nproc * nnodes} (pid {failure.pid}) failed: {reason.strip()}; "
-                        f"the other workers were stopped") from None
-    return results[min(results)]  # this machine's first worker; every worker holds the gathered metrics
+    """train() in nproc worker processes on this machine (nnodes machines in all), through
+    tsmcli.launch; returns the metrics of this machine's first worker (all hold the gathered ones)."""
+    results = run_workers(entrypoint or _worker, (cfg, str(work_dir), {**kwargs, "echo": print}), nproc, nnodes,
+                          node_rank, master_addr, master_port, run_id="tsm-train")
+    return results[min(results)]
 
 
 def _labels(cfg):
