@@ -169,6 +169,17 @@ def test_srun_style_tasks_train_together(srun_run):
     assert [r["videos"] for r in records if r["mode"] == "val"] == [4]
 
 
+def test_two_machines_each_started_with_the_same_command(two_process_run, srun_run, toy):
+    """--nnodes 2 --node-rank 0|1 on one host: two launchers, one worker each, rendezvous on node 0's
+    port; the run matches the srun-style one (same 2 workers, seed and batch)."""
+    port = free_port()
+    nodes = [_tsm("--preset", two_process_run, "--gpus", 1, "--nnodes", 2, "--node-rank", rank, "--master-addr",
+                  "127.0.0.1", "--master-port", port, "--work-dir", toy / "nodes") for rank in range(2)]
+    outputs = [node.communicate(timeout=300)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], outputs
+    assert curve(toy / "nodes") == pytest.approx(curve(srun_run[0]), rel=1e-5)
+
+
 def _worker_pids(launcher_pid):
     """The training processes the launcher spawned (not multiprocessing's resource tracker)."""
     pids = []
