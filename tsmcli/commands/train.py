@@ -113,7 +113,7 @@ def _run(preset, overrides, work_dir, device, seed, deterministic, autoscale_lr,
                          scale["master_port"], **kwargs)
     else:
         metrics = run(cfg, work_dir, **kwargs)
-    if metrics is None or metrics.get("stopped"):
+    if metrics.get("stopped"):
         typer.echo(f"stopped by a signal; continue with --resume auto (checkpoints in {work_dir})")
     else:
         typer.echo(f"done: val top1 {metrics.get('top1', float('nan')):.4f}; checkpoints in {work_dir}")

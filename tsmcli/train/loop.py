@@ -61,14 +61,6 @@ def evaluate(model, loader, device, num_classes, world=1):
             "failed": failed}
 
 
-def any_process(flag, world, device):
-    if world == 1:
-        return flag
-    votes = torch.tensor([float(flag)], device=device)
-    dist.all_reduce(votes, op=dist.ReduceOp.MAX)
-    return bool(votes.item())
-
-
 def init_from_checkpoint(model, path, log):
     """Finetuning: copy every tensor of the checkpoint (ours, mmaction2 or original format) whose name
     and shape fit the model, except the classifier, which starts anew for the new classes."""
@@ -209,9 +201,7 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
                     log.record(**record)
                     log.line(f"epoch {epoch + 1} [{i + 1}/{iters}] lr {lr:.5f} loss {record['loss']:.4f} "
                              f"top1 {record['top1']:.3f} time {step_time:.2f}s data {data_time:.2f}s")
-                # Every process must stop after the same step, whichever got the signal (a lone rank
-                # leaving would hang the others in their next all-reduce).
-                if (i + 1) % accumulation == 0 and i + 1 < iters and any_process(stop.requested, world, device):
+                if (i + 1) % accumulation == 0 and i + 1 < iters and stop.agreed(world, device):
                     if main:
                         save_checkpoint(work_dir / "latest.pth", model, cfg, labels=class_names, epoch=epoch,
                                         iteration=i + 1, optimizer=optimizer.state_dict(), scaler=scaler.state_dict(),

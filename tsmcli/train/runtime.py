@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch.utils.data import Sampler
 
 
@@ -99,6 +100,15 @@ class StopRequest:
 
     def _handle(self, signum, frame):
         self.requested = True
+
+    def agreed(self, world, device):
+        """Whether any process got a signal. Every process must stop after the same step, whichever
+        got it: a lone one leaving would hang the others in their next all-reduce."""
+        if world == 1:
+            return self.requested
+        votes = torch.tensor([float(self.requested)], device=device)
+        dist.all_reduce(votes, op=dist.ReduceOp.MAX)
+        return bool(votes.item())
 
     def __exit__(self, *exc):
         for sig, handler in self._previous.items():
