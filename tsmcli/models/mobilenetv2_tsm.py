@@ -3,12 +3,13 @@ inverted-residual block that has a residual connection."""
 import torchvision
 from torch import nn
 
+from .norm_eval import NormEvalMixin
 from .pretrained import check_pretrained
 
 from .shift import ShiftedConv2d
 
 
-class MobileNetV2TSM(nn.Module):
+class MobileNetV2TSM(NormEvalMixin, nn.Module):
     def __init__(self, num_segments=8, shift=True, shift_div=8, width_mult=1.0, norm_eval=False,
                  pretrained_state_dict=None):
         super().__init__()
@@ -27,11 +28,3 @@ class MobileNetV2TSM(nn.Module):
 
     def forward(self, x):
         return self.features(x)
-
-    def train(self, mode=True):
-        super().train(mode)
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                    m.eval()
-        return self

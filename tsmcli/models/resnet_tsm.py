@@ -3,6 +3,7 @@ import torch
 import torchvision
 from torch import nn
 
+from .norm_eval import NormEvalMixin
 from .pretrained import check_pretrained
 from .non_local import BlockWithNonLocal
 from .shift import ShiftedBlock, ShiftedConv2d, temporal_max_pool
@@ -11,7 +12,7 @@ from .shift_fusion import has_hooks, run_blocks
 DEPTHS = (18, 34, 50, 101, 152)
 
 
-class ResNetTSM(nn.Module):
+class ResNetTSM(NormEvalMixin, nn.Module):
     """Returns the last feature map, (N*T', C, h, w) with T' = T // 2 when temporal_pool is set.
 
     non_local: four sequences of 0/1, one per stage, marking the blocks followed by a non-local block.
@@ -72,14 +73,6 @@ class ResNetTSM(nn.Module):
                 for stage in run:
                     x = stage(x)
         return x
-
-    def train(self, mode=True):
-        super().train(mode)
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                    m.eval()
-        return self
 
 
 def _block_out_channels(block):
