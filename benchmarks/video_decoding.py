@@ -1,7 +1,7 @@
 """The decoding measurements behind docs/benchmarks.md's data-pipeline findings, on demo.mp4:
 
 1. decord's 8-frame training fetch on the original video vs re-encoded copies with a keyframe every
-   16 and 8 frames (what `tsm prepare --resize-videos` writes, GOP 16);
+   16 and 8 frames (what `tsm prepare --resize-videos` writes, GOP 16), and with 2 decoder threads;
 2. a full decode with and without FFmpeg's skip_frame=NONREF (PyAV), frames decoded and time;
 3. decord opening the video from its path vs from bytes in memory (what tsmcli.data.decode does);
 4. JPEG decode and encode of the video's frames: torchvision (libjpeg-turbo, batched) vs Pillow.
@@ -35,8 +35,8 @@ def timed(fn, rounds):
     return statistics.median(times) * 1e3
 
 
-def train_fetch(source, rng):
-    reader = decord.VideoReader(source, num_threads=1)
+def train_fetch(source, rng, threads=1):
+    reader = decord.VideoReader(source, num_threads=threads)
     segment = len(reader) // 8
     reader.get_batch(np.arange(8) * segment + rng.integers(segment, size=8)).asnumpy()
 
@@ -58,6 +58,9 @@ def main():
             print(f", GOP {gop} {ms:.1f} ms ({original / ms:.2f}x, file {Path(path).stat().st_size / DEMO.stat().st_size:.2f}x)",
                   end="")
         print()
+        two = timed(lambda: train_fetch(str(DEMO), rng, threads=2), args.rounds)
+        print(f"   original with 2 decoder threads: {two:.1f} ms ({original / two:.2f}x; both use 1 in loaders, "
+              f"where the workers already share the cores)")
 
     import av
 
