@@ -1,14 +1,14 @@
 """Inference fast path through ResNet blocks with a shifted conv1 ('blockres' placement).
 
 Between two such blocks, the output x = relu(out + identity) is needed twice by the next block:
-shifted, as its conv1 input, and as it is, as its identity. Writing x and then a shifted copy of it costs
-a full extra pass over memory per block (a copy into a new tensor costs twice an in-place pass). Here the
-block keeps the 2*fold channels that the shift moves in a new quarter-size tensor Q, and shifts them
-within its own output: S. S's other channels are x's, so the next identity add reads those and Q (and a downsampling identity
-gets x back by copying Q into S once conv1 has read it). The
-arithmetic is the same, so outputs equal the plain path's exactly (tests/test_shift.py).
+shifted, as its conv1 input, and as it is, as its identity. Writing x and then a shifted copy of it
+costs a full extra pass over memory per block (a copy into a new tensor costs about twice an in-place
+pass). Here the block keeps the 2*fold channels that the shift moves in a new quarter-size tensor Q and
+shifts them within its own output: S. S's other channels are x's, so the next identity add reads those
+and Q; a downsampling identity gets x back by copying Q into S once conv1 has read it. The arithmetic is
+the same, so outputs equal the module path's exactly (tests/test_shift.py).
 
-Only without autograd (`out=` writes are not differentiable); training uses the modules as they are.
+Only without autograd: it overwrites tensors that autograd would keep for the backward pass.
 """
 import torch
 from torchvision.models.resnet import BasicBlock, Bottleneck
