@@ -36,7 +36,7 @@ app.add_typer(benchmark_cmd.app, name="benchmark")
 
 MULTI_WORD_OPTIONS = {  # options that take several words after one flag, and which words they take
     "--set": lambda word: "=" in word,
-    "--metrics": lambda word: word in ("top_k_accuracy", "mean_class_accuracy"),
+    "--metrics": lambda word: word in test_cmd.METRIC_NAMES,
 }
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from torch.utils.data import Subset
 
 from .api import load_model
 from .data import build_dataset, build_loader
@@ -54,52 +53,50 @@ def scheme_pipeline(data_cfg, scheme):
 
 
 @torch.no_grad()
-def test_checkpoint(checkpoint, preset=None, scheme="preset", ann_file=None, data_prefix=None, device="cpu",
-                    batch_size=None, workers=None, progress=None,
-                    metric_names=("top_k_accuracy", "mean_class_accuracy")):
-    """Evaluate; under several processes (torchrun, SLURM, `tsm test --gpus N`) each scores the videos
-    rank, rank + world, ... and rank 0 gathers them: every video exactly once, in list order."""
-    from .train.runtime import distributed_env
-
-    if scheme not in SCHEMES:
-        raise UserError(f"--scheme must be one of {', '.join(SCHEMES)}, got {scheme!r}")
-    world, rank, local_rank = distributed_env()
-    if world > 1:
-        device = f"cuda:{local_rank}" if str(device).startswith("cuda") else "cpu"
-        if not dist.is_initialized():
-            dist.init_process_group("nccl" if device.startswith("cuda") else "gloo", world_size=world, rank=rank)
-    model = load_model(checkpoint, preset=preset, device=device)
-    cfg = copy.deepcopy(model.preset)
-    cfg["data"]["test"]["pipeline"] = scheme_pipeline(cfg["data"], scheme)
-    dataset = build_dataset(cfg, "test", ann_file=ann_file, data_prefix=data_prefix)
-    if world > 1:
-        dataset = Subset(dataset, list(range(rank, len(dataset), world)))
-    loader = build_loader(dataset, batch_size or cfg["data"]["test_videos_per_gpu"],
-                          cfg["data"]["workers_per_gpu"] if workers is None else workers, shuffle=False)
-    scores, labels, videos, failed, views = [], [], [], [], None
+def score_videos(model, loader, device, world=1, progress=None):
+    """(scores, labels, metas) of every item, gathered from all processes of the job in dataset order
+    (each process scoring its own share): every video exactly once."""
+    scores, labels, metas = [], [], []
     for batch in loader:
-        out = model(batch["imgs"].to(device)).float().cpu()
-        scores.append(out)
+        scores.append(model(batch["imgs"].to(device)).float().cpu())
         labels.append(batch["label"])
-        for meta, s, label in zip(batch["meta"], out, batch["label"]):
-            views = meta["views"] if not meta["failed"] else views
-            videos.append({"index": meta["index"], "path": meta["path"], "label": int(label),
-                           "scores": [round(float(x), 6) for x in s]})
-            if meta["failed"]:
-                failed.append({"path": meta["path"], "reason": meta["failures"][0]["reason"]})
+        metas += batch["meta"]
         if progress:
             progress(len(batch["meta"]))
     scores = torch.cat(scores) if scores else torch.zeros(0, model.head.fc.out_features)
     labels = torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long)
     if world > 1:
         parts = [None] * world
-        dist.all_gather_object(parts, (videos, scores, labels, failed, views))
-        videos = [v for p in parts for v in p[0]]
-        order = sorted(range(len(videos)), key=lambda i: videos[i]["index"])
-        videos = [videos[i] for i in order]
-        scores, labels = torch.cat([p[1] for p in parts])[order], torch.cat([p[2] for p in parts])[order]
-        failed = [f for p in parts for f in p[3]]
-        views = next((p[4] for p in parts if p[4] is not None), None)
+        dist.all_gather_object(parts, (scores, labels, metas))
+        metas = [m for p in parts for m in p[2]]
+        order = sorted(range(len(metas)), key=lambda i: metas[i]["index"])
+        scores, labels = torch.cat([p[0] for p in parts])[order], torch.cat([p[1] for p in parts])[order]
+        metas = [metas[i] for i in order]
+    return scores, labels, metas
+
+
+@torch.no_grad()
+def test_checkpoint(checkpoint, preset=None, scheme="preset", ann_file=None, data_prefix=None, device="cpu",
+                    batch_size=None, workers=None, progress=None,
+                    metric_names=("top_k_accuracy", "mean_class_accuracy")):
+    """Evaluate; under several processes (torchrun, SLURM, `tsm test --gpus N`) each scores the videos
+    rank, rank + world, ... and rank 0 gathers them: every video exactly once, in list order."""
+    from .train.runtime import every_nth, join_process_group
+
+    if scheme not in SCHEMES:
+        raise UserError(f"--scheme must be one of {', '.join(SCHEMES)}, got {scheme!r}")
+    world, rank, device = join_process_group(device)
+    model = load_model(checkpoint, preset=preset, device=device)
+    cfg = copy.deepcopy(model.preset)
+    cfg["data"]["test"]["pipeline"] = scheme_pipeline(cfg["data"], scheme)
+    dataset = every_nth(build_dataset(cfg, "test", ann_file=ann_file, data_prefix=data_prefix), world, rank)
+    loader = build_loader(dataset, batch_size or cfg["data"]["test_videos_per_gpu"],
+                          cfg["data"]["workers_per_gpu"] if workers is None else workers, shuffle=False)
+    scores, labels, metas = score_videos(model, loader, device, world, progress)
+    videos = [{"index": m["index"], "path": m["path"], "label": int(label), "scores": [round(float(x), 6) for x in s]}
+              for m, s, label in zip(metas, scores, labels)]
+    failed = [{"path": m["path"], "reason": m["failures"][0]["reason"]} for m in metas if m["failed"]]
+    views = next((m["views"] for m in metas if not m["failed"]), None)
     if len(videos) == 0:
         raise UserError("the test list is empty")
     k = min(5, scores.shape[1])

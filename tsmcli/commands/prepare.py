@@ -1,9 +1,8 @@
 """`tsm prepare DATASET`: training-ready list files and label maps."""
 import json
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
-
-from contextlib import contextmanager
 
 import typer
 from rich.console import Console
@@ -11,6 +10,9 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
                            TimeRemainingColumn)
 
 from ..errors import UserError
+
+FRAMES_HELP = "Extract JPEG frames: short256, short320, 340x256, height100 ..."
+RESIZE_HELP = "Write resized H.264 copies (keyframe every 16 frames, for fast random access), e.g. short256."
 
 app = typer.Typer(help="Turn a dataset as downloaded into the list files and label map the presets read.",
                   no_args_is_help=True)
@@ -53,9 +55,8 @@ def custom(
     val_list: Optional[Path] = typer.Option(None, help="Use these videos for validation."),
     seed: int = typer.Option(0),
     workers: Optional[int] = typer.Option(None, help="Processes [default: all cores]."),
-    frames: Optional[str] = typer.Option(None, help="Extract JPEG frames: short256, short320, 340x256, height100."),
-    resize_videos: Optional[str] = typer.Option(None, help="Write resized H.264 copies (keyframe every 16 "
-                                                           "frames, for fast random access), e.g. short256."),
+    frames: Optional[str] = typer.Option(None, help=FRAMES_HELP),
+    resize_videos: Optional[str] = typer.Option(None, help=RESIZE_HELP),
     shard: Optional[str] = typer.Option(None, help="Process only shard i/n of the videos (several machines)."),
     as_json: bool = typer.Option(False, "--json"),
 ):
@@ -72,10 +73,6 @@ def custom(
 
     _run(lambda **media: prepare_custom(root, videos, val_ratio, train_list, val_list, seed, **media),
          frames, resize_videos, workers, shard, as_json)
-
-
-FRAMES_HELP = "Extract JPEG frames: short256, short320, 340x256, height100 ..."
-RESIZE_HELP = "Write resized H.264 copies (keyframe every 16 frames, for fast random access), e.g. short256."
 
 
 def _run(prepare, frames, resize_videos, workers, shard, as_json):

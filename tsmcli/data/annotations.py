@@ -23,7 +23,8 @@ class Record:
 
     @property
     def label(self):
-        return self.labels[0]
+        """The class index, or the list of them for a multi-label line."""
+        return self.labels[0] if len(self.labels) == 1 else list(self.labels)
 
 
 class Annotations:

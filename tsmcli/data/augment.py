@@ -197,7 +197,7 @@ def blend_batch(imgs, labels, num_classes, kind, alpha, rng=None):
         y1, y2 = max(cy - ch // 2, 0), min(cy + ch // 2, h)
         x1, x2 = max(cx - cw // 2, 0), min(cx + cw // 2, w)
         mixed = imgs.clone()
-        mixed[..., y1:y2, x1:x2] = imgs[perm][..., y1:y2, x1:x2]
+        mixed[..., y1:y2, x1:x2] = imgs[..., y1:y2, x1:x2][perm]  # only the box, not the whole batch
         lam = 1 - (y2 - y1) * (x2 - x1) / (h * w)
     else:
         raise ValueError(f"blending must be mixup or cutmix, got {kind!r}")

@@ -1,5 +1,4 @@
 """Throughput of a preset's data pipeline: clips per second, and where the time goes."""
-import os
 import time
 
 import numpy as np
@@ -23,16 +22,10 @@ def measure(preset, split, clips, ann_file=None, data_prefix=None, videos=None, 
     workers=0 runs in this process and splits the time into sampling+decoding and transforms;
     workers>0 measures a DataLoader (batch 1) end to end.
     """
-    overrides = {"data__format": "videos"} if videos else {}
-    placeholder = None if ann_file else _placeholder_list()  # the records come from `videos` instead
-    try:
-        dataset = build_dataset(preset, split, ann_file=ann_file or placeholder, data_prefix=data_prefix or "",
-                                **overrides)
-    finally:
-        if placeholder:
-            os.unlink(placeholder)
     if videos:
-        dataset.records = video_records(videos)
+        dataset = build_dataset(preset, split, records=video_records(videos), data__format="videos")
+    else:
+        dataset = build_dataset(preset, split, ann_file=ann_file, data_prefix=data_prefix or "")
     n = len(dataset.records)
     if workers:
         loader = build_loader(dataset, batch_size=1, num_workers=workers, shuffle=False)
@@ -68,11 +61,3 @@ def measure(preset, split, clips, ann_file=None, data_prefix=None, videos=None, 
             "decode_ms_per_clip": 1e3 * load_time / clips, "transform_ms_per_clip": 1e3 * transform_time / clips,
             "output_shape": list(clip.imgs.shape)}
 
-
-def _placeholder_list():
-    import tempfile
-
-    f = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False)
-    f.write("placeholder.mp4 0\n")
-    f.close()
-    return f.name

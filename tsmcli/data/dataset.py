@@ -27,7 +27,7 @@ class VideoDataset(Dataset):
         self.records, self.pipeline = records, pipeline
         self.num_classes, self.multi_class = num_classes, multi_class
         self.seed, self.epoch, self.max_retries = seed, 0, max_retries
-        self._blank_shape = None
+        self._blank = None  # what a failed test item's frames look like (the pipeline's output on zeros)
 
     def set_epoch(self, epoch):
         self.epoch = epoch
@@ -65,24 +65,22 @@ class VideoDataset(Dataset):
         return {"imgs": clip.imgs, "label": self._label(clip.label), "meta": meta}
 
     def _failed_item(self, index, record, error):
-        if self._blank_shape is None:
-            self._blank_shape = blank_output_shape(self.pipeline)
+        if self._blank is None:
+            self._blank = blank_output(self.pipeline)
         meta = {"path": record.path, "index": index, "source_index": index, "failed": True,
                 "failures": [{"path": error.path, "reason": error.reason, "line": record.line}],
                 "frame_inds": [], "views": self.pipeline.sampler.views}
-        dtype = torch.float32 if any(type(t).__name__ == "Normalize" for t in self.pipeline.transforms) \
-            else torch.uint8
-        return {"imgs": torch.zeros(self._blank_shape, dtype=dtype), "label": self._label(record.labels[0]
-                if len(record.labels) == 1 else record.labels), "meta": meta}
+        return {"imgs": torch.zeros_like(self._blank), "label": self._label(record.label), "meta": meta}
 
 
-def blank_output_shape(pipeline, height=256, width=340, num_frames=64):
-    """The shape the pipeline gives for a (height x width) video: what a failed test item is padded to."""
+def blank_output(pipeline, height=256, width=340, num_frames=64):
+    """The pipeline's output for a black (height x width) video: its shape and dtype are what a failed
+    test item is padded to."""
     inds = pipeline.sampler(num_frames, np.random.default_rng(0))
     clip = Clip(torch.zeros(len(inds), 3, height, width, dtype=torch.uint8), 0, {})
     for transform in pipeline.transforms:
         clip = transform(clip, np.random.default_rng(0))
-    return tuple(clip.imgs.shape)
+    return clip.imgs
 
 
 def collate(items):
@@ -92,11 +90,12 @@ def collate(items):
             "meta": [it["meta"] for it in items]}
 
 
-def build_dataset(preset, split="train", ann_file=None, data_prefix=None, seed=0, **overrides):
+def build_dataset(preset, split="train", ann_file=None, data_prefix=None, seed=0, records=None, **overrides):
     """A Dataset for `split` (train | val | test) of a preset (name, alias, YAML path or resolved dict).
 
     Items: {"imgs": (views*T, 3, H, W), "label": class index (or multi-hot), "meta": {"frame_inds",
     "path", "views", "failures", ...}}. Keyword overrides nest with `__` (data__filename_tmpl=...).
+    records: use these (an Annotations or a list of Record) instead of reading the split's list file.
     """
     from ..api import _as_preset
 
@@ -105,9 +104,10 @@ def build_dataset(preset, split="train", ann_file=None, data_prefix=None, seed=0
     cfg = _as_preset(preset, [(k.replace("__", "."), v) for k, v in overrides.items()])
     data = cfg["data"]
     split_cfg = data[split]
-    records = load_annotations(ann_file or split_cfg["ann_file"], data["format"],
-                               split_cfg["data_prefix"] if data_prefix is None else data_prefix,
-                               with_offset=data["with_offset"], multi_class=data["multi_class"])
+    if records is None:
+        records = load_annotations(ann_file or split_cfg["ann_file"], data["format"],
+                                   split_cfg["data_prefix"] if data_prefix is None else data_prefix,
+                                   with_offset=data["with_offset"], multi_class=data["multi_class"])
     pipeline = Pipeline(split_cfg["pipeline"], data["format"], data["filename_tmpl"], data["start_index"])
     dataset = VideoDataset(records, pipeline, cfg["model"]["num_classes"], data["multi_class"], seed=seed)
     dataset.preset = cfg

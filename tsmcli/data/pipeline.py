@@ -45,8 +45,7 @@ class Pipeline:
             imgs = read_rawframes(record.path, self.filename_tmpl, inds + self.start_index + record.offset)
         meta = {"path": record.path, "frame_inds": (inds + self.start_index).tolist(),
                 "total_frames": int(num_frames), "views": self.sampler.views}
-        label = record.labels[0] if len(record.labels) == 1 else list(record.labels)
-        return Clip(imgs, label, meta)
+        return Clip(imgs, record.label, meta)
 
     def __call__(self, record, rng=None):
         rng = rng if rng is not None else np.random.default_rng()

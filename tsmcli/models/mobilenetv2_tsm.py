@@ -5,7 +5,6 @@ from torch import nn
 
 from .norm_eval import NormEvalMixin
 from .pretrained import check_pretrained
-
 from .shift import ShiftedConv2d
 
 

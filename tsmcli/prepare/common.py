@@ -20,12 +20,13 @@ def check_class_order(classes, dataset, source):
 
 
 def finish(root, name, classes, splits, videos_dir, failed=None, frames=None, resize=None, workers=None,
-           shard=None, progress=None, list_names=None, frames_subdir="rawframes"):
+           shard=None, progress=None, list_names=None, frames_subdir="rawframes", tag=""):
     """splits: {split name: [(video path relative to videos_dir, label)]}.
 
     Writes <list_names[split] or name_split_list>_videos.txt per split, label_map.txt, and with frames /
     resize the rawframe / resized-video lists. failed: {relative path: reason} already known (missing
-    videos); extraction failures are added. Returns the summary.
+    videos); extraction failures are added. Writes summary<tag>.json (and failures<tag>.txt) and
+    returns the summary.
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -33,15 +34,19 @@ def finish(root, name, classes, splits, videos_dir, failed=None, frames=None, re
     list_names = list_names or {split: f"{name}_{split}_list" for split in splits}
     for split, rows in splits.items():
         write_text(root / f"{list_names[split]}_videos.txt", "".join(f"{rel} {label}\n" for rel, label in rows))
-    write_text(root / "label_map.txt", "".join(c + "\n" for c in classes))
     if frames or resize:
         renamed = {list_names[s]: rows for s, rows in splits.items()}
-        for path, reason in process_videos(root, videos_dir, renamed, frames, resize, workers, shard,
-                                           name="", progress=progress, list_pattern="{split}",
+        for path, reason in process_videos(root, videos_dir, renamed, frames, resize, workers, shard, progress=progress,
                                            frames_subdir=frames_subdir):
             failed[os.path.relpath(path, videos_dir)] = reason
-    if failed:
-        write_text(root / "failures.txt", "".join(f"{p}\t{r}\n" for p, r in sorted(failed.items())))
     summary = {"classes": len(classes), "failed": len(failed), **{s: len(r) for s, r in splits.items()}}
-    write_text(root / "summary.json", json.dumps(summary, indent=1) + "\n")
+    write_outputs(root, classes, failed, summary, tag)
     return summary
+
+
+def write_outputs(root, classes, failed, summary, tag=""):
+    """label_map.txt, failures<tag>.txt (path, tab, reason; only when something failed), summary<tag>.json."""
+    write_text(root / "label_map.txt", "".join(c + "\n" for c in classes))
+    if failed:
+        write_text(root / f"failures{tag}.txt", "".join(f"{p}\t{r}\n" for p, r in sorted(failed.items())))
+    write_text(root / f"summary{tag}.json", json.dumps(summary, indent=1) + "\n")

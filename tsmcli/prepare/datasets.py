@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from ..errors import UserError
-from .common import check_class_order, finish
+from .common import check_class_order, finish, write_outputs
 from .files import write_text
 
 
@@ -18,6 +18,13 @@ def _require(path):
     if not Path(path).is_file():
         raise UserError(f"{path} does not exist: download the dataset's annotations and place them there")
     return Path(path)
+
+
+def _lines(path):
+    """(line number, line) for the non-blank lines of a text file."""
+    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if line.strip():
+            yield number, line
 
 
 def _present(videos_dir, rows, failed):
@@ -36,12 +43,11 @@ def prepare_ucf101(root, splits=(1, 2, 3), **media):
     root = Path(root)
     lists_dir, videos_dir = root / "ucfTrainTestlist", root / "videos"
     index = {}
-    for number, line in enumerate(_require(lists_dir / "classInd.txt").read_text().splitlines(), 1):
-        if line.strip():
-            parts = line.split()
-            if len(parts) != 2 or not parts[0].isdigit():
-                raise UserError(f"{lists_dir / 'classInd.txt'}:{number}: expected 'index ClassName', got {line!r}")
-            index[parts[1]] = int(parts[0]) - 1
+    for number, line in _lines(_require(lists_dir / "classInd.txt")):
+        parts = line.split()
+        if len(parts) != 2 or not parts[0].isdigit():
+            raise UserError(f"{lists_dir / 'classInd.txt'}:{number}: expected 'index ClassName', got {line!r}")
+        index[parts[1]] = int(parts[0]) - 1
     classes = sorted(index, key=index.get)
     check_class_order(classes, "ucf101", lists_dir / "classInd.txt")
     out, failed = {}, {}
@@ -49,9 +55,7 @@ def prepare_ucf101(root, splits=(1, 2, 3), **media):
         for split, filename in (("train", f"trainlist0{k}.txt"), ("val", f"testlist0{k}.txt")):
             path = _require(lists_dir / filename)
             rows = []
-            for number, line in enumerate(path.read_text().splitlines(), 1):
-                if not line.strip():
-                    continue
+            for number, line in _lines(path):
                 rel = line.split()[0]
                 cls = rel.split("/")[0]
                 if cls not in index:
@@ -78,9 +82,7 @@ def prepare_hmdb51(root, splits=(1, 2, 3), **media):
         rows = {"train": [], "val": []}
         for label, cls in enumerate(classes):
             path = _require(lists_dir / f"{cls}_test_split{k}.txt")
-            for number, line in enumerate(path.read_text().splitlines(), 1):
-                if not line.strip():
-                    continue
+            for number, line in _lines(path):
                 parts = line.split()
                 if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
                     raise UserError(f"{path}:{number}: expected 'video.avi 0|1|2', got {line.strip()!r}")
@@ -135,10 +137,7 @@ def prepare_kinetics400(root, **media):
                     failed[stem + ".mp4"] = "missing video"
         summaries[split] = finish(root, "kinetics400", classes, {split: rows}, videos_dir, failed,
                                   list_names={split: f"kinetics400_{split}_list"},
-                                  frames_subdir=f"rawframes_{split}", **media)
-        os.replace(root / "summary.json", root / f"summary_{split}.json")
-        if (root / "failures.txt").exists():
-            os.replace(root / "failures.txt", root / f"failures_{split}.txt")
+                                  frames_subdir=f"rawframes_{split}", tag=f"_{split}", **media)
     return {"classes": len(classes), "train": summaries["train"]["train"], "val": summaries["val"]["val"],
             "missing_train": summaries["train"]["failed"], "missing_val": summaries["val"]["failed"]}
 
@@ -155,7 +154,7 @@ def _folder(root, names, what):
 
 
 def _read_labels_csv(path, dataset):
-    classes = [line.strip() for line in _require(path).read_text().splitlines() if line.strip()]
+    classes = [line.strip() for _, line in _lines(_require(path))]
     check_class_order(classes, dataset, path)
     return {c: i for i, c in enumerate(classes)}, classes
 
@@ -169,9 +168,7 @@ def _frame_folder_dataset(root, name, folders, csv_names, labels_csv, filename_g
     for split, csv_name in csv_names.items():
         path = _require(root / csv_name)
         lines = []
-        for number, line in enumerate(path.read_text().splitlines(), 1):
-            if not line.strip():
-                continue
+        for number, line in _lines(path):
             parts = line.split(";")
             if len(parts) != 2:
                 raise UserError(f"{path}:{number}: expected 'id;label', got {line.strip()!r}")
@@ -186,10 +183,9 @@ def _frame_folder_dataset(root, name, folders, csv_names, labels_csv, filename_g
             lines.append(f"{video_id} {count} {index[label]}\n")
         write_text(root / f"{name}_{split}_list_rawframes.txt", "".join(lines))
         summary[split] = len(lines)
-    write_text(root / "label_map.txt", "".join(c + "\n" for c in classes))
-    if failed:
-        write_text(root / "failures.txt", "".join(f"{p}\t{r}\n" for p, r in sorted(failed.items())))
-    return {"classes": len(classes), "failed": len(failed), **summary}
+    summary = {"classes": len(classes), "failed": len(failed), **summary}
+    write_outputs(root, classes, failed, summary)
+    return summary
 
 
 def prepare_sthv1(root, frames=None, resize=None, **_):

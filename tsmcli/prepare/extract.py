@@ -88,8 +88,7 @@ def extract_frames(job, size=("short", 256), filename_tmpl="img_{:05d}.jpg", qua
     reader.seek(0)
     h, w = target_size(first[0], first[1], size)
     if (h, w) != (first[0], first[1]):  # decord scales while decoding (FFmpeg's bilinear swscale)
-        with open(job.source, "rb") as f:
-            reader = decord.VideoReader(io.BytesIO(f.read()), width=w, height=h, num_threads=1)
+        reader = decord.VideoReader(job.source, width=w, height=h, num_threads=1)
     for stale in glob.glob(glob.escape(job.target) + ".tmp-*"):  # left by a killed run
         shutil.rmtree(stale, ignore_errors=True)
     tmp = f"{job.target}.tmp-{os.getpid()}"
@@ -163,12 +162,11 @@ def resize_video(job, size=("short", 256), gop=16, crf=18):
 
 
 def _run_one(fn, job, kwargs):
-    start = time.perf_counter()
     try:
         status, frames = fn(job, **kwargs)
-        return job, status, frames, None, time.perf_counter() - start
+        return job, status, frames, None
     except MediaError as e:
-        return job, "failed", 0, e.reason, time.perf_counter() - start
+        return job, "failed", 0, e.reason
 
 
 def run_jobs(jobs, fn, workers=None, shard=None, progress=None, **kwargs):
@@ -197,7 +195,7 @@ def run_jobs(jobs, fn, workers=None, shard=None, progress=None, **kwargs):
 
 
 def _collect(outcomes, result, progress):
-    for job, status, frames, reason, _ in outcomes:
+    for job, status, frames, reason in outcomes:
         if status == "failed":
             result["failed"].append((job.source, reason))
         else:

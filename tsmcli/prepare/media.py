@@ -18,18 +18,17 @@ def parse_shard(text):
     return index, count
 
 
-def process_videos(root, videos_dir, splits, frames=None, resize=None, workers=None, shard=None,
-                   filename_tmpl="img_{:05d}.jpg", name="custom", progress=None, list_pattern="{name}_{split}_list",
-                   frames_subdir="rawframes"):
-    """splits: {"train": [(relative video path, label)], ...}.
+def process_videos(root, videos_dir, lists, frames=None, resize=None, workers=None, shard=None,
+                   filename_tmpl="img_{:05d}.jpg", progress=None, frames_subdir="rawframes"):
+    """lists: {list name: [(relative video path, label)], ...}.
 
     frames='short256' etc.: extract to root/<frames_subdir>/<relative path without suffix>/ and write
-    <list>_rawframes.txt ("frame_dir total_frames label"); resize: write root/videos_<size>/ copies and
-    <list>_videos_<size>.txt, where <list> is list_pattern with name and split filled in. Failed videos are left out of the new lists and
-    returned as [(path, reason)].
+    <list name>_rawframes.txt ("frame_dir total_frames label"); resize: write root/videos_<size>/ copies
+    and <list name>_videos_<size>.txt. Failed videos are left out of the new lists and returned as
+    [(path, reason)].
     """
     failures = []
-    items = sorted({rel for rows in splits.values() for rel, _ in rows})
+    items = sorted({rel for rows in lists.values() for rel, _ in rows})
     if frames:
         jobs = [Job(os.path.join(videos_dir, rel), os.path.join(root, frames_subdir, os.path.splitext(rel)[0]))
                 for rel in items]
@@ -38,11 +37,10 @@ def process_videos(root, videos_dir, splits, frames=None, resize=None, workers=N
         failures += result["failed"]
         counts = {os.path.relpath(t, os.path.join(root, frames_subdir)): n for t, n in result["frames"].items()}
         if shard is None:  # with shards, each machine has only its part: lists come from an unsharded run
-            for split, rows in splits.items():
+            for list_name, rows in lists.items():
                 lines = [f"{os.path.splitext(rel)[0]} {counts[os.path.splitext(rel)[0]]} {label}\n"
                          for rel, label in rows if os.path.splitext(rel)[0] in counts]
-                write_text(os.path.join(root, list_pattern.format(name=name, split=split) + "_rawframes.txt"),
-                       "".join(lines))
+                write_text(os.path.join(root, f"{list_name}_rawframes.txt"), "".join(lines))
     if resize:
         suffix = resize.replace("x", "_")
         out_dir = os.path.join(root, f"videos_{suffix}")
@@ -53,9 +51,8 @@ def process_videos(root, videos_dir, splits, frames=None, resize=None, workers=N
         failures += result["failed"]
         done = {os.path.relpath(t, out_dir) for t in result["frames"]}
         if shard is None:
-            for split, rows in splits.items():
+            for list_name, rows in lists.items():
                 lines = [f"{os.path.splitext(rel)[0]}.mp4 {label}\n" for rel, label in rows
                          if os.path.splitext(rel)[0] + ".mp4" in done]
-                write_text(os.path.join(root, list_pattern.format(name=name, split=split) + f"_videos_{suffix}.txt"),
-                       "".join(lines))
+                write_text(os.path.join(root, f"{list_name}_videos_{suffix}.txt"), "".join(lines))
     return failures

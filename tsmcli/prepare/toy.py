@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from .files import write_text
+from .common import finish
 from .video_io import write_video
 
 CLASSES = ["moving left", "moving right", "growing", "shrinking"]
@@ -53,8 +53,7 @@ def prepare_toy(root, train_per_class=48, val_per_class=16, seed=0, size=64, fra
     Returns a summary dict. Videos already present are kept (a re-run completes what is missing).
     """
     rng = np.random.default_rng(seed)
-    os.makedirs(root, exist_ok=True)
-    lists = {"train": [], "val": []}
+    splits = {"train": [], "val": []}
     written = kept = 0
     for split, count in (("train", train_per_class), ("val", val_per_class)):
         for label, name in enumerate(CLASSES):
@@ -68,15 +67,7 @@ def prepare_toy(root, train_per_class=48, val_per_class=16, seed=0, size=64, fra
                 else:
                     write_video(path, clip, fps=fps)
                     written += 1
-                lists[split].append(f"{relative} {label}")
-    for split, lines in lists.items():
-        write_text(os.path.join(root, f"toy_{split}_list_videos.txt"), "\n".join(lines) + "\n")
-    write_text(os.path.join(root, "label_map.txt"), "\n".join(CLASSES) + "\n")
-    if extract:
-        from .media import process_videos
-
-        splits = {split: [(line.rsplit(" ", 1)[0], int(line.rsplit(" ", 1)[1])) for line in lines]
-                  for split, lines in lists.items()}
-        process_videos(root, os.path.join(root, "videos"), splits, frames=extract, workers=workers, name="toy")
-    return {"root": str(root), "classes": len(CLASSES), "train": len(lists["train"]), "val": len(lists["val"]),
+                splits[split].append((relative, label))
+    finish(root, "toy", CLASSES, splits, os.path.join(root, "videos"), frames=extract, workers=workers)
+    return {"root": str(root), "classes": len(CLASSES), "train": len(splits["train"]), "val": len(splits["val"]),
             "written": written, "kept": kept}

@@ -14,18 +14,17 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from torch.utils.data import Subset
 from torch.utils.data.distributed import DistributedSampler
 
 from ..checkpoint import read_checkpoint, save_checkpoint
 from ..data import blend_batch, build_dataset, build_loader
+from ..evaluate import score_videos
 from ..launch import run_workers
 from ..metrics import mean_class_accuracy, top_k_accuracy
 from ..models import build_recognizer
 from ..presets import dump_preset
 from .optim import build_optimizer, scaled_lr
-from .runtime import (EpochBar, Logger, ResumableSampler, StopRequest, distributed_env, init_method, pick_device,
-                      seed_everything)
+from .runtime import EpochBar, Logger, ResumableSampler, StopRequest, every_nth, join_process_group, seed_everything
 from .schedule import lr_at, set_lr
 from .sync_bn import convert_sync_batchnorm
 
@@ -36,29 +35,14 @@ def soft_cross_entropy(logits, target):
     return -(target * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
 
 
-@torch.no_grad()
 def evaluate(model, loader, device, num_classes, world=1):
     """Top-1/top-5/mean-class accuracy of the eval-mode model over the loader (failed items count, as
-    wrong predictions on blank frames, and are reported). With several processes each scores its
-    shard and the results are gathered, every video exactly once."""
+    wrong predictions on blank frames, and are reported), over all processes' shares."""
     model.eval()
-    scores, labels, failed, indices = [], [], [], []
-    for batch in loader:
-        scores.append(model(batch["imgs"].to(device)).float().cpu())
-        labels.append(batch["label"])
-        failed += [m["path"] for m in batch["meta"] if m["failed"]]
-        indices += [m["index"] for m in batch["meta"]]
-    scores, labels = torch.cat(scores), torch.cat(labels)
-    if world > 1:
-        parts = [None] * world
-        dist.all_gather_object(parts, (indices, scores, labels, failed))
-        order = np.argsort(np.concatenate([p[0] for p in parts]), kind="stable")
-        scores = torch.cat([p[1] for p in parts])[torch.from_numpy(order)]
-        labels = torch.cat([p[2] for p in parts])[torch.from_numpy(order)]
-        failed = [f for p in parts for f in p[3]]
+    scores, labels, metas = score_videos(model, loader, device, world)
     return {"top1": top_k_accuracy(scores, labels, 1), "top5": top_k_accuracy(scores, labels, min(5, num_classes)),
             "mean_class_accuracy": mean_class_accuracy(scores, labels), "videos": len(labels),
-            "failed": failed}
+            "failed": [m["path"] for m in metas if m["failed"]]}
 
 
 def init_from_checkpoint(model, path, log):
@@ -88,15 +72,7 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
     validation metrics. Under torchrun / SLURM / `tsm train --gpus N` (WORLD_SIZE > 1) this process is
     one DDP worker: NCCL on GPUs, Gloo on the CPU; rank 0 logs and checkpoints.
     amp: None, "bf16" or "fp16" (fp16 with a gradient scaler, CUDA only)."""
-    world, rank, local_rank = distributed_env()
-    device = pick_device(device)
-    if world > 1:
-        if device.type == "cuda":
-            device = torch.device("cuda", local_rank)
-            torch.cuda.set_device(device)
-        if not dist.is_initialized():
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo", init_method=init_method(),
-                                    world_size=world, rank=rank)
+    world, rank, device = join_process_group(device)
     main = rank == 0
     bar = EpochBar(enabled=main and echo is print and sys.stdout.isatty())
     if bar.enabled:
@@ -116,8 +92,7 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
     # The same shuffled order for any number of processes: rank r takes every world-th video of it.
     sampler = ResumableSampler(DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=seed))
     train_loader = build_loader(train_set, batch, workers, seed=seed, sampler=sampler)
-    val_shard = Subset(val_set, list(range(rank, len(val_set), world))) if world > 1 else val_set
-    val_loader = build_loader(val_shard, data_cfg["val_videos_per_gpu"] or batch, workers, shuffle=False)
+    val_loader = build_loader(every_nth(val_set, world, rank), data_cfg["val_videos_per_gpu"] or batch, workers, shuffle=False)
     model = build_recognizer(cfg["model"], load_pretrained=init_from is None)
     if init_from and not resume:
         init_from_checkpoint(model, init_from, log)

@@ -50,6 +50,28 @@ def init_method():
     return f"tcp://{host}:{port}"
 
 
+def join_process_group(device="auto"):
+    """(world, rank, device): this process's place in the job, joining the process group when there
+    are several (NCCL on GPUs, each process on the GPU of its local rank; Gloo on the CPU)."""
+    world, rank, local_rank = distributed_env()
+    device = pick_device(device)
+    if world > 1:
+        if device.type == "cuda":
+            device = torch.device("cuda", local_rank)
+            torch.cuda.set_device(device)
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo", init_method=init_method(),
+                                    world_size=world, rank=rank)
+    return world, rank, device
+
+
+def every_nth(dataset, world, rank):
+    """This process's share of an evaluation set: items rank, rank + world, ... (none padded)."""
+    from torch.utils.data import Subset
+
+    return Subset(dataset, list(range(rank, len(dataset), world))) if world > 1 else dataset
+
+
 def _slurm_master(env):
     nodelist = env.get("SLURM_STEP_NODELIST") or env.get("SLURM_JOB_NODELIST")
     if nodelist:
