@@ -3,8 +3,9 @@
 1. TSM-R50 forward time / torchvision ResNet50 forward time on the same 8 frames (target <= 1.02 on CPU);
 2. our shift op vs. the three-way-cat formulation (as mmaction2 0.x writes it) and vs. a plain clone()
    (the least an out-of-place shift can cost) on ResNet50's shifted feature sizes;
-3. the extra cost at a boundary between two shifted blocks, with the shift as a separate op and fused
-   into the block's epilogue (tsmcli/models/shift_fusion.py, what inference runs).
+3. the extra cost at a boundary between two shifted blocks: the shift as a separate op, fused into the
+   block's epilogue (tsmcli/models/shift_fusion.py, what inference runs), and two fusions tried and
+   not kept (writing into a new shifted tensor; shifting in place frame by frame).
 
     python benchmarks/shift_overhead.py [--size 224] [--rounds 30] [--model-only] [--device cpu]
 
@@ -134,12 +135,47 @@ def boundary_cost(args):
             nxt[:, 2 * fold:] += shifted[:, 2 * fold:]
             nxt[:, :2 * fold] += quarter
 
+        def into_new_tensor():  # tried: relu(out) written straight into a new, shifted tensor
+            out = out0.clone()
+            out += identity
+            o = out.view(1, 8, channels, side, side)
+            shifted = torch.empty_like(o)
+            torch.clamp_min(o[:, :, 2 * fold:], 0, out=shifted[:, :, 2 * fold:])
+            torch.clamp_min(o[:, 1:, :fold], 0, out=shifted[:, :-1, :fold])
+            shifted[:, -1, :fold] = 0
+            torch.clamp_min(o[:, :-1, fold:2 * fold], 0, out=shifted[:, 1:, fold:2 * fold])
+            shifted[:, 0, fold:2 * fold] = 0
+            quarter = torch.clamp_min(o[:, :, :2 * fold], 0)
+            nxt = out2.clone()
+            nxt.view_as(o)[:, :, 2 * fold:] += shifted[:, :, 2 * fold:]
+            nxt.view_as(o)[:, :, :2 * fold] += quarter
+
+        def frame_by_frame():  # tried: shift in place, one frame at a time, keeping the two lost frames
+            out = out0.clone()
+            out += identity
+            o = out.relu_().view(1, 8, channels, side, side)
+            lost_first, lost_last = o[:, 0, :fold].clone(), o[:, -1, fold:2 * fold].clone()
+            for t in range(7):
+                o[:, t, :fold].copy_(o[:, t + 1, :fold])
+            o[:, -1, :fold] = 0
+            for t in range(7, 0, -1):
+                o[:, t, fold:2 * fold].copy_(o[:, t - 1, fold:2 * fold])
+            o[:, 0, fold:2 * fold] = 0
+            p = out2.clone().view_as(o)
+            p[:, :, 2 * fold:] += o[:, :, 2 * fold:]
+            p[:, 1:, :fold] += o[:, :-1, :fold]
+            p[:, 0, :fold] += lost_first
+            p[:, :-1, fold:2 * fold] += o[:, 1:, fold:2 * fold]
+            p[:, -1, fold:2 * fold] += lost_last
+
         x = out0.clone()
-        t = race({"plain": plain, "separate": separate, "fused": fused, "clone": lambda: x.clone(),
-                  "relu_": lambda: x.relu_()}, args.rounds * 4, args.device)
-        print(f"block boundary 8x{channels}x{side}x{side}: extra over plain ResNet: separate shift "
-              f"{(t['separate'] - t['plain']) * 1e6:.0f} us, fused {(t['fused'] - t['plain']) * 1e6:.0f} us "
-              f"(a clone {t['clone'] * 1e6:.0f} us, an in-place relu_ {t['relu_'] * 1e6:.0f} us)")
+        t = race({"plain": plain, "separate": separate, "fused": fused, "new tensor": into_new_tensor,
+                  "frame by frame": frame_by_frame, "clone": lambda: x.clone(), "relu_": lambda: x.relu_()},
+                 args.rounds * 4, args.device)
+        extra = {k: (t[k] - t["plain"]) * 1e6 for k in ("separate", "fused", "new tensor", "frame by frame")}
+        print(f"block boundary 8x{channels}x{side}x{side}: extra over plain ResNet: "
+              + ", ".join(f"{k} {v:.0f} us" for k, v in extra.items())
+              + f" (a clone {t['clone'] * 1e6:.0f} us, an in-place relu_ {t['relu_'] * 1e6:.0f} us)")
 
 
 def main():
