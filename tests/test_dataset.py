@@ -132,17 +132,24 @@ def test_broken_videos_are_reported_at_test_time_not_dropped(broken):
     assert [it["label"].item() for it in items] == [0, 1, 2, 3, 4]
 
 
-def test_broken_frames_are_reported(tmp_path):
+@pytest.mark.parametrize("damage, path_end, reason", [
+    ("missing", "clip/img_00007.jpg", "cannot read frame"),
+    ("broken", "clip", "cannot decode a frame"),
+])
+def test_broken_frames_are_reported(tmp_path, damage, path_end, reason):
     folder = tmp_path / "clip"
     shutil.copytree(FRAMES, folder)
-    (folder / "img_00004.jpg").write_bytes(b"\xff\xd8 broken jpeg")
-    (folder / "img_00007.jpg").unlink()
+    if damage == "missing":
+        (folder / "img_00007.jpg").unlink()
+    else:
+        (folder / "img_00004.jpg").write_bytes(b"\xff\xd8 broken jpeg")
     (tmp_path / "list.txt").write_text("clip 10 0\n")
     dataset = tsmcli.build_dataset("tsm_r50_1x1x8_50e_k400", "test", ann_file=str(tmp_path / "list.txt"),
                                    data_prefix=str(tmp_path))
-    item = dataset[0]
+    item = dataset[0]  # frames 1, 2, 4, 5, 6, 7, 9, 10 are sampled: both damaged ones are read
     assert item["meta"]["failed"]
-    assert "img_0000" in item["meta"]["failures"][0]["path"] or "decode" in item["meta"]["failures"][0]["reason"]
+    failure = item["meta"]["failures"][0]
+    assert failure["path"].endswith(path_end) and failure["reason"].startswith(reason)
 
 
 def test_distributed_loaders_split_the_dataset(media):

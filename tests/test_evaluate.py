@@ -3,6 +3,7 @@ import json
 import pytest
 
 import tsmcli
+from toy_runs import toy_preset
 from tsmcli.errors import UserError
 from tsmcli.evaluate import scheme_pipeline, test_checkpoint as evaluate_checkpoint
 from tsmcli.prepare.toy import prepare_toy
@@ -35,10 +36,7 @@ def test_dense_scheme_needs_a_dense_preset():
 def test_test_reproduces_the_training_validation_and_writes_json(tmp_path):
     prepare_toy(tmp_path / "toy", train_per_class=2, val_per_class=2, seed=0)
     val_list, videos = tmp_path / "toy/toy_val_list_videos.txt", tmp_path / "toy/videos"
-    cfg = tsmcli.load_preset("tsm_r18_1x1x8_toy", [
-        f"data.train.ann_file={tmp_path}/toy/toy_train_list_videos.txt", f"data.train.data_prefix={videos}",
-        f"data.val.ann_file={val_list}", f"data.val.data_prefix={videos}",
-        "schedule.epochs=1", "data.workers_per_gpu=0", "data.videos_per_gpu=4"])
+    cfg = toy_preset(tmp_path / "toy", "schedule.epochs=1", "data.workers_per_gpu=0", "data.videos_per_gpu=4")
     logged = train(cfg, tmp_path / "work", device="cpu", echo=None)
     result = evaluate_checkpoint(tmp_path / "work/latest.pth", ann_file=str(val_list), data_prefix=str(videos),
                                  workers=0)

@@ -2,12 +2,14 @@
 network without it cannot. `bash scripts/run.sh` runs the full version (64 px videos, 12 epochs: TSM
 ~98 %, no shift ~50 %); this one trains on 32 px videos for ~25 s per model on 2 cores.
 
-Across data/training seeds 1-4 this configuration gave TSM 94/89/75/73 % and no shift 47/44/52/42 %
-(64 validation videos), hence the margins below.
+`python tests/test_toy_accuracy.py 1 2 3 4` trains it for seeds 1-4: TSM 95/70/78/75 % and no shift
+47/45/50/39 % (64 validation videos) in one run. The same seed moves by several points between runs
+(seed 1: 88-95 % over three); not pinned down yet: one toy clip's H.264 bytes were seen to differ
+between two preparations under pytest, which may not be the only cause. Hence the wide margins below.
 """
 import pytest
 
-import tsmcli
+from toy_runs import toy_preset
 from tsmcli.prepare.toy import prepare_toy
 from tsmcli.train.loop import train
 
@@ -19,16 +21,14 @@ def small_toy(tmp_path_factory):
     return root
 
 
-def train_toy(root, work, shift):
-    cfg = tsmcli.load_preset("tsm_r18_1x1x8_toy", [
-        f"data.train.ann_file={root}/toy_train_list_videos.txt", f"data.train.data_prefix={root}/videos",
-        f"data.val.ann_file={root}/toy_val_list_videos.txt", f"data.val.data_prefix={root}/videos",
-        "schedule.epochs=16", "evaluation.interval=16", "data.workers_per_gpu=0", f"model.shift={shift}"])
+def train_toy(root, work, shift, seed=1):
+    cfg = toy_preset(root, "schedule.epochs=16", "evaluation.interval=16", "data.workers_per_gpu=0",
+                     f"model.shift={shift}")
     train_pipeline, val_pipeline = cfg["data"]["train"]["pipeline"], cfg["data"]["val"]["pipeline"]
     train_pipeline[1]["input_size"] = 28  # MultiScaleCrop
     train_pipeline[2]["scale"] = [28, 28]  # Resize
     val_pipeline[1]["crop_size"] = 28  # CenterCrop
-    return train(cfg, work, device="cpu", seed=1, deterministic=True, echo=None)["top1"]
+    return train(cfg, work, device="cpu", seed=seed, deterministic=True, echo=None)["top1"]
 
 
 def test_shift_learns_frame_order_and_no_shift_cannot(small_toy, tmp_path):
@@ -37,3 +37,16 @@ def test_shift_learns_frame_order_and_no_shift_cannot(small_toy, tmp_path):
     assert tsm >= 0.70, f"TSM reached only {tsm:.1%}"
     assert no_shift <= 0.62, f"without the shift {no_shift:.1%}: above what order-blind averaging allows (~50%)"
     assert tsm - no_shift >= 0.2
+
+
+if __name__ == "__main__":  # the per-seed figures of the docstring
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    for seed in map(int, sys.argv[1:] or ["1"]):
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            prepare_toy(root / "toy", train_per_class=16, val_per_class=16, seed=seed, size=32)
+            tsm, plain = (train_toy(root / "toy", root / shift, shift, seed) for shift in ("true", "false"))
+            print(f"seed {seed}: TSM {tsm:.1%}, without the shift {plain:.1%}")

@@ -6,6 +6,7 @@ import torch
 
 import tsmcli
 from tsmcli.prepare.toy import prepare_toy
+from toy_runs import finished, toy_preset, tsm_train, write_run_yaml
 from tsmcli.train.optim import param_groups, scaled_lr
 from tsmcli.train.schedule import lr_at
 
@@ -55,11 +56,9 @@ def test_toy_training_runs_logs_checkpoints_and_resumes(tmp_path, capsys):
     from tsmcli.train.loop import train
 
     prepare_toy(tmp_path / "toy", train_per_class=2, val_per_class=1, seed=0)
-    cfg = tsmcli.load_preset("tsm_r18_1x1x8_toy", [
-        f"data.train.ann_file={tmp_path}/toy/toy_train_list_videos.txt", f"data.train.data_prefix={tmp_path}/toy/videos",
-        f"data.val.ann_file={tmp_path}/toy/toy_val_list_videos.txt", f"data.val.data_prefix={tmp_path}/toy/videos",
-        "schedule.epochs=2", "evaluation.interval=1", "data.workers_per_gpu=0", "log.interval=1",
-        "data.videos_per_gpu=4"])
+    cfg = toy_preset(tmp_path / "toy",
+                     "schedule.epochs=2", "evaluation.interval=1", "data.workers_per_gpu=0", "log.interval=1",
+                     "data.videos_per_gpu=4")
     work = tmp_path / "work"
     metrics = train(cfg, work, device="cpu", echo=None)
     assert metrics["videos"] == 4 and 0 <= metrics["top1"] <= 1
@@ -114,10 +113,8 @@ def test_finetune_from_an_mmaction_checkpoint_keeps_backbone_and_logs_it(tmp_pat
     assert "dropped head.fc.weight (400x512 -> 4x512)" in log and "kept" in log
 
     prepare_toy(tmp_path / "toy", train_per_class=1, val_per_class=1, seed=0)
-    cfg = tsmcli.load_preset("tsm_r18_1x1x8_toy", [
-        f"data.train.ann_file={tmp_path}/toy/toy_train_list_videos.txt", f"data.train.data_prefix={tmp_path}/toy/videos",
-        f"data.val.ann_file={tmp_path}/toy/toy_val_list_videos.txt", f"data.val.data_prefix={tmp_path}/toy/videos",
-        "schedule.epochs=1", "data.workers_per_gpu=0", "data.videos_per_gpu=4"])
+    cfg = toy_preset(tmp_path / "toy",
+                     "schedule.epochs=1", "data.workers_per_gpu=0", "data.videos_per_gpu=4")
     train(cfg, tmp_path / "work", device="cpu", init_from=path, echo=None)
     assert "finetuning from" in (tmp_path / "work/log.txt").read_text()
 
@@ -127,26 +124,12 @@ def toy_run(tmp_path_factory):
     """A user YAML training the toy preset on a small toy set for 2 short epochs, deterministically."""
     root = tmp_path_factory.mktemp("resume")
     prepare_toy(root / "toy", train_per_class=3, val_per_class=1, seed=0)
-    (root / "run.yaml").write_text(f"""extends: tsm_r18_1x1x8_toy
-data:
-  videos_per_gpu: 2
-  workers_per_gpu: 0
-  train: {{ann_file: {root}/toy/toy_train_list_videos.txt, data_prefix: {root}/toy/videos}}
-  val: {{ann_file: {root}/toy/toy_val_list_videos.txt, data_prefix: {root}/toy/videos}}
-schedule: {{epochs: 2}}
-evaluation: {{interval: 2}}
-log: {{interval: 1}}
-""")
+    write_run_yaml(root / "run.yaml", root / "toy", videos_per_gpu=2)
     return root
 
 
 def _tsm_train(yaml_path, work, *extra):
-    import subprocess
-    import sys
-
-    return subprocess.Popen([sys.executable, "-m", "tsmcli.cli", "train", "--preset", str(yaml_path), "--device",
-                             "cpu", "--deterministic", "--work-dir", str(work), *extra],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return tsm_train("--preset", yaml_path, "--work-dir", work, *extra)
 
 
 def _interrupt_in_epoch_2(proc, work, sig):
@@ -159,7 +142,7 @@ def _interrupt_in_epoch_2(proc, work, sig):
             proc.send_signal(sig)
             break
         time.sleep(0.02)
-    return proc.wait(timeout=120)
+    return finished(proc, timeout=120)[0]
 
 
 def _final_weights(work):
@@ -172,7 +155,7 @@ def test_interrupted_then_resumed_equals_uninterrupted(toy_run, sig_name):
 
     reference = toy_run / "uninterrupted"
     if not (reference / "latest.pth").exists():
-        assert _tsm_train(toy_run / "run.yaml", reference).wait(timeout=300) == 0
+        assert finished(_tsm_train(toy_run / "run.yaml", reference))[0] == 0
     work = toy_run / sig_name
     code = _interrupt_in_epoch_2(_tsm_train(toy_run / "run.yaml", work), work, getattr(signal, sig_name))
     state = torch.load(work / "latest.pth", weights_only=True)
@@ -180,7 +163,7 @@ def test_interrupted_then_resumed_equals_uninterrupted(toy_run, sig_name):
         assert code == 0 and state["epoch"] == 1 and state["iteration"] >= 2
     else:  # killed: the last checkpoint is the end of epoch 1
         assert code == -9 and state["epoch"] == 1 and state["iteration"] == 0
-    assert _tsm_train(toy_run / "run.yaml", work, "--resume", "auto").wait(timeout=300) == 0
+    assert finished(_tsm_train(toy_run / "run.yaml", work, "--resume", "auto"))[0] == 0
     expected, got = _final_weights(reference), _final_weights(work)
     assert expected.keys() == got.keys()
     assert all(torch.equal(expected[k], got[k]) for k in expected)
@@ -190,10 +173,8 @@ def test_bf16_autocast_and_channels_last_train_on_cpu(tmp_path):
     from tsmcli.train.loop import train
 
     prepare_toy(tmp_path / "toy", train_per_class=1, val_per_class=1, seed=0)
-    cfg = tsmcli.load_preset("tsm_r18_1x1x8_toy", [
-        f"data.train.ann_file={tmp_path}/toy/toy_train_list_videos.txt", f"data.train.data_prefix={tmp_path}/toy/videos",
-        f"data.val.ann_file={tmp_path}/toy/toy_val_list_videos.txt", f"data.val.data_prefix={tmp_path}/toy/videos",
-        "schedule.epochs=1", "data.workers_per_gpu=0", "data.videos_per_gpu=2", "log.interval=1"])
+    cfg = toy_preset(tmp_path / "toy",
+                     "schedule.epochs=1", "data.workers_per_gpu=0", "data.videos_per_gpu=2", "log.interval=1")
     metrics = train(cfg, tmp_path / "work", device="cpu", amp="bf16", channels_last=True, echo=None)
     losses = [json.loads(l)["loss"] for l in (tmp_path / "work/log.jsonl").read_text().splitlines() if '"train"' in l]
     assert len(losses) == 2 and all(math.isfinite(x) for x in losses) and metrics["videos"] == 4

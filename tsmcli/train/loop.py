@@ -162,7 +162,7 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
                     scaler.update()
                     optimizer.zero_grad(set_to_none=True)
                 step_time = time.perf_counter() - tick
-                bar.step(loss.item() * accumulation)
+                bar.step(loss.detach() * accumulation)
                 if (i + 1) % cfg["log"]["interval"] == 0 or i + 1 == iters:
                     reported = torch.stack([loss.detach().float() * accumulation,
                                             torch.tensor(top_k_accuracy(logits.detach(), labels), device=loss.device)])

@@ -111,6 +111,7 @@ class StopRequest:
     def __init__(self):
         self.requested = False
         self._previous = {}
+        self._vote_group = None
 
     def __enter__(self):
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -128,8 +129,10 @@ class StopRequest:
         got it: a lone one leaving would hang the others in their next all-reduce."""
         if world == 1:
             return self.requested
-        votes = torch.tensor([float(self.requested)], device=device)
-        dist.all_reduce(votes, op=dist.ReduceOp.MAX)
+        if self._vote_group is None:  # on GPUs vote over Gloo on the CPU: no device sync every step
+            self._vote_group = dist.new_group(backend="gloo") if device.type == "cuda" else dist.group.WORLD
+        votes = torch.tensor([float(self.requested)])
+        dist.all_reduce(votes, op=dist.ReduceOp.MAX, group=self._vote_group)
         return bool(votes.item())
 
     def __exit__(self, *exc):
@@ -157,8 +160,9 @@ class EpochBar:
             self.task = self.progress.add_task(f"epoch {epoch}", total=total, completed=done)
 
     def step(self, loss):
+        """loss: a tensor, read (a device sync) only when the bar is shown."""
         if self.enabled:
-            self.progress.update(self.task, advance=1, description=f"epoch {self.current} loss {loss:.4f}")
+            self.progress.update(self.task, advance=1, description=f"epoch {self.current} loss {loss.item():.4f}")
 
     def print(self, message):
         self.progress.console.print(message, highlight=False)
