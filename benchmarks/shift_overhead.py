@@ -21,7 +21,7 @@ import torchvision
 
 import tsmcli
 from tsmcli.models.shift import temporal_shift
-from tsmcli.runtime import tune_cpu_allocator
+from tsmcli.allocator import tune_cpu_allocator
 
 
 def cat_shift(x, num_segments, shift_div=8):
@@ -186,7 +186,7 @@ def main():
     parser.add_argument("--model-only", action="store_true", help="skip the per-op timings")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--default-allocator", action="store_true",
-                        help="skip tsmcli.runtime.tune_cpu_allocator() (the `tsm` command applies it)")
+                        help="skip tsmcli.allocator.tune_cpu_allocator() (the `tsm` command applies it)")
     args = parser.parse_args()
     if not args.default_allocator:
         tune_cpu_allocator()

@@ -145,14 +145,6 @@ def test_original_tsm_checkpoints_load(tmp_path, preset, keys, shifted):
         assert torch.isfinite(model(input_clip((1, 8, 3, 32, 32)))).all()
 
 
-def test_missing_imagenet_weights_say_what_to_place_where(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    with pytest.raises(UserError) as err:
-        tsmcli.build_model("tsm_r50_1x1x8_50e_k400")
-    assert "resnet50-0676ba61.pth" in str(err.value)
-    assert str(tmp_path / "hub" / "checkpoints") in str(err.value)
-
-
 def test_imagenet_weights_load_from_local_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     folder = tmp_path / "hub" / "checkpoints"

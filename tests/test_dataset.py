@@ -92,6 +92,23 @@ def test_training_items_reproducible_and_worker_independent(media):
         not dataset[1]["imgs"].equal(first[1]["imgs"])
 
 
+def test_each_epoch_draws_new_clips_with_loader_workers(media):
+    """Persistent workers hold their own dataset copy: the epoch must reach them through the loader."""
+    def first_clips(workers):
+        dataset = tsmcli.build_dataset("tsm_r50_video_1x1x8_50e_k400", "train", ann_file=str(media / "videos.txt"),
+                                       data_prefix=str(VIDEOS), seed=3)
+        loader = build_loader(dataset, batch_size=1, num_workers=workers, shuffle=False)
+        clips = []
+        for epoch in range(3):
+            dataset.set_epoch(epoch)
+            clips.append(next(iter(loader))["meta"][0]["frame_inds"])
+        return clips
+
+    with_workers = first_clips(2)
+    assert with_workers == first_clips(0)
+    assert len({tuple(c) for c in with_workers}) == 3
+
+
 @pytest.fixture()
 def broken(tmp_path):
     data = (VIDEOS / "test.mp4").read_bytes()

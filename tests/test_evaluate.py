@@ -28,6 +28,16 @@ def test_scheme_views_and_layout(preset, scheme, views, crop):
     assert pipeline.sampler.views * crop_views == views
 
 
+def test_efficient_scheme_on_dense_presets_samples_the_middle_of_the_video():
+    from tsmcli.data import Pipeline
+
+    steps = scheme_pipeline(tsmcli.load_preset("tsm_r50_dense_1x1x8_100e_k400")["data"], "efficient")
+    inds = Pipeline(steps, "videos").sampler(300)
+    assert inds.tolist() == [118 + 8 * i for i in range(8)]  # 237 start positions: the middle one is 118
+    dense = Pipeline(scheme_pipeline(tsmcli.load_preset("tsm_r50_dense_1x1x8_100e_k400")["data"], "dense"), "videos")
+    assert dense.sampler(300)[:8].tolist() == [8 * i for i in range(8)]  # mmaction2's 10 views start at 0
+
+
 def test_dense_scheme_needs_a_dense_preset():
     with pytest.raises(UserError, match="dense"):
         scheme_pipeline(tsmcli.load_preset("tsm_r50_1x1x8_50e_k400")["data"], "dense")

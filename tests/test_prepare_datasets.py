@@ -8,6 +8,7 @@ from conftest import SHARED
 from tsmcli.checkpoint import label_map
 from tsmcli.errors import UserError
 from tsmcli.prepare.datasets import prepare_hmdb51, prepare_kinetics400, prepare_ucf101
+from tsmcli.presets import load_preset
 
 CLIP = SHARED / "fixtures/videos/part_0.mp4"
 AVI = SHARED / "fixtures/videos/test.avi"
@@ -263,3 +264,75 @@ def test_unwritable_output_is_an_error_naming_the_path(tmp_path):
 def test_missing_annotations_are_named(tmp_path, prepare, missing):
     with pytest.raises(UserError, match=missing):
         prepare(tmp_path, workers=1)
+
+
+def test_kinetics400_official_tarball_layout(tmp_path):
+    """The official tarballs unpack to train/ and val/ beside annotations/{train,validate}.csv."""
+    (tmp_path / "annotations").mkdir()
+    header = "label,youtube_id,time_start,time_end,split\n"
+    (tmp_path / "annotations/train.csv").write_text(header + "abseiling,aaa,10,20,train\nzumba,ccc,5,15,train\n")
+    (tmp_path / "annotations/validate.csv").write_text(header + "arm wrestling,ddd,1,11,val\n")
+    put(tmp_path / "train/aaa_000010_000020.mp4")
+    put(tmp_path / "train/ccc_000005_000015.mp4")
+    put(tmp_path / "val/arm wrestling/ddd_000001_000011.mp4")
+    summary = prepare_kinetics400(tmp_path, workers=1)
+    assert summary == {"classes": 400, "train": 2, "val": 1, "missing_train": 0, "missing_val": 0}
+    preset = load_preset("tsm_r50_video_1x1x8_50e_k400", [f"data.train.data_prefix={tmp_path}/videos_train"])
+    first = (tmp_path / "kinetics400_train_list_videos.txt").read_text().split()[0]
+    assert (tmp_path / "videos_train" / first).is_file() and preset["data"]["train"]["data_prefix"].endswith(
+        "videos_train")
+
+
+def test_ucf101_official_rar_layout(ucf101):
+    (ucf101 / "videos").rename(ucf101 / "UCF-101")  # UCF101.rar unpacks to UCF-101/<Class>/
+    summary = prepare_ucf101(ucf101, workers=1)
+    assert summary["train_split_1"] == 2 and (ucf101 / "videos/Archery/v_Archery_g01_c01.avi").is_file()
+
+
+@pytest.mark.parametrize("folder", ["hmdb51_org", "."])
+def test_hmdb51_official_per_class_rar_layout(hmdb51, folder):
+    """hmdb51_org.rar holds <class>.rar files, each unpacking to <class>/*.avi."""
+    for cls in ("brush_hair", "chew"):
+        (hmdb51 / folder).mkdir(exist_ok=True)
+        (hmdb51 / "videos" / cls).rename(hmdb51 / folder / cls)
+    (hmdb51 / "videos").rmdir()
+    summary = prepare_hmdb51(hmdb51, workers=1)
+    assert (summary["train_split_1"], summary["val_split_1"]) == (1, 2)
+    assert (hmdb51 / "videos/brush_hair/a.avi").is_file()
+
+
+@pytest.mark.parametrize("dataset", ["kinetics400", "ucf101", "hmdb51"])
+def test_no_videos_found_is_an_error_naming_folder_and_accepted_names(request, dataset):
+    root = request.getfixturevalue({"kinetics400": "kinetics"}.get(dataset, dataset))
+    prepare = {"kinetics400": prepare_kinetics400, "ucf101": prepare_ucf101, "hmdb51": prepare_hmdb51}[dataset]
+    folder = "videos_train" if dataset == "kinetics400" else "videos"
+    (root / folder).rename(root / "my_videos")  # somewhere tsm does not look
+    if dataset == "kinetics400":
+        message = r"found 0 of the 3 listed videos in .*videos_train .*accepted folder names: videos_train, train"
+    else:
+        message = r"no video folder: expected .*videos or .*(UCF-101|hmdb51_org)"
+    with pytest.raises(UserError, match=message):
+        prepare(root, workers=1)
+    (root / folder).mkdir()  # the right name, but the videos are elsewhere
+    with pytest.raises(UserError, match=r"found 0 of the \d+ listed videos in .*accepted folder names: videos"):
+        prepare(root, workers=1)
+    assert not list(root.glob("*_videos.txt"))
+
+
+def test_annotation_paths_outside_root_are_refused(ucf101):
+    (ucf101 / "ucfTrainTestlist/trainlist01.txt").write_text("ApplyEyeMakeup/../../../etc/passwd 1\n")
+    with pytest.raises(UserError, match=r"trainlist01.txt:1: .* leads outside --root"):
+        prepare_ucf101(ucf101, workers=1)
+
+
+def test_cli_exits_2_when_nothing_is_found(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "ucfTrainTestlist").mkdir()
+    (tmp_path / "ucfTrainTestlist/classInd.txt").write_text(
+        "".join(f"{i + 1} {c}\n" for i, c in enumerate(label_map("ucf101"))))
+    (tmp_path / "UCF101").mkdir()  # a wrong folder name
+    proc = subprocess.run([sys.executable, "-m", "tsmcli.cli", "prepare", "ucf101", "--root", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "no video folder" in proc.stderr and "UCF-101" in proc.stderr

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import tsmcli
+from tsmcli.errors import UserError
 from tsmcli.prepare.toy import prepare_toy
 from toy_runs import finished, toy_preset, tsm_train, write_run_yaml
 from tsmcli.train.optim import param_groups, scaled_lr
@@ -37,6 +38,20 @@ def test_linear_scaling_rule():
     assert scaled_lr(zoo, 8, 1, accumulation=8) == (0.01, 64, 64)
     assert scaled_lr(zoo, 8, 1, autoscale=False)[0] == 0.01
     assert scaled_lr({"lr": 0.02, "lr_batch_size": 8}, 8, 1)[0] == 0.02
+
+
+def test_scaling_reference_is_the_presets_own_batch(tmp_path):
+    """--set data.videos_per_gpu=4 --gpus 8 is half the zoo's batch of 64: half its lr."""
+    cfg = tsmcli.load_preset("tsm_r50_1x1x8_50e_k400", ["data.videos_per_gpu=4"])
+    assert cfg["optimizer"]["lr_batch_size"] == 64
+    assert scaled_lr(cfg["optimizer"], 4, 8) == (0.005, 64, 32)
+    assert tsmcli.load_preset("tsm_r50_1x1x16_50e_sthv2")["optimizer"]["lr_batch_size"] == 8 * 6
+    own = tmp_path / "own.yaml"  # a user file that sets its own lr sets it for its own batch
+    own.write_text("extends: tsm_r50_1x1x8_50e_k400\ndata: {videos_per_gpu: 2}\noptimizer: {lr: 0.004}\n")
+    assert tsmcli.load_preset(str(own), ["data.videos_per_gpu=1"])["optimizer"]["lr_batch_size"] == 16
+    batch_only = tmp_path / "batch.yaml"
+    batch_only.write_text("extends: tsm_r50_1x1x8_50e_k400\ndata: {videos_per_gpu: 2}\n")
+    assert tsmcli.load_preset(str(batch_only))["optimizer"]["lr_batch_size"] == 64
 
 
 def test_schedules():
@@ -121,10 +136,11 @@ def test_finetune_from_an_mmaction_checkpoint_keeps_backbone_and_logs_it(tmp_pat
 
 @pytest.fixture(scope="module")
 def toy_run(tmp_path_factory):
-    """A user YAML training the toy preset on a small toy set for 2 short epochs, deterministically."""
+    """A user YAML training the toy preset on a small toy set for 3 short epochs, deterministically, with
+    the preset's loader workers and validation and a checkpoint every epoch."""
     root = tmp_path_factory.mktemp("resume")
     prepare_toy(root / "toy", train_per_class=3, val_per_class=1, seed=0)
-    write_run_yaml(root / "run.yaml", root / "toy", videos_per_gpu=2)
+    write_run_yaml(root / "run.yaml", root / "toy", videos_per_gpu=2, epochs=3)
     return root
 
 
@@ -178,5 +194,5 @@ def test_bf16_autocast_and_channels_last_train_on_cpu(tmp_path):
     metrics = train(cfg, tmp_path / "work", device="cpu", amp="bf16", channels_last=True, echo=None)
     losses = [json.loads(l)["loss"] for l in (tmp_path / "work/log.jsonl").read_text().splitlines() if '"train"' in l]
     assert len(losses) == 2 and all(math.isfinite(x) for x in losses) and metrics["videos"] == 4
-    with pytest.raises(ValueError, match="fp16 mixed precision needs a GPU"):
+    with pytest.raises(UserError, match="fp16 needs a GPU"):
         train(cfg, tmp_path / "work2", device="cpu", amp="fp16", echo=None)

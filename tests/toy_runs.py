@@ -12,17 +12,17 @@ def toy_preset(toy, *overrides):
         f"data.val.ann_file={toy}/toy_val_list_videos.txt", f"data.val.data_prefix={toy}/videos", *overrides])
 
 
-def write_run_yaml(path, toy, videos_per_gpu, extra=""):
-    """A user YAML extending the toy preset: 2 deterministic-friendly epochs, no loader workers,
-    validation at the end and a log record per step."""
+def write_run_yaml(path, toy, videos_per_gpu, epochs=2, extra=""):
+    """A user YAML extending the toy preset as users run it (the preset's loader workers), for a few
+    short epochs with validation, a checkpoint every epoch and a log record per step."""
     path.write_text(f"""extends: tsm_r18_1x1x8_toy
 data:
   videos_per_gpu: {videos_per_gpu}
-  workers_per_gpu: 0
   train: {{ann_file: {toy}/toy_train_list_videos.txt, data_prefix: {toy}/videos}}
   val: {{ann_file: {toy}/toy_val_list_videos.txt, data_prefix: {toy}/videos}}
-schedule: {{epochs: 2}}
-evaluation: {{interval: 2}}
+schedule: {{epochs: {epochs}}}
+evaluation: {{interval: 1}}
+checkpoint: {{interval: 1}}
 log: {{interval: 1}}
 {extra}""")
     return path

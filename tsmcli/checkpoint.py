@@ -66,11 +66,35 @@ def save_checkpoint(path, model, preset, labels=None, **state):
     return path
 
 
+def resolve_checkpoint(spec):
+    """A checkpoint as users name it -> a local file: a path; an http(s) URL; or the file name of a
+    checkpoint the model zoo publishes (fetched from mmaction2's download site into the cache once)."""
+    import difflib
+
+    from .download import cached_download
+    from .presets import zoo_checkpoints
+
+    spec = str(spec)
+    if spec.startswith(("http://", "https://")):
+        return cached_download(spec, what="checkpoint")
+    path = Path(spec)
+    if path.is_file():
+        return path
+    published = zoo_checkpoints().get(path.name)
+    if published and len(path.parts) == 1:
+        return cached_download(published["url"], what="checkpoint")
+    close = difflib.get_close_matches(path.name, list(zoo_checkpoints()), n=1, cutoff=0.8)
+    hint = f"; did you mean the zoo's {close[0]}?" if close else \
+        " (a path, an http(s) URL, or the file name of a model-zoo checkpoint)"
+    raise UserError(f"checkpoint {spec} does not exist{hint}")
+
+
 def read_checkpoint(path):
     """-> dict with 'state_dict' (our key names), 'format' (ours | mmaction | original), and, where
-    the file has them, 'preset', 'labels', 'epoch', ..."""
+    the file has them, 'preset', 'labels', 'epoch', ...; `path` as resolve_checkpoint takes it."""
     from .convert import detect_format, to_ours
 
+    path = resolve_checkpoint(path)
     obj = safe_torch_load(path)
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
         return {**obj, "format": "ours"}

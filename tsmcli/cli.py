@@ -11,7 +11,7 @@ from .commands import presets as presets_cmd
 from .commands import test as test_cmd
 from .commands import train as train_cmd
 from .errors import JobFailed, UserError
-from .runtime import tune_cpu_allocator
+from .allocator import tune_cpu_allocator
 
 app = typer.Typer(
     name="tsm",

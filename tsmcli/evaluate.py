@@ -33,8 +33,8 @@ def scheme_pipeline(data_cfg, scheme):
         steps = copy.deepcopy(data_cfg["val"]["pipeline"])
         if steps[0]["type"] == "SampleFrames":
             steps[0]["twice_sample"] = False
-        else:
-            steps[0]["num_sample_positions"] = 1
+        else:  # dense: one window in the middle of the video
+            steps[0].update(num_sample_positions=1, centred=True)
         return steps
     steps = copy.deepcopy(data_cfg["test"]["pipeline"])
     sampler = steps[0]

@@ -7,6 +7,7 @@ import time
 import torch
 
 from .api import build_model
+from .devices import amp_dtype, resolve_device
 from .train.optim import build_optimizer
 
 
@@ -25,7 +26,7 @@ def measure_model(preset, device="cpu", batch=1, iters=200, warmup=10, amp=None,
                   compile=False, size=224, train=False, overrides=()):
     """-> {"videos_per_s", "ms_per_batch", "peak_memory_mb", ...} for inference, or for a training step
     at the preset's videos_per_gpu when train=True."""
-    device = torch.device(device)
+    device = resolve_device(device)
     model = build_model(preset, pretrained=False, **dict(overrides)).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -36,7 +37,7 @@ def measure_model(preset, device="cpu", batch=1, iters=200, warmup=10, amp=None,
         batch = cfg["data"]["videos_per_gpu"]
     shape = (batch, frames, 3, size, size)
     x = torch.randn(shape, device=device)
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
+    dtype = amp_dtype(amp, device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     if train:

@@ -8,7 +8,8 @@ import typer
 
 def predict(
     inputs: List[Path] = typer.Argument(..., help="Video files or folders of JPEG frames (img_00001.jpg ...)."),
-    ckpt: Path = typer.Option(..., "--ckpt", help="Ours, mmaction2 0.x or original TSM checkpoint."),
+    ckpt: str = typer.Option(..., "--ckpt", help="Ours, mmaction2 0.x or original TSM checkpoint: a path, a URL or "
+                                                 "a model-zoo file name (downloaded once)."),
     preset: Optional[str] = typer.Option(None, help="Preset [default: the checkpoint's, or its zoo file name's]."),
     top: int = typer.Option(5, min=1, help="How many classes to show."),
     scheme: str = typer.Option("preset", help="preset | efficient | accurate | dense (as in `tsm test`)."),
@@ -32,9 +33,11 @@ def predict(
     from ..api import load_model
     from ..data import Pipeline, Record
     from ..data.decode import MediaError
+    from ..devices import resolve_device
     from ..errors import UserError
     from ..evaluate import scheme_pipeline
 
+    device = resolve_device(device)
     model = load_model(ckpt, preset=preset, device=device)
     data = copy.deepcopy(model.preset["data"])
     steps = scheme_pipeline(data, scheme)

@@ -10,7 +10,8 @@ METRIC_NAMES = ("top_k_accuracy", "mean_class_accuracy")  # mmaction2's names, a
 
 
 def test(
-    checkpoint: Path = typer.Argument(..., help="Ours, mmaction2 0.x or original TSM checkpoint."),
+    checkpoint: str = typer.Argument(..., help="Ours, mmaction2 0.x or original TSM checkpoint: a path, a URL or "
+                                               "a model-zoo file name (downloaded once)."),
     preset: Optional[str] = typer.Option(None, help="Preset [default: the checkpoint's, or its zoo file name's]."),
     scheme: str = typer.Option("preset", help="preset | efficient (1 clip, centre crop) | accurate (2 clips x "
                                               "3 crops) | dense (10 clips)."),
@@ -36,7 +37,12 @@ def test(
     import json
     import tempfile
 
+    from ..checkpoint import resolve_checkpoint
+    from ..devices import resolve_device
     from ..evaluate import launch_test, plot_confusion, test_checkpoint, write_result
+
+    resolve_device(device)
+    checkpoint = resolve_checkpoint(checkpoint)
 
     args = dict(preset=preset, scheme=scheme, ann_file=str(list_file) if list_file else None,
                 data_prefix=str(data_root) if data_root is not None else None, device=device,

@@ -50,8 +50,9 @@ def train(
 
 
 def finetune(
-    checkpoint: Path = typer.Option(..., "--from", help="A Kinetics-400 (or any) checkpoint: ours, mmaction2 0.x "
-                                                         "or the original TSM code's."),
+    checkpoint: Optional[str] = typer.Option(None, "--from", help="A Kinetics-400 (or any) checkpoint: ours, "
+                                         "mmaction2 0.x or the original TSM code's; a path, a URL or a zoo file "
+                                         "name (downloaded once) [default: the preset's load_from]."),
     preset: str = typer.Option(..., "--preset", "-p", help="The target preset (e.g. "
                                                          "tsm_k400_pretrained_r50_1x1x8_25e_ucf101) or your YAML."),
     overrides: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
@@ -74,16 +75,16 @@ def finetune(
 
       tsm finetune --from k400.pth --preset tsm_k400_pretrained_r50_1x1x8_25e_hmdb51 --set model.num_classes=5 data.train.ann_file=mine/train.txt
     """
-    if not checkpoint.is_file():
-        raise UserError(f"--from {checkpoint}: no such checkpoint")
     _run(preset, overrides, work_dir, device, seed, deterministic, autoscale_lr, accumulate, amp, resume, checkpoint,
-         {"gpus": 1, "nnodes": 1, "channels_last": channels_last})
+         {"gpus": 1, "nnodes": 1, "channels_last": channels_last, "finetune": True})
 
 
 def _run(preset, overrides, work_dir, device, seed, deterministic, autoscale_lr, accumulate, amp, resume, init_from,
          scale=None):
     import torch
 
+    from ..checkpoint import resolve_checkpoint
+    from ..devices import amp_dtype, resolve_device
     from ..presets import load_preset
     from ..train.loop import launch
     from ..train.runtime import distributed_env
@@ -91,20 +92,24 @@ def _run(preset, overrides, work_dir, device, seed, deterministic, autoscale_lr,
 
     cfg = load_preset(preset, overrides or ())
     work_dir = work_dir or Path("work_dirs") / cfg["name"]
+    init_from = init_from or cfg["load_from"]
+    if init_from is None and scale.get("finetune"):
+        raise UserError(f"--from: which checkpoint to finetune from? The preset '{cfg['name']}' names none "
+                        "(load_from); give a path, a URL or a model-zoo file name")
+    if init_from and not resume:  # fetched once here, before any worker starts
+        init_from = str(resolve_checkpoint(init_from))
     if resume is not None and str(resume) == "auto":
         resume = work_dir / "latest.pth"
         if not resume.is_file():
             resume = None
     elif resume is not None and not resume.is_file():
         raise UserError(f"--resume {resume}: no such checkpoint")
-    scale = scale or {"gpus": 1, "nnodes": 1}
     if scale["gpus"] == 0:
         device = "cpu"
     kwargs = dict(device=device, seed=seed, deterministic=deterministic, autoscale_lr=autoscale_lr,
                   accumulation=accumulate, amp=amp, resume=resume, init_from=init_from,
                   sync_bn=scale.get("sync_bn", False), channels_last=scale.get("channels_last", False))
-    if amp not in (None, "bf16", "fp16"):
-        raise UserError(f"--amp must be bf16 or fp16, got {amp!r}")
+    amp_dtype(amp, resolve_device(device))  # a bad --device or --amp stops here, before any worker starts
     processes = max(scale["gpus"], 1)
     if distributed_env()[0] == 1 and processes * scale["nnodes"] > 1:
         if device == "auto" and not torch.cuda.is_available():

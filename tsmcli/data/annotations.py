@@ -59,7 +59,11 @@ def load_annotations(ann_file, data_format, data_prefix="", with_offset=False, m
     head = 0 if data_format == "videos" else (2 if with_offset else 1)  # numbers before the labels
     prefix = data_prefix or ""
     fast = _parse_uniform(text, head, multi_class, prefix)
-    return fast if fast is not None else _parse_lines(text, ann_file, head, multi_class, prefix)
+    records = fast if fast is not None else _parse_lines(text, ann_file, head, multi_class, prefix)
+    if not len(records):
+        raise UserError(f"annotation file {ann_file} lists no videos: fill it (`tsm prepare` writes the lists) "
+                        "or point the preset's ann_file at another list")
+    return records
 
 
 def _parse_uniform(text, head, multi_class, prefix):

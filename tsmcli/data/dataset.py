@@ -1,7 +1,9 @@
 """Datasets and loaders built from a preset.
 
 Each item's randomness comes from numpy's Generator seeded with (seed, epoch, index), so an item is the
-same whatever the number of loader workers or their order; call set_epoch() between epochs.
+same whatever the number of loader workers or their order; call set_epoch() between epochs. Loaders from
+build_loader() send the epoch with each index (EpochTaggedSampler): persistent workers hold their own
+copy of the dataset, which set_epoch() in the main process never reaches.
 An unreadable video or frame folder never ends a run: in training the item is replaced by another one
 and the failure travels in the item's meta (logged once per path); in test mode the item comes back
 marked failed, with blank frames, so evaluation can report it and keep it in the denominator.
@@ -10,7 +12,7 @@ import logging
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 from torch.utils.data.distributed import DistributedSampler
 
 from .annotations import load_annotations
@@ -42,8 +44,10 @@ class VideoDataset(Dataset):
             return target
         return torch.tensor(label, dtype=torch.long)
 
-    def __getitem__(self, index):
-        rng = np.random.default_rng([self.seed, self.epoch, index])
+    def __getitem__(self, key):
+        """key: an index, or (epoch, index) as EpochTaggedSampler sends it."""
+        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
+        rng = np.random.default_rng([self.seed, epoch, index])
         failures, source = [], index
         for _ in range(self.max_retries + 1):
             record = self.records[source]
@@ -118,15 +122,33 @@ def _worker_init(_):
     torch.set_num_threads(1)  # the workers already use every core between them
 
 
+class EpochTaggedSampler(Sampler):
+    """Yields (epoch, index), the epoch read from the dataset when each pass begins (in the main
+    process), so that every loader worker draws the current epoch's randomness."""
+
+    def __init__(self, sampler, dataset):
+        self.sampler, self.dataset = sampler, dataset
+
+    def __iter__(self):
+        epoch = self.dataset.epoch
+        return ((epoch, index) for index in self.sampler)
+
+    def __len__(self):
+        return len(self.sampler)
+
+
 def build_loader(dataset, batch_size, num_workers=2, shuffle=True, seed=0, distributed=False,
                  drop_last=False, world_size=None, rank=None, sampler=None):
     """DataLoader with pinned memory, persistent workers and, for DDP, a DistributedSampler (its rank
     and world size come from the process group unless given); or the sampler given."""
-    if sampler is None and distributed:
-        sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed)
     generator = torch.Generator()
     generator.manual_seed(seed)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle if sampler is None else False,
-                      sampler=sampler, num_workers=num_workers, collate_fn=collate,
+    if sampler is None and distributed:
+        sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed)
+    elif sampler is None:
+        sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+    if isinstance(dataset, VideoDataset):
+        sampler = EpochTaggedSampler(sampler, dataset)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, collate_fn=collate,
                       pin_memory=torch.cuda.is_available(), persistent_workers=num_workers > 0,
                       worker_init_fn=_worker_init, drop_last=drop_last, generator=generator)

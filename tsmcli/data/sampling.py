@@ -63,14 +63,18 @@ class SampleFrames:
 class DenseSampleFrames(SampleFrames):
     """TSM's dense sampling: num_clips frames sample_range // num_clips apart from one start.
 
-    Training: one random start. Test: num_sample_positions evenly spaced starts (10 views).
+    Training: one random start. Test: num_sample_positions evenly spaced starts (10 views), the first at
+    frame 0 and the last at the end as in mmaction2; `centred` puts each start in the middle of its share
+    of the video instead (a single view then covers the video's centre, not its first frames).
     """
 
     def __init__(self, num_clips, clip_len=1, frame_interval=1, test_mode=False, twice_sample=False,
-                 temporal_jitter=False, out_of_bound_opt="loop", sample_range=64, num_sample_positions=10):
+                 temporal_jitter=False, out_of_bound_opt="loop", sample_range=64, num_sample_positions=10,
+                 centred=False):
         super().__init__(num_clips, clip_len, frame_interval, test_mode, twice_sample, temporal_jitter,
                          out_of_bound_opt)
         self.sample_range, self.num_sample_positions = sample_range, num_sample_positions
+        self.centred = centred
 
     @property
     def views(self):
@@ -80,7 +84,11 @@ class DenseSampleFrames(SampleFrames):
         positions = max(1, 1 + num_frames - self.sample_range)
         base = np.arange(self.num_clips) * (self.sample_range // self.num_clips)
         if self.test_mode:
-            starts = np.linspace(0, positions - 1, num=self.num_sample_positions, dtype=int)
+            if self.centred:
+                starts = ((np.arange(self.num_sample_positions) + 0.5) * positions
+                          / self.num_sample_positions).astype(int)
+            else:
+                starts = np.linspace(0, positions - 1, num=self.num_sample_positions, dtype=int)
             return np.concatenate([(base + start) % num_frames for start in starts])
         start = 0 if positions == 1 else rng.integers(0, positions - 1)
         return (base + start) % num_frames

@@ -1,48 +1,39 @@
-"""ImageNet initialisation from the local torch hub cache (our machines cannot download)."""
-import glob
+"""ImageNet initialisation: the published weights each preset names, downloaded once into the torch hub
+cache (tsmcli.download), or a local file."""
 import os
 
-import torch
-
+from ..download import cached_download
 from ..errors import UserError
 
-# The file torchvision's IMAGENET1K_V1 weights are saved as, and mmcls's MobileNetV2 that mmaction2 uses.
-KNOWN_FILES = {
-    "torchvision://resnet18": "resnet18-f37072fd.pth",
-    "torchvision://resnet34": "resnet34-b627a593.pth",
-    "torchvision://resnet50": "resnet50-0676ba61.pth",
-    "torchvision://resnet101": "resnet101-63fe2227.pth",
-    "torchvision://resnet152": "resnet152-394f9c45.pth",
-    "torchvision://mobilenet_v2": "mobilenet_v2-b0353104.pth",
-    "mmcls://mobilenet_v2": "mobilenet_v2_batch256_imagenet_20200708-3b2dc3af.pth",
+# torchvision's IMAGENET1K_V1 weights, and mmcls's MobileNetV2 that mmaction2 0.x initialises from.
+KNOWN_URLS = {
+    "torchvision://resnet18": "https://download.pytorch.org/models/resnet18-f37072fd.pth",
+    "torchvision://resnet34": "https://download.pytorch.org/models/resnet34-b627a593.pth",
+    "torchvision://resnet50": "https://download.pytorch.org/models/resnet50-0676ba61.pth",
+    "torchvision://resnet101": "https://download.pytorch.org/models/resnet101-63fe2227.pth",
+    "torchvision://resnet152": "https://download.pytorch.org/models/resnet152-394f9c45.pth",
+    "torchvision://mobilenet_v2": "https://download.pytorch.org/models/mobilenet_v2-b0353104.pth",
+    "mmcls://mobilenet_v2": "https://download.openmmlab.com/mmclassification/v0/mobilenet_v2/"
+                            "mobilenet_v2_batch256_imagenet_20200708-3b2dc3af.pth",
 }
 
 
-def hub_checkpoint_dir():
-    return os.path.join(torch.hub.get_dir(), "checkpoints")
-
-
 def resolve_pretrained(spec: str) -> str:
-    """Map `torchvision://resnet50`, `mmcls://mobilenet_v2` or a file path to an existing local file."""
+    """`torchvision://resnet50`, `mmcls://mobilenet_v2` (that exact file, from the cache or downloaded
+    into it) or a file path -> a local file."""
     if "://" not in spec:
         if not os.path.isfile(spec):
             raise UserError(f"pretrained weights file {spec!r} does not exist (model.pretrained)")
         return spec
-    if spec not in KNOWN_FILES:
+    if spec not in KNOWN_URLS:
         raise UserError(f"unknown pretrained source {spec!r} (model.pretrained); known: "
-                        f"{', '.join(sorted(KNOWN_FILES))}, or a path to a .pth file")
-    folder = hub_checkpoint_dir()
-    exact = os.path.join(folder, KNOWN_FILES[spec])
-    if os.path.isfile(exact):
-        return exact
-    stem = KNOWN_FILES[spec].split("-")[0].split("_batch")[0]
-    candidates = sorted(glob.glob(os.path.join(folder, stem + "-*.pth")))
-    if candidates:
-        return candidates[0]
-    raise UserError(
-        f"ImageNet weights for {spec} are not in the local cache and cannot be downloaded here.\n"
-        f"Place {KNOWN_FILES[spec]} in {folder}/ (or set TORCH_HOME), pass a file path with "
-        f"--set model.pretrained=/path/to/weights.pth, or train from scratch with --set model.pretrained=null")
+                        f"{', '.join(sorted(KNOWN_URLS))}, or a path to a .pth file")
+    try:
+        return str(cached_download(KNOWN_URLS[spec], what="ImageNet weights"))
+    except UserError as e:
+        raise UserError(f"ImageNet weights for {spec}: {e}\nOr pass a file with --set "
+                        "model.pretrained=/path/to/weights.pth, or train from scratch with --set "
+                        "model.pretrained=null") from None
 
 
 def load_weights_file(path):

@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import UserError
+from .mmaction import REFERENCE_GPUS
 from .schema import validate
 
 PRESET_DIR = Path(os.environ.get("TSM_PRESETS_DIR", Path(__file__).resolve().parents[2] / "presets"))
@@ -93,7 +94,21 @@ def _load_chain(path, seen=()):
     if not parent_path.is_file():
         parent_path = find_preset_file(parent)
     base = _load_chain(parent_path, seen + (path,))
-    return deep_merge(base, raw)
+    merged = deep_merge(base, raw)
+    _fix_reference_batch(merged, raw)
+    return merged
+
+
+def _fix_reference_batch(cfg, raw):
+    """optimizer.lr_batch_size: the total batch the learning rate was set for. The presets state it; a
+    file that sets its own lr without it sets it for 8 GPUs x its videos_per_gpu (the zoo's rule).
+    Overriding videos_per_gpu later (--set, or a file that keeps the lr) scales the lr instead."""
+    raw_opt = raw.get("optimizer") or {}
+    opt = cfg.get("optimizer") or {}
+    if "lr_batch_size" in raw_opt or not cfg.get("data", {}).get("videos_per_gpu"):
+        return
+    if "lr" in raw_opt or opt.get("lr_batch_size") is None:
+        opt["lr_batch_size"] = REFERENCE_GPUS * cfg["data"]["videos_per_gpu"]
 
 
 def load_preset(name, overrides=()):
@@ -186,9 +201,22 @@ def list_presets():
     return sorted(presets, key=lambda p: (order.get(p.get("dataset"), len(order)), p["name"]))
 
 
+@lru_cache(maxsize=None)
+def zoo_checkpoints():
+    """The model zoo's published checkpoints: file name -> {"url", "config"} (from mmaction2's metafile,
+    see tools/make_zoo_checkpoints.py)."""
+    import json
+
+    return json.loads((Path(__file__).parent / "zoo_checkpoints.json").read_text())
+
+
 def preset_for_checkpoint_name(filename):
-    """`tsm_r50_1x1x8_50e_kinetics400_rgb_20200607-af7fb746.pth` -> our preset name, or None."""
+    """`tsm_r50_1x1x8_50e_kinetics400_rgb_20200607-af7fb746.pth` (a file of the zoo, or a name that starts
+    with a preset's) -> our preset name, or None."""
     stem = Path(filename).name
+    published = zoo_checkpoints().get(stem)
+    if published:
+        return find_preset_file(published["config"]).stem
     best = None
     for key in _index():
         if stem.startswith(key) and (best is None or len(key) > len(best)):

@@ -6,6 +6,8 @@ Collect, ToTensor) are implicit in our pipelines.
 """
 from ..errors import UserError
 
+REFERENCE_GPUS = 8  # the zoo's learning rates are for 8 GPUs x the config's videos_per_gpu
+
 _IMPLICIT_STEPS = {"RawFrameDecode", "DecordInit", "DecordDecode", "FormatShape", "Collect", "ToTensor"}
 _RENAMED_STEPS = {"pytorchvideo.RandAugment": "PytorchVideoRandAugment",
                   "pytorchvideo.AugMix": "PytorchVideoAugMix"}
@@ -97,6 +99,7 @@ def preset_from_mmaction(cfg):
     optimizer, lr = cfg["optimizer"], cfg["lr_config"]
     clip = (cfg.get("optimizer_config") or {}).get("grad_clip")
     return {
+        "load_from": cfg.get("load_from"),
         "model": out_model,
         "data": out_data,
         "train": {"blending": None if not blending else {
@@ -108,7 +111,7 @@ def preset_from_mmaction(cfg):
             "momentum": optimizer.get("momentum", 0.0),
             "weight_decay": optimizer.get("weight_decay", 0.0),
             "fc_lr5": (optimizer.get("paramwise_cfg") or {}).get("fc_lr5", False),
-            "lr_batch_size": None,  # the zoo's convention: lr is for 8 GPUs x videos_per_gpu
+            "lr_batch_size": REFERENCE_GPUS * data["videos_per_gpu"],  # the zoo's lr is for 8 GPUs
             "grad_clip": clip["max_norm"] if clip else None,
         },
         "schedule": {

@@ -121,7 +121,8 @@ _SAMPLE = {"clip_len": POS_INT, "frame_interval": POS_INT, "num_clips": POS_INT,
 
 PIPELINE_STEPS = {
     "SampleFrames": _SAMPLE,
-    "DenseSampleFrames": {**_SAMPLE, "sample_range": POS_INT, "num_sample_positions": POS_INT},
+    "DenseSampleFrames": {**_SAMPLE, "sample_range": POS_INT, "num_sample_positions": POS_INT,
+                          "centred": BOOL},
     "Resize": {"scale": ListOf(Field(int, float), min_len=2), "keep_ratio": BOOL,
                "interpolation": Field(str, choices=("bilinear", "nearest", "bicubic", "area", "lanczos"))},
     "MultiScaleCrop": {"input_size": CROP_SIZE, "scales": NUM_LIST, "max_wh_scale_gap": NON_NEG_INT,
@@ -155,6 +156,7 @@ SCHEMA = Section({
     "aliases": ListOf(STR),
     "dataset": OPT_STR,
     "description": STR,
+    "load_from": OPT_STR,
     "model": Section({
         "backbone": Field(str, choices=("resnet", "mobilenetv2")),
         "depth": Field(int, type(None), choices=(18, 34, 50, 101, 152, None)),

@@ -19,6 +19,7 @@ from torch.utils.data.distributed import DistributedSampler
 from ..checkpoint import read_checkpoint, save_checkpoint
 from ..data import blend_batch, build_dataset, build_loader
 from ..evaluate import score_videos
+from ..devices import amp_dtype
 from ..launch import run_workers
 from ..metrics import mean_class_accuracy, top_k_accuracy
 from ..models import build_recognizer
@@ -107,11 +108,7 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
     net = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if amp not in (None, "bf16", "fp16"):
-        raise ValueError(f"amp must be bf16 or fp16, got {amp!r}")
-    if amp == "fp16" and device.type != "cuda":
-        raise ValueError("fp16 mixed precision needs a GPU; use --amp bf16 on the CPU")
-    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
+    autocast_dtype = amp_dtype(amp, device)
     scaler = torch.amp.GradScaler("cuda", enabled=amp == "fp16")
     start_epoch, start_iter, best, rng_state = 0, 0, -1.0, None
     if resume:
@@ -150,7 +147,7 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
                 if blending:
                     imgs, target = blend_batch(imgs, labels, cfg["model"]["num_classes"], blending["type"],
                                                blending["alpha"], np.random.default_rng([seed, epoch, i]))
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
                     logits = net(imgs)
                     loss = soft_cross_entropy(logits.float(), target) / accumulation
                 scaler.scale(loss).backward()

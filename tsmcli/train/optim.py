@@ -4,7 +4,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.conv import _ConvNd
 
-ZOO_GPUS = 8  # the zoo's learning rates are for 8 GPUs x videos_per_gpu
+from ..presets import REFERENCE_GPUS
 
 
 def param_groups(model, lr, weight_decay, fc_lr5=True):
@@ -39,9 +39,9 @@ def param_groups(model, lr, weight_decay, fc_lr5=True):
 
 
 def scaled_lr(optimizer_cfg, videos_per_gpu, world_size, accumulation=1, autoscale=True):
-    """The linear scaling rule: the preset's lr is for its reference batch (8 GPUs x videos_per_gpu
-    unless optimizer.lr_batch_size says otherwise); scale it to the batch actually used."""
-    reference = optimizer_cfg.get("lr_batch_size") or ZOO_GPUS * videos_per_gpu
+    """The linear scaling rule: the preset's lr is for its reference batch (optimizer.lr_batch_size,
+    which load_preset fills from the preset's own videos_per_gpu); scale it to the batch actually used."""
+    reference = optimizer_cfg.get("lr_batch_size") or REFERENCE_GPUS * videos_per_gpu
     actual = videos_per_gpu * world_size * accumulation
     lr = optimizer_cfg["lr"] * (actual / reference if autoscale else 1.0)
     return lr, reference, actual

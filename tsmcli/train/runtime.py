@@ -13,11 +13,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
 
-
-def pick_device(device="auto"):
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+from ..devices import resolve_device
 
 
 def seed_everything(seed, deterministic=False):
@@ -54,7 +50,7 @@ def join_process_group(device="auto"):
     """(world, rank, device): this process's place in the job, joining the process group when there
     are several (NCCL on GPUs, each process on the GPU of its local rank; Gloo on the CPU)."""
     world, rank, local_rank = distributed_env()
-    device = pick_device(device)
+    device = resolve_device(device)
     if world > 1:
         if device.type == "cuda":
             device = torch.device("cuda", local_rank)
