@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
 from tsmcli.cli import app, expand_set_args
@@ -70,3 +71,42 @@ def test_prepare_toy_command(tmp_path):
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["train"] == 4
     assert (tmp_path / "toy_val_list_videos.txt").read_text().count("\n") == 4
+
+
+def _tsm(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "tsmcli.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd)
+
+
+@pytest.mark.parametrize("command", [
+    ["benchmark", "model", "-p", "tsm_r18_1x1x8_toy", "--iters", "1", "--device", "cuda:7"],
+    ["train", "-p", "tsm_r18_1x1x8_toy", "--device", "cuda"],
+    ["test", "x.pth", "--device", "cuda:0"],
+    ["predict", "x.mp4", "--ckpt", "x.pth", "--device", "gpu"],
+])
+def test_a_device_this_machine_lacks_is_one_line_and_exit_2(command):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    proc = _tsm(*command)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--device" in proc.stderr and len(proc.stderr.strip().splitlines()) <= 2
+
+
+def test_an_unknown_amp_is_refused_not_ignored():
+    proc = _tsm("benchmark", "model", "-p", "tsm_r18_1x1x8_toy", "--iters", "1", "--amp", "bf32")
+    assert proc.returncode == 2 and "--amp 'bf32'" in proc.stderr
+
+
+def test_an_empty_list_is_an_error_naming_the_file(tmp_path):
+    (tmp_path / "train.txt").write_text("")
+    proc = _tsm("train", "-p", "tsm_r18_1x1x8_toy", "--device", "cpu", "--work-dir", tmp_path / "w",
+                "--set", f"data.train.ann_file={tmp_path}/train.txt")
+    assert proc.returncode == 2 and f"{tmp_path}/train.txt lists no videos" in proc.stderr
+
+
+def test_multi_label_data_is_refused_clearly(tmp_path):
+    proc = _tsm("train", "-p", "tsm_r18_1x1x8_toy", "--device", "cpu", "--work-dir", tmp_path / "w",
+                "--set", "data.multi_class=true")
+    assert proc.returncode == 2 and "data.multi_class=true" in proc.stderr

@@ -96,3 +96,18 @@ def test_fused_inference_path_equals_the_module_path(overrides, channels_last):
     if overrides == {"model__depth": 18}:
         model.fuse_shift = True
         assert torch.equal(fused, model(x).detach())  # autograd on: the module path
+
+
+def test_forward_hooks_on_a_shifted_conv_fire_at_inference():
+    import tsmcli
+
+    model = tsmcli.build_model("tsm_r50_1x1x8_50e_k400", pretrained=False, model__depth=18).eval()
+    seen = []
+    handle = model.backbone.layer2[1].conv1.register_forward_hook(lambda m, i, o: seen.append(o.shape))
+    x = torch.randn(1, 8, 3, 64, 64)
+    with torch.no_grad():
+        hooked = model(x)
+    handle.remove()
+    with torch.no_grad():
+        assert torch.equal(hooked, model(x))
+    assert seen == [torch.Size([8, 128, 8, 8])]

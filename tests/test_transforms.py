@@ -123,3 +123,19 @@ def test_flip_label_maps_swap_left_and_right_in_our_class_order():
             assert mirrored == names[b].lower(), (name, names[a], names[b])
             checked += 1
     assert checked == 16
+
+
+def test_three_crop_refuses_a_frame_it_cannot_slide_along():
+    from tsmcli.data.transforms import Clip, ThreeCrop
+
+    clip = Clip(torch.zeros(2, 3, 300, 400, dtype=torch.uint8), 0, {})
+    with pytest.raises(ValueError, match="ThreeCrop 256x256 needs frames whose width or height equals"):
+        ThreeCrop(256)(clip, None)
+
+
+def test_area_interpolation_averages_pixel_areas():
+    from tsmcli.data.transforms import Clip, Resize
+
+    imgs = torch.arange(16, dtype=torch.uint8).reshape(1, 1, 4, 4).expand(1, 3, 4, 4).contiguous()
+    out = Resize((2, 2), keep_ratio=False, interpolation="area")(Clip(imgs, 0, {}), None).imgs
+    assert out[0, 0].tolist() == [[2, 4], [10, 12]]  # means of 2x2 blocks (2.5 -> 2, 4.5 -> 4 round half even)

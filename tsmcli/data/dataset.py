@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 from torch.utils.data.distributed import DistributedSampler
 
+from ..errors import UserError
 from .annotations import load_annotations
 from .decode import MediaError
 from .pipeline import Pipeline
@@ -107,6 +108,9 @@ def build_dataset(preset, split="train", ann_file=None, data_prefix=None, seed=0
         raise ValueError(f"split must be train, val or test, got {split!r}")
     cfg = _as_preset(preset, [(k.replace("__", "."), v) for k, v in overrides.items()])
     data = cfg["data"]
+    if data["multi_class"]:  # training and metrics are single-label: refuse rather than mislead
+        raise UserError("data.multi_class=true: multi-label training (sigmoid BCE) and its metric (mean average "
+                        "precision) are not implemented; no zoo preset uses them. Use single-label lists")
     split_cfg = data[split]
     if records is None:
         records = load_annotations(ann_file or split_cfg["ann_file"], data["format"],

@@ -11,8 +11,8 @@ import torchvision.transforms.v2.functional as F
 from torchvision.transforms import InterpolationMode
 
 _INTERPOLATION = {"bilinear": InterpolationMode.BILINEAR, "nearest": InterpolationMode.NEAREST,
-                  "bicubic": InterpolationMode.BICUBIC, "area": InterpolationMode.BILINEAR,
-                  "lanczos": InterpolationMode.LANCZOS}
+                  "bicubic": InterpolationMode.BICUBIC, "lanczos": InterpolationMode.LANCZOS,
+                  "area": "area"}
 
 
 class Clip:
@@ -48,7 +48,13 @@ class Resize:
 
     def __call__(self, clip, rng):
         size = self.target_size(*clip.hw)
-        if size != clip.hw:
+        if size == clip.hw:
+            return clip
+        if self.interpolation == "area":  # pixel-area averaging, as cv2.INTER_AREA (exact at integer factors)
+            dtype = clip.imgs.dtype
+            out = torch.nn.functional.interpolate(clip.imgs.float(), size=list(size), mode="area")
+            clip.imgs = out.round_().clamp_(0, 255).to(dtype) if dtype == torch.uint8 else out
+        else:
             clip.imgs = F.resize(clip.imgs, list(size), interpolation=self.interpolation, antialias=False)
         return clip
 
@@ -128,6 +134,9 @@ class ThreeCrop:
     def __call__(self, clip, rng):
         img_h, img_w = clip.hw
         cw, ch = min(self.crop_w, img_w), min(self.crop_h, img_h)
+        if ch != img_h and cw != img_w:  # mmaction2 asserts this: the crops slide along one side only
+            raise ValueError(f"ThreeCrop {self.crop_w}x{self.crop_h} needs frames whose width or height equals "
+                             f"the crop; got {img_w}x{img_h}: resize the short side to the crop size first")
         if ch == img_h:
             step = (img_w - cw) // 2
             offsets = [(0, 0), (2 * step, 0), (step, 0)]

@@ -17,11 +17,17 @@ from .shift import ShiftedConv2d, temporal_shift
 
 
 def has_hooks(module):
-    return bool(module._forward_hooks or module._forward_pre_hooks)
+    from torch.nn.modules import module as torch_module
+
+    return bool(module._forward_hooks or module._forward_pre_hooks or torch_module._global_forward_hooks
+                or torch_module._global_forward_pre_hooks)
 
 
 def _fusable(block):
-    return type(block) in (Bottleneck, BasicBlock) and type(block.conv1) is ShiftedConv2d and not has_hooks(block)
+    """The fused path calls conv1's convolution directly, so hooks on the block or its shifted conv
+    (Grad-CAM, feature extraction) need the module path."""
+    return (type(block) in (Bottleneck, BasicBlock) and type(block.conv1) is ShiftedConv2d
+            and not has_hooks(block) and not has_hooks(block.conv1))
 
 
 def _residual_branch(block, shifted):
