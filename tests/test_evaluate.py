@@ -132,3 +132,11 @@ def test_two_processes_give_the_same_numbers_and_every_video_once(tmp_path):
     assert double["metrics"] == pytest.approx(single["metrics"])
     flat = [x for v in double["videos"] for x in v["scores"]]
     assert flat == pytest.approx([x for v in single["videos"] for x in v["scores"]], abs=1e-5)
+
+
+def test_per_view_scores_are_refused_by_evaluation():
+    from tsmcli.evaluate import score_videos
+
+    model = tsmcli.build_model("tsm_r18_1x1x8_toy", pretrained=False, model__average_clips=None)
+    with pytest.raises(UserError, match="model.average_clips: null"):
+        score_videos(model, [], "cpu")

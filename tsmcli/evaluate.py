@@ -56,6 +56,9 @@ def scheme_pipeline(data_cfg, scheme):
 def score_videos(model, loader, device, world=1, progress=None):
     """(scores, labels, metas) of every item, gathered from all processes of the job in dataset order
     (each process scoring its own share): every video exactly once."""
+    if getattr(model, "average_clips", "prob") is None:
+        raise UserError("model.average_clips: null returns per-view scores, which validation and tsm test "
+                        "cannot rank; set model.average_clips=prob (or score)")
     scores, labels, metas = [], [], []
     for batch in loader:
         scores.append(model(batch["imgs"].to(device)).float().cpu())
