@@ -6,7 +6,7 @@ import torch
 import torchvision
 
 import tsmcli
-from reference_weights import fill_state_dict, input_clip
+from reference_weights import fill_state_dict
 from tsmcli.checkpoint import read_checkpoint, save_checkpoint
 from tsmcli.errors import UserError
 
@@ -86,63 +86,6 @@ def test_wrong_class_count_is_explained(tmp_path, mmaction_outputs):
     torch.save({"state_dict": fill_state_dict(mmaction_outputs["r101"]["keys"])}, path)
     with pytest.raises(UserError, match="174 classes"):
         tsmcli.load_model(path, preset="tsm_r101_1x1x8_50e_sthv1", model__num_classes=10)
-
-
-def original_resnet_keys(depth, num_classes):
-    """Key names and shapes of mit-han-lab's TSN(resnet, is_shift, blockres) under DataParallel."""
-    base = getattr(torchvision.models, f"resnet{depth}")()
-    every = 2 if len(base.layer3) >= 23 else 1
-    keys = []
-    for key, value in base.state_dict().items():
-        if key.startswith("fc."):
-            continue
-        parts = key.split(".")
-        if parts[0].startswith("layer") and parts[2] == "conv1" and int(parts[1]) % every == 0:
-            key = ".".join(parts[:3] + ["net"] + parts[3:])
-        keys.append(("module.base_model." + key, list(value.shape)))
-    fc_in = base.fc.in_features
-    return keys + [("module.new_fc.weight", [num_classes, fc_in]), ("module.new_fc.bias", [num_classes])]
-
-
-def original_mobilenet_keys(num_classes):
-    tv = torchvision.models.mobilenet_v2()
-    keys = []
-    for key, value in tv.features.state_dict().items():
-        parts = key.split(".")
-        block = int(parts[0])
-        if 1 <= block <= 17 and parts[1] == "conv":
-            expands = block != 1
-            nested = ".".join(parts[2:-1])
-            flat = ({"0.0": 0, "0.1": 1, "1.0": 3, "1.1": 4, "2": 6, "3": 7} if expands
-                    else {"0.0": 0, "0.1": 1, "1": 3, "2": 4})[nested]
-            res = tv.features[block].use_res_connect
-            shift = ".net" if expands and res and flat == 0 else ""
-            key = f"{block}.conv.{flat}{shift}.{parts[-1]}"
-        keys.append(("module.base_model.features." + key, list(value.shape)))
-    return keys + [("module.new_fc.weight", [num_classes, 1280]), ("module.new_fc.bias", [num_classes])]
-
-
-RESNET_SHIFTED = ("backbone.layer1.0.conv1.weight", "module.base_model.layer1.0.conv1.net.weight")
-MOBILENET_SHIFTED = ("backbone.features.3.conv.0.0.weight", "module.base_model.features.3.conv.0.net.weight")
-
-
-@pytest.mark.parametrize("preset, keys, shifted", [
-    ("tsm_r50_1x1x8_50e_k400", original_resnet_keys(50, 400), RESNET_SHIFTED),
-    ("tsm_r101_1x1x8_50e_sthv2", original_resnet_keys(101, 174), RESNET_SHIFTED),
-    ("tsm_mobilenetv2_dense_1x1x8_100e_k400", original_mobilenet_keys(400), MOBILENET_SHIFTED),
-])
-def test_original_tsm_checkpoints_load(tmp_path, preset, keys, shifted):
-    path = tmp_path / "TSM_original.pth.tar"
-    state = fill_state_dict(keys)
-    torch.save({"epoch": 50, "arch": "resnet50", "state_dict": state, "best_prec1": 74.1}, path)
-    model = tsmcli.load_model(path, preset=preset)
-    assert model.checkpoint_format == "original"
-    ours = model.state_dict()
-    assert torch.equal(ours["head.fc.weight"], state["module.new_fc.weight"])
-    ours_key, original_key = shifted  # a shifted conv keeps its weight
-    assert torch.equal(ours[ours_key], state[original_key])
-    with torch.no_grad():
-        assert torch.isfinite(model(input_clip((1, 8, 3, 32, 32)))).all()
 
 
 def test_imagenet_weights_load_from_local_cache(tmp_path, monkeypatch):

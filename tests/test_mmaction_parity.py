@@ -22,7 +22,7 @@ def _preset_for(case):
 def test_same_output_as_mmaction(name, mmaction_outputs, tmp_path):
     case = mmaction_outputs[name]
     path = tmp_path / "mm.pth"
-    torch.save({"meta": {"epoch": 50}, "state_dict": fill_state_dict(case["keys"])}, path)
+    torch.save({"meta": {"epoch": 50}, "state_dict": fill_state_dict(case["keys"], case["norm_scale"])}, path)
     preset, overrides = _preset_for(case)
     model = tsmcli.load_model(path, preset=preset, **overrides)
     assert model.checkpoint_format == "mmaction"
@@ -33,8 +33,12 @@ def test_same_output_as_mmaction(name, mmaction_outputs, tmp_path):
     expected_logits = torch.tensor(case["cls_score"])
     scale = expected_logits.abs().max().item()
     assert scale > 0.1  # the fixture is informative, not all-zero
-    assert torch.allclose(logits, expected_logits, atol=1e-4 * max(1.0, scale), rtol=0)
+    tolerance = 1e-4 * max(1.0, scale)
+    assert torch.allclose(logits, expected_logits, atol=tolerance, rtol=0)
     assert torch.allclose(out, torch.tensor(case["output"]), atol=1e-4, rtol=0)
+    with torch.no_grad():  # the fixture can tell a wrong shift from a right one: time order matters
+        reversed_time = model.logits(x.flip(1)).flatten(0, 1)
+    assert (reversed_time - logits).abs().max() > 20 * tolerance
 
 
 def test_every_key_is_used(mmaction_outputs, tmp_path):

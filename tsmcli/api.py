@@ -1,7 +1,7 @@
 """The Python API: build and load models from presets and checkpoints."""
-from pathlib import Path
 
 from .checkpoint import label_map, read_checkpoint
+from .convert import ORIGINAL_SORTED_CLASSES, original_to_our_class_order
 from .errors import UserError
 from .models import build_recognizer
 from .presets import apply_overrides, load_preset, preset_for_checkpoint_name
@@ -35,12 +35,15 @@ def load_model(checkpoint, preset=None, device="cpu", **overrides):
     """
     ckpt = read_checkpoint(checkpoint)
     if preset is None:
-        preset = ckpt.get("preset") or preset_for_checkpoint_name(Path(checkpoint).name)
+        preset = ckpt.get("preset") or preset_for_checkpoint_name(str(checkpoint))
         if preset is None:
             raise UserError(f"{checkpoint}: the file does not say which preset it is; pass one "
                             "(--preset NAME, or load_model(path, preset=NAME))")
     model = build_model(preset, pretrained=False, **overrides)
     state = ckpt["state_dict"]
+    labels = ckpt.get("labels") or label_map(model.preset.get("dataset"))
+    if ckpt["format"] == "original" and model.preset.get("dataset") in ORIGINAL_SORTED_CLASSES and labels:
+        state = original_to_our_class_order(state, labels)
     fc = state.get("head.fc.weight")
     expected = model.head.fc.weight.shape
     if fc is not None and tuple(fc.shape) != tuple(expected):
@@ -52,6 +55,6 @@ def load_model(checkpoint, preset=None, device="cpu", **overrides):
         raise UserError(f"{checkpoint} ({ckpt['format']} format) does not fit preset "
                         f"'{model.preset['name']}': missing {missing[:4]}{'...' if len(missing) > 4 else ''}, "
                         f"unexpected {unexpected[:4]}{'...' if len(unexpected) > 4 else ''}")
-    model.labels = ckpt.get("labels") or label_map(model.preset.get("dataset"))
+    model.labels = labels
     model.checkpoint_format = ckpt["format"]
     return model.to(device).eval()

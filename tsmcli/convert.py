@@ -109,8 +109,18 @@ def mmcls_mobilenet_v2_to_torchvision(state_dict, prefix=""):
     return out
 
 
+_ORIGINAL_NON_LOCAL = [  # the original's NL3DWrapper `.nl.` (embedded Gaussian, sub-sampled) -> ours
+    (r"\.nl\.g\.0\.", ".non_local.g."),
+    (r"\.nl\.theta\.", ".non_local.theta."),
+    (r"\.nl\.phi\.0\.", ".non_local.phi."),
+    (r"\.nl\.W\.0\.", ".non_local.out_conv."),
+    (r"\.nl\.W\.1\.", ".non_local.out_bn."),
+]
+
+
 def original_to_ours(state_dict):
-    """mit-han-lab/temporal-shift-module checkpoints (ResNet or MobileNetV2 base models)."""
+    """mit-han-lab/temporal-shift-module checkpoints (ResNet, with or without non-local blocks, or
+    MobileNetV2 base models)."""
     out = {}
     mobilenet = _is_mobilenet(state_dict)
     for key, value in state_dict.items():
@@ -121,14 +131,40 @@ def original_to_ours(state_dict):
         if not key.startswith("base_model."):
             raise UserError(f"unexpected key {key!r} in an original TSM checkpoint")
         key = "backbone." + key[len("base_model."):]
-        if ".nl." in key:
-            raise UserError("original-format non-local checkpoints are not supported; convert the "
-                            "mmaction2 release of the model instead")
         key = key.replace(".net.", ".")  # the shift wrapper around conv1 / the expansion conv
+        for pattern, repl in _ORIGINAL_NON_LOCAL:
+            key = re.sub(pattern, repl, key)
         if mobilenet:
             key = _original_mobilenet_key(key)
         out[key] = value
-    return out
+    return _fold_non_local_out_bias(out)
+
+
+def _fold_non_local_out_bias(state):
+    """The original's non-local output conv has a bias, ours (as mmaction2's) none: a constant before a
+    BatchNorm moves its running mean, BN(Wy + b) = BN'(Wy) with running_mean' = running_mean - b (exact in
+    eval mode; in training the batch mean absorbs it)."""
+    for key in [k for k in state if k.endswith(".non_local.out_conv.bias")]:
+        bias = state.pop(key)
+        mean_key = key.replace("out_conv.bias", "out_bn.running_mean")
+        state[mean_key] = state[mean_key] - bias
+    return state
+
+
+# Class orders of the original code's category files where they differ from the datasets' (ours): its
+# tools/gen_label_sthv1.py sorts the labels CSV (and is used for Jester too); Kinetics, UCF101 and
+# Something-Something V2 keep the published order.
+ORIGINAL_SORTED_CLASSES = ("sthv1", "jester")
+
+
+def original_to_our_class_order(state, labels):
+    """Permute an original checkpoint's classifier rows from its sorted class order to `labels`' order."""
+    original = sorted(labels)
+    rows = [original.index(name) for name in labels]
+    for key in ("head.fc.weight", "head.fc.bias"):
+        if key in state:
+            state[key] = state[key][rows]
+    return state
 
 
 def _original_mobilenet_key(key):

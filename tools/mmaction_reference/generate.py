@@ -30,7 +30,7 @@ from mmcv import Config  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "tests"))
-from reference_weights import fill_state_dict, input_clip  # noqa: E402
+from reference_weights import NORM_SCALE, fill_state_dict, input_clip  # noqa: E402
 
 ZOO = [
     "tsm_r50_1x1x8_50e_kinetics400_rgb", "tsm_r50_1x1x8_100e_kinetics400_rgb",
@@ -96,13 +96,14 @@ def dump_configs(config_dir):
 def run_case(config_dir, config, shape):
     model = build(load_config(config_dir, config))
     keys = [(k, list(v.shape)) for k, v in model.state_dict().items()]
-    model.load_state_dict(fill_state_dict(keys))
+    norm_scale = (1.0, 1.5) if "mobilenetv2" in config else NORM_SCALE  # see reference_weights.fill_value
+    model.load_state_dict(fill_state_dict(keys, norm_scale))
     imgs = input_clip(shape)
     with torch.no_grad():
         flat = imgs.reshape((-1,) + imgs.shape[2:])
         cls_score = model.cls_head(model.extract_feat(flat), flat.shape[0] // imgs.shape[0])
         final = model(imgs, return_loss=False)
-    return {"config": config, "input_shape": list(shape), "keys": keys,
+    return {"config": config, "input_shape": list(shape), "keys": keys, "norm_scale": norm_scale,
             "cls_score": cls_score.tolist(), "output": np.asarray(final).tolist()}
 
 
