@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 import yaml
 
@@ -6,7 +9,10 @@ from tsmcli.errors import UserError
 from tsmcli.presets import (find_preset_file, load_preset, preset_for_checkpoint_name, preset_names)
 from tsmcli.presets.mmaction import preset_from_mmaction
 
-ZOO_COUNT = 32
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).parents[1] / "tools"))
+from make_presets import OUTSIDE_THE_ZOO_TABLE  # noqa: E402
+
+ZOO_COUNT = 36  # the 32 configurations of the zoo table and 4 more TSM configs mmaction2 0.x ships
 
 
 def our_name(zoo_name):
@@ -29,7 +35,28 @@ def test_presets_carry_mmactions_values(mmaction_configs):
         for section, values in expected.items():
             assert preset[section] == values, (zoo_name, section)
         assert preset["aliases"] == [zoo_name]
-        assert preset["reference"], zoo_name
+        assert bool(preset["reference"]) == (zoo_name not in OUTSIDE_THE_ZOO_TABLE), zoo_name
+
+
+def test_inference_only_configs_test_but_do_not_train():
+    preset = load_preset("tsm_mobilenetv2_video_inference_dense_1x1x8_100e_kinetics400_rgb")
+    assert preset["inference_only"] and preset["data"]["test"]["pipeline"][0]["type"] == "DenseSampleFrames"
+    assert not load_preset("tsm_temporal_pool_r50_1x1x8_50e_k400")["inference_only"]
+    proc = subprocess.run([sys.executable, "-m", "tsmcli.cli", "train", "-p", "tsm_r50_video_inference_1x1x8_100e_k400",
+                           "--device", "cpu"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "inference-only" in proc.stderr
+    with pytest.raises(UserError, match=r"names no test list \(data.test.ann_file\)"):
+        tsmcli.build_dataset("tsm_r50_video_inference_1x1x8_100e_k400", "test")
+
+
+def test_every_checkpoint_of_the_metafile_picks_its_preset():
+    from tsmcli.presets import zoo_checkpoints
+
+    assert len(zoo_checkpoints()) == 34
+    for name, entry in zoo_checkpoints().items():
+        assert preset_for_checkpoint_name(name) == find_preset_file(entry["config"]).stem, name
+    assert preset_for_checkpoint_name("tsm_r50_256p_1x1x8_50e_kinetics400_rgb_20200726-020785e2.pth") == \
+        "tsm_r50_1x1x8_50e_k400"
 
 
 def test_every_preset_resolves():

@@ -51,6 +51,10 @@ ZOO = [
     "tsm_r50_1x1x8_50e_sthv2_rgb", "tsm_r50_1x1x16_50e_sthv2_rgb", "tsm_r101_1x1x8_50e_sthv2_rgb",
     "tsm_k400_pretrained_r50_1x1x8_25e_hmdb51_rgb", "tsm_k400_pretrained_r50_1x1x16_25e_hmdb51_rgb",
     "tsm_k400_pretrained_r50_1x1x8_25e_ucf101_rgb", "tsm_k400_pretrained_r50_1x1x16_25e_ucf101_rgb",
+    # TSM configs that mmaction2 0.x ships outside the zoo table (two of them inference-only)
+    "tsm_temporal_pool_r50_1x1x8_50e_kinetics400_rgb", "tsm_r50_video_inference_1x1x8_100e_kinetics400_rgb",
+    "tsm_mobilenetv2_video_dense_1x1x8_100e_kinetics400_rgb",
+    "tsm_mobilenetv2_video_inference_dense_1x1x8_100e_kinetics400_rgb",
 ]
 
 # (case name, config, input shape N x views*T x 3 x H x W)

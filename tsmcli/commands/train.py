@@ -91,6 +91,10 @@ def _run(preset, overrides, work_dir, device, seed, deterministic, autoscale_lr,
     from ..train.loop import train as run
 
     cfg = load_preset(preset, overrides or ())
+    if cfg["inference_only"]:
+        raise UserError(f"preset '{cfg['name']}' is one of mmaction2's inference-only configs (a test set, no "
+                        "training recipe); use it with tsm test / predict, and train its model with the "
+                        "matching training preset (`tsm presets list`)")
     work_dir = work_dir or Path("work_dirs") / cfg["name"]
     init_from = init_from or cfg["load_from"]
     if init_from is None and scale.get("finetune"):

@@ -78,7 +78,10 @@ def preset_from_mmaction(cfg):
     for hook in cfg.get("module_hooks") or []:
         if hook["type"] == "GPUNormalize":
             out_model["normalize"] = {"mean": hook["mean"], "std": hook["std"]}
-    data = cfg["data"]
+    data = dict(cfg["data"])
+    inference_only = "train" not in data  # mmaction2's *_inference_* configs describe a test set only
+    if inference_only:
+        data["train"] = data["val"] = data["test"]
     train = data["train"]
     is_video = train["type"] == "VideoDataset"
     out_data = {
@@ -95,10 +98,13 @@ def preset_from_mmaction(cfg):
     for split in ("train", "val", "test"):
         out_data[split] = {"ann_file": data[split]["ann_file"], "data_prefix": data[split]["data_prefix"],
                            "pipeline": pipeline_from_mmaction(data[split]["pipeline"])}
+    if inference_only:  # the recipe sections stay the base's; training such a preset is refused
+        return {"inference_only": True, "load_from": cfg.get("load_from"), "model": out_model, "data": out_data}
     blending = (model.get("train_cfg") or {}).get("blending")
     optimizer, lr = cfg["optimizer"], cfg["lr_config"]
     clip = (cfg.get("optimizer_config") or {}).get("grad_clip")
     return {
+        "inference_only": False,
         "load_from": cfg.get("load_from"),
         "model": out_model,
         "data": out_data,

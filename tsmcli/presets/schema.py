@@ -139,7 +139,7 @@ PIPELINE_STEPS = {
     "PytorchVideoAugMix": {"magnitude": POS_INT, "alpha": POS_FLOAT, "width": POS_INT, "depth": Field(int)},
 }
 
-_SPLIT = Section({"ann_file": STR, "data_prefix": STR, "pipeline": Pipeline()})
+_SPLIT = Section({"ann_file": OPT_STR, "data_prefix": OPT_STR, "pipeline": Pipeline()})
 
 _REFERENCE_ROW = Section({
     "resolution": OPT_STR, "gpus": OPT_STR, "backbone": OPT_STR, "pretrain": OPT_STR,
@@ -157,6 +157,7 @@ SCHEMA = Section({
     "dataset": OPT_STR,
     "description": STR,
     "load_from": OPT_STR,
+    "inference_only": BOOL,
     "model": Section({
         "backbone": Field(str, choices=("resnet", "mobilenetv2")),
         "depth": Field(int, type(None), choices=(18, 34, 50, 101, 152, None)),
