@@ -26,7 +26,7 @@ def test_presets_list_json():
     result = runner.invoke(app, ["presets", "list", "--json"])
     assert result.exit_code == 0
     rows = json.loads(result.output)
-    assert len([r for r in rows if r["alias"]]) == 32  # the zoo's; plus our own (the toy preset)
+    assert len([r for r in rows if r["alias"]]) == 36  # mmaction2's 36 TSM configs; plus our own (the toy preset)
     row = next(r for r in rows if r["name"] == "tsm_r50_1x1x8_50e_k400")
     assert (row["top1"], row["top5"], row["speed_video_s"], row["memory_mb"]) == (70.24, 89.56, 74.0, 7079)
     assert row["alias"] == "tsm_r50_1x1x8_50e_kinetics400_rgb"
@@ -62,7 +62,9 @@ def test_benchmark_data_reports_clips_per_second():
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     for split in ("train", "test"):
-        assert out[split]["clips_per_s"] > 0 and out[split]["output_shape"] == [8, 3, 224, 224]
+        assert out[split]["output_shape"] == [8, 3, 224, 224]
+        per_clip_ms = out[split]["decode_ms_per_clip"] + out[split]["transform_ms_per_clip"]
+        assert out[split]["clips"] == 2 and out[split]["clips_per_s"] == pytest.approx(1e3 / per_clip_ms, rel=1e-6)
 
 
 def test_prepare_toy_command(tmp_path):

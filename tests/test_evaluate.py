@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 
 import tsmcli
 from toy_runs import toy_preset
@@ -46,14 +47,20 @@ def test_dense_scheme_needs_a_dense_preset():
 def test_test_reproduces_the_training_validation_and_writes_json(tmp_path):
     prepare_toy(tmp_path / "toy", train_per_class=2, val_per_class=2, seed=0)
     val_list, videos = tmp_path / "toy/toy_val_list_videos.txt", tmp_path / "toy/videos"
-    cfg = toy_preset(tmp_path / "toy", "schedule.epochs=1", "data.workers_per_gpu=0", "data.videos_per_gpu=4")
+    cfg = toy_preset(tmp_path / "toy", "schedule.epochs=1", "data.videos_per_gpu=4")  # the preset's workers
     logged = train(cfg, tmp_path / "work", device="cpu", echo=None)
-    result = evaluate_checkpoint(tmp_path / "work/latest.pth", ann_file=str(val_list), data_prefix=str(videos),
-                                 workers=0)
+    result = evaluate_checkpoint(tmp_path / "work/latest.pth", ann_file=str(val_list), data_prefix=str(videos))
     assert result["metrics"]["top1"] == logged["top1"]
     efficient = evaluate_checkpoint(tmp_path / "work/latest.pth", scheme="efficient", ann_file=str(val_list),
-                                    data_prefix=str(videos), workers=0)
+                                    data_prefix=str(videos))
     assert efficient["metrics"]["top1"] == logged["top1"] and efficient["views"] == 1
+    # per video: the scores the validation pipeline gives each clip, through the trained model
+    model, val_set = tsmcli.load_model(tmp_path / "work/latest.pth"), tsmcli.build_dataset(cfg, "val")
+    with torch.no_grad():
+        direct = torch.cat([model(val_set[i]["imgs"][None]) for i in range(len(val_set))])
+    tested = torch.tensor([v["scores"] for v in efficient["videos"]])
+    assert [v["path"] for v in efficient["videos"]] == [r.path for r in val_set.records]
+    assert torch.allclose(tested, direct, atol=1e-6)
     assert result["videos_total"] == 8 and result["views"] == 1 and not result["failed"]
     assert len(result["videos"][0]["scores"]) == 4 and result["labels"][0] == "moving left"
     from typer.testing import CliRunner
@@ -105,7 +112,9 @@ def test_benchmark_model_reports_speed_and_memory():
     from tsmcli.speed import measure_model
 
     result = measure_model("tsm_r18_1x1x8_toy", "cpu", batch=1, iters=2, warmup=1, size=56)
-    assert result["input"] == [1, 8, 3, 56, 56] and result["videos_per_s"] > 0 and result["peak_memory_mb"] > 0
+    assert result["input"] == [1, 8, 3, 56, 56]
+    assert result["videos_per_s"] == pytest.approx(1000 / result["ms_per_batch"], rel=1e-6)
+    assert result["peak_memory_mb"] > 100  # the process with torch and a model: at least this much RSS
     trained = measure_model("tsm_r18_1x1x8_toy", "cpu", iters=8, warmup=1, size=56, train=True)
     assert trained["mode"] == "train" and trained["batch"] == 8
 

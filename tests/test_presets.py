@@ -104,6 +104,7 @@ def test_overrides_apply_and_nest():
     assert cfg["model"]["dropout"] == 0.8
     assert cfg["data"]["videos_per_gpu"] == 4
     assert cfg["model"]["pretrained"] is None
+    assert load_preset("tsm_r50_1x1x8_50e_k400", ["optimizer.grad_clip=1e-9"])["optimizer"]["grad_clip"] == 1e-9
 
 
 @pytest.mark.parametrize("override, message", [

@@ -76,8 +76,9 @@ def test_toy_training_runs_logs_checkpoints_and_resumes(tmp_path, capsys):
                      "data.videos_per_gpu=4")
     work = tmp_path / "work"
     metrics = train(cfg, work, device="cpu", echo=None)
-    assert metrics["videos"] == 4 and 0 <= metrics["top1"] <= 1
     records = [json.loads(line) for line in (work / "log.jsonl").read_text().splitlines()]
+    last_val = [r for r in records if r["mode"] == "val"][-1]
+    assert metrics["videos"] == 4 and metrics["top1"] == last_val["top1"] and metrics["top1"] * 4 % 1 == 0
     trains = [r for r in records if r["mode"] == "train"]
     assert len(trains) == 4 and all(math.isfinite(r["loss"]) for r in trains)
     assert {"epoch", "iter", "lr", "loss", "top1", "data_time", "time", "memory_mb"} <= set(trains[0])
@@ -185,14 +186,9 @@ def test_interrupted_then_resumed_equals_uninterrupted(toy_run, sig_name):
     assert all(torch.equal(expected[k], got[k]) for k in expected)
 
 
-def test_bf16_autocast_and_channels_last_train_on_cpu(tmp_path):
+def test_fp16_on_the_cpu_is_refused(tmp_path):
     from tsmcli.train.loop import train
 
-    prepare_toy(tmp_path / "toy", train_per_class=1, val_per_class=1, seed=0)
-    cfg = toy_preset(tmp_path / "toy",
-                     "schedule.epochs=1", "data.workers_per_gpu=0", "data.videos_per_gpu=2", "log.interval=1")
-    metrics = train(cfg, tmp_path / "work", device="cpu", amp="bf16", channels_last=True, echo=None)
-    losses = [json.loads(l)["loss"] for l in (tmp_path / "work/log.jsonl").read_text().splitlines() if '"train"' in l]
-    assert len(losses) == 2 and all(math.isfinite(x) for x in losses) and metrics["videos"] == 4
+    cfg = tsmcli.load_preset("tsm_r18_1x1x8_toy")
     with pytest.raises(UserError, match="fp16 needs a GPU"):
-        train(cfg, tmp_path / "work2", device="cpu", amp="fp16", echo=None)
+        train(cfg, tmp_path / "work", device="cpu", amp="fp16", echo=None)

@@ -100,8 +100,13 @@ def test_mixup_and_cutmix_soft_labels():
     labels = torch.tensor([0, 1, 2, 3])
     mixed, soft = blend_batch(imgs, labels, 5, "mixup", 0.2, rng(0))
     assert torch.allclose(soft.sum(1), torch.ones(4))
-    lam = soft[0, 0].item() if soft[0, 0] > 0.5 else 1 - soft[0, 0].item()
-    assert 0 <= lam <= 1 and mixed.shape == imgs.shape
+    lam = soft[torch.arange(4), labels]  # each video keeps lam of its own label...
+    partners = [int(row.argmax()) if own < 1 else b for b, (row, own) in
+                enumerate(zip(soft.scatter(1, labels[:, None], 0.0), lam))]  # ...and gives 1 - lam to its partner's
+    assert len(set(lam.tolist()) - {1.0}) == 1 and sorted(partners) == [0, 1, 2, 3]
+    for b, partner in enumerate(partners):  # lam * a + (1 - lam) * b, pixel by pixel (video i is all i)
+        expected = lam[b] * imgs[b] + (1 - lam[b]) * imgs[partner]
+        assert torch.allclose(mixed[b], expected, atol=1e-6), b
     mixed, soft = blend_batch(imgs, labels, 5, "cutmix", 0.2, rng(1))
     own = soft[torch.arange(4), labels]
     changed = (mixed != imgs).flatten(1).float().mean(1)  # fraction of pixels pasted from the partner

@@ -135,6 +135,9 @@ def validate_partial(raw, source):
     SCHEMA.validate(raw, "", source)
 
 
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
 def parse_override(text):
     if "=" not in text:
         raise UserError(f"--set {text!r}: expected KEY=VALUE, e.g. model.dropout=0.8")
@@ -143,6 +146,8 @@ def parse_override(text):
         parsed = yaml.safe_load(value) if value != "" else None
     except yaml.YAMLError:
         parsed = value
+    if isinstance(parsed, str) and _FLOAT.fullmatch(parsed):  # YAML 1.1 reads 1e-9 as a string
+        parsed = float(parsed)
     return key.strip(), parsed
 
 

@@ -74,6 +74,7 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
     one DDP worker: NCCL on GPUs, Gloo on the CPU; rank 0 logs and checkpoints.
     amp: None, "bf16" or "fp16" (fp16 with a gradient scaler, CUDA only)."""
     world, rank, device = join_process_group(device)
+    autocast_dtype = amp_dtype(amp, device)
     main = rank == 0
     bar = EpochBar(enabled=main and echo is print and sys.stdout.isatty())
     if bar.enabled:
@@ -108,7 +109,6 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
     net = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    autocast_dtype = amp_dtype(amp, device)
     scaler = torch.amp.GradScaler("cuda", enabled=amp == "fp16")
     start_epoch, start_iter, best, rng_state = 0, 0, -1.0, None
     if resume:
