@@ -12,7 +12,7 @@ import toy_runs
 from toy_runs import finished, tsm_train, write_run_yaml
 from tsmcli.errors import JobFailed
 from tsmcli.prepare.toy import prepare_toy
-from tsmcli.train.runtime import distributed_env, first_slurm_host, init_method
+from tsmcli.distributed import distributed_env, first_slurm_host, init_method
 
 
 def free_port():

@@ -6,7 +6,7 @@ import torch
 
 import tsmcli
 from reference_weights import fill_state_dict, input_clip
-from tsmcli.checkpoint import label_map
+from tsmcli.labels import label_map
 
 CASES = ["resnet50", "resnet50_16seg", "resnet101_sthv1", "mobilenetv2", "non_local"]
 PRESETS = {"resnet50": "tsm_r50_1x1x8_50e_k400", "resnet50_16seg": "tsm_r50_1x1x16_50e_sthv2",

@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 from conftest import SHARED
-from tsmcli.checkpoint import label_map
+from tsmcli.labels import label_map
 from tsmcli.errors import UserError
 from tsmcli.prepare.datasets import prepare_hmdb51, prepare_kinetics400, prepare_ucf101
 from tsmcli.presets import load_preset
@@ -336,3 +336,14 @@ def test_cli_exits_2_when_nothing_is_found(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "tsmcli.cli", "prepare", "ucf101", "--root", str(tmp_path)],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "no video folder" in proc.stderr and "UCF-101" in proc.stderr
+
+
+@pytest.mark.parametrize("dataset, folder", [("kinetics400", "train/, val/"), ("ucf101", "UCF-101"),
+                                             ("hmdb51", "hmdb51_org")])
+def test_prepare_help_names_the_official_layout(dataset, folder):
+    from typer.testing import CliRunner
+
+    from tsmcli.cli import app
+
+    result = CliRunner().invoke(app, ["prepare", dataset, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0 and folder in result.output

@@ -83,3 +83,13 @@ def test_channels_last_and_bf16_train_like_fp32(toy, tmp_path):
     losses = [[r["loss"] for r in records] for records in (fp32, channels_last, bf16)]
     assert losses[1] == pytest.approx(losses[0], rel=1e-4)
     assert losses[2] == pytest.approx(losses[0], rel=0.05) and losses[2] != losses[0]  # bf16 really ran
+
+
+def test_validation_reports_the_metrics_the_preset_names(toy, tmp_path):
+    run(toy, tmp_path / "mean_class", "data.videos_per_gpu=4", "evaluation.metrics=[mean_class_accuracy]")
+    val = [json.loads(line) for line in (tmp_path / "mean_class/log.jsonl").read_text().splitlines()
+           if '"val"' in line]
+    assert set(val[0]) == {"mode", "epoch", "mean_class_accuracy", "videos", "failed"}
+    run(toy, tmp_path / "both", "data.videos_per_gpu=4")  # the preset's: top-k and mean class
+    val = [json.loads(line) for line in (tmp_path / "both/log.jsonl").read_text().splitlines() if '"val"' in line]
+    assert {"top1", "top4", "mean_class_accuracy"} <= set(val[0])  # 4 classes: top-4, as tsm test says

@@ -115,7 +115,7 @@ def test_mixup_and_cutmix_soft_labels():
 
 def test_flip_label_maps_swap_left_and_right_in_our_class_order():
     import tsmcli
-    from tsmcli.checkpoint import label_map
+    from tsmcli.labels import label_map
 
     checked = 0
     for name in ("tsm_r50_flip_1x1x8_50e_sthv1", "tsm_r50_flip_randaugment_1x1x8_50e_sthv1",
@@ -144,3 +144,20 @@ def test_area_interpolation_averages_pixel_areas():
     imgs = torch.arange(16, dtype=torch.uint8).reshape(1, 1, 4, 4).expand(1, 3, 4, 4).contiguous()
     out = Resize((2, 2), keep_ratio=False, interpolation="area")(Clip(imgs, 0, {}), None).imgs
     assert out[0, 0].tolist() == [[2, 4], [10, 12]]  # means of 2x2 blocks (2.5 -> 2, 4.5 -> 4 round half even)
+
+
+def test_imgaug_applies_two_ops_in_list_order_with_imgaugs_fills():
+    from tsmcli.data.augment import Imgaug
+
+    aug = Imgaug()
+    translate_x, cutout = aug.ops[2], aug.ops[14]
+    calls = []
+    aug.ops = [lambda x, r, i=i: calls.append(i) or x for i in range(15)]
+    for seed in range(30):
+        calls.clear()
+        aug(Clip(torch.zeros(1, 3, 8, 8, dtype=torch.uint8), 0, {}), rng(seed))
+        assert len(calls) == 2 and calls[0] < calls[1]  # imgaug's SomeOf keeps its children's order
+    frames = torch.full((2, 3, 20, 20), 200, dtype=torch.uint8)
+    shifted = translate_x(frames, rng(0))
+    assert shifted.min() == 0 and set(shifted.unique().tolist()) <= {0, 200}  # imgaug's cval=0
+    assert set(cutout(frames, rng(0)).unique().tolist()) == {128, 200}  # imgaug's Cutout cval=128

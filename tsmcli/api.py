@@ -1,16 +1,11 @@
 """The Python API: build and load models from presets and checkpoints."""
 
-from .checkpoint import label_map, read_checkpoint
+from .checkpoint import read_checkpoint
 from .convert import ORIGINAL_SORTED_CLASSES, original_to_our_class_order
 from .errors import UserError
+from .labels import label_map
 from .models import build_recognizer
-from .presets import apply_overrides, load_preset, preset_for_checkpoint_name
-
-
-def _as_preset(preset, overrides=()):
-    if isinstance(preset, dict):
-        return apply_overrides(preset, overrides)
-    return load_preset(preset, overrides)
+from .presets import preset_for_checkpoint_name, resolve_preset
 
 
 def build_model(preset, pretrained=True, **overrides):
@@ -20,7 +15,7 @@ def build_model(preset, pretrained=True, **overrides):
     pretrained=False skips ImageNet initialisation (random init, as tests use).
     """
     sets = [(key.replace("__", "."), value) for key, value in overrides.items()]
-    cfg = _as_preset(preset, sets)
+    cfg = resolve_preset(preset, sets)
     model = build_recognizer(cfg["model"], load_pretrained=pretrained)
     model.preset = cfg
     return model

@@ -104,13 +104,3 @@ def read_checkpoint(path):
     fmt = detect_format(state_dict)
     return {"format": fmt, "state_dict": to_ours(state_dict), "preset": None, "labels": None,
             "epoch": obj.get("epoch") if isinstance(obj, dict) else None}
-
-
-def label_map(dataset):
-    """The class names of a dataset we ship a label map for, in the presets' class order, or None."""
-    if not dataset:
-        return None
-    path = Path(__file__).parent / "label_maps" / f"{dataset}.txt"
-    if not path.is_file():
-        return None
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]

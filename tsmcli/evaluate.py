@@ -15,6 +15,7 @@ from .api import load_model
 from .data import build_dataset, build_loader
 from .errors import UserError
 from .metrics import confusion_matrix, mean_class_accuracy, top_k_accuracy
+from .presets.schema import METRIC_NAMES
 
 SCHEMES = ("preset", "efficient", "accurate", "dense")
 _CROPS = ("CenterCrop", "ThreeCrop", "TenCrop")
@@ -52,6 +53,17 @@ def scheme_pipeline(data_cfg, scheme):
     return kept[:position] + [{"type": "ThreeCrop", "crop_size": 256}] + kept[position:]
 
 
+def compute_metrics(scores, labels, metric_names=METRIC_NAMES):
+    """{"top1", "topK" (K = 5, or the class count when smaller), "mean_class_accuracy"}, as named."""
+    k = min(5, scores.shape[1])
+    metrics = {}
+    if "top_k_accuracy" in metric_names:
+        metrics.update({"top1": top_k_accuracy(scores, labels, 1), f"top{k}": top_k_accuracy(scores, labels, k)})
+    if "mean_class_accuracy" in metric_names:
+        metrics["mean_class_accuracy"] = mean_class_accuracy(scores, labels)
+    return metrics
+
+
 @torch.no_grad()
 def score_videos(model, loader, device, world=1, progress=None):
     """(scores, labels, metas) of every item, gathered from all processes of the job in dataset order
@@ -81,10 +93,10 @@ def score_videos(model, loader, device, world=1, progress=None):
 @torch.no_grad()
 def test_checkpoint(checkpoint, preset=None, scheme="preset", ann_file=None, data_prefix=None, device="cpu",
                     batch_size=None, workers=None, progress=None,
-                    metric_names=("top_k_accuracy", "mean_class_accuracy")):
+                    metric_names=METRIC_NAMES):
     """Evaluate; under several processes (torchrun, SLURM, `tsm test --gpus N`) each scores the videos
     rank, rank + world, ... and rank 0 gathers them: every video exactly once, in list order."""
-    from .train.runtime import every_nth, join_process_group
+    from .distributed import every_nth, join_process_group
 
     if scheme not in SCHEMES:
         raise UserError(f"--scheme must be one of {', '.join(SCHEMES)}, got {scheme!r}")
@@ -102,12 +114,7 @@ def test_checkpoint(checkpoint, preset=None, scheme="preset", ann_file=None, dat
     views = next((m["views"] for m in metas if not m["failed"]), None)
     if len(videos) == 0:
         raise UserError("the test list is empty")
-    k = min(5, scores.shape[1])
-    metrics = {}
-    if "top_k_accuracy" in metric_names:
-        metrics.update({"top1": top_k_accuracy(scores, labels, 1), f"top{k}": top_k_accuracy(scores, labels, k)})
-    if "mean_class_accuracy" in metric_names:
-        metrics["mean_class_accuracy"] = mean_class_accuracy(scores, labels)
+    metrics = compute_metrics(scores, labels, metric_names)
     matrix = confusion_matrix(scores, labels, scores.shape[1])
     names = model.labels or [str(i) for i in range(scores.shape[1])]
     per_class = [{"index": c, "label": names[c], "videos": int(matrix[c].sum()),

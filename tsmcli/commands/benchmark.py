@@ -35,7 +35,6 @@ def benchmark(
             raise UserError("give --preset NAME (model speed) or use `tsm benchmark data`")
         model(preset, device, batch, iters, amp, channels_last, compile, train, as_json)
 
-VIDEO_SUFFIXES = {".mp4", ".avi", ".webm", ".mkv", ".mov"}
 
 
 @app.command("data")
@@ -96,6 +95,8 @@ def _collect_videos(paths):
     files = []
     for path in paths:
         if path.is_dir():
+            from ..data.decode import VIDEO_SUFFIXES
+
             files += sorted(p for p in path.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
         elif path.is_file():
             files.append(path)

@@ -107,29 +107,34 @@ def _public(name, function, doc):
 
 def _register_public_datasets():
     _public("kinetics400", "prepare_kinetics400",
-            "Kinetics-400: annotations/*{train,val}*.csv and videos_{train,val}/ (<youtube_id>_<start>_<end>.mp4, "
-            "flat or per class). Missing videos are counted and left out.\n\nExample:\n\n"
+            "Kinetics-400, as the official tarballs unpack: annotations/{train,validate}.csv (or "
+            "kinetics-400_{train,val}.csv) and train/, val/ holding <youtube_id>_<start>_<end>.mp4, flat or per "
+            "class; mmaction2's videos_train/, videos_val/ work too. Missing videos are counted and left out; "
+            "more than half of a split missing is an error.\n\nExample:\n\n"
             "  tsm prepare kinetics400 --root data/kinetics400 --frames short256")
     _public("ucf101", "prepare_ucf101",
-            "UCF101: ucfTrainTestlist/ (classInd, trainlist0k, testlist0k) and videos/<Class>/*.avi; all 3 "
-            "splits.\n\nExample:\n\n  tsm prepare ucf101 --root data/ucf101 --frames short256")
+            "UCF101, as the official archives unpack: ucfTrainTestlist/ (classInd, trainlist0k, testlist0k) and "
+            "UCF-101/<Class>/*.avi (or mmaction2's videos/); all 3 splits.\n\nExample:\n\n"
+            "  tsm prepare ucf101 --root data/ucf101 --frames short256")
     _public("sthv1", "prepare_sthv1",
             "Something-Something V1: <id>/00001.jpg folders and something-something-v1-{train,validation,"
             "labels}.csv (';'-separated); frames are used as published.\n\nExample:\n\n"
             "  tsm prepare sthv1 --root data/sthv1")
     _public("sthv2", "prepare_sthv2",
-            "Something-Something V2: videos/<id>.webm and something-something-v2-{train,validation,labels}.json "
+            "Something-Something V2: 20bn-something-something-v2/<id>.webm (or videos/) and "
+            "something-something-v2-{train,validation,labels}.json "
             "(class = template without [brackets]).\n\nExample:\n\n"
             "  tsm prepare sthv2 --root data/sthv2 --frames height256")
     _public("diving48", "prepare_diving48",
-            "Diving48: rgb/<vid_name>.mp4, Diving48_V2_{train,test}.json and Diving48_vocab.json.\n\n"
+            "Diving48: rgb/<vid_name>.mp4 (or videos/), Diving48_V2_{train,test}.json and Diving48_vocab.json.\n\n"
             "Example:\n\n  tsm prepare diving48 --root data/diving48")
     _public("jester", "prepare_jester",
             "Jester: <id>/00001.jpg folders and jester-v1-{train,validation,labels}.csv.\n\nExample:\n\n"
             "  tsm prepare jester --root data/jester")
     _public("hmdb51", "prepare_hmdb51",
-            "HMDB51: testTrainMulti_7030_splits/<class>_test_split{1,2,3}.txt and videos/<class>/*.avi; all "
-            "3 splits.\n\nExample:\n\n  tsm prepare hmdb51 --root data/hmdb51 --frames short256")
+            "HMDB51, as the official archives unpack: testTrainMulti_7030_splits/<class>_test_split{1,2,3}.txt "
+            "and the <class>/*.avi folders of the per-class .rar files, in hmdb51_org/, hmdb51/, videos/ or "
+            "--root itself; all 3 splits.\n\nExample:\n\n  tsm prepare hmdb51 --root data/hmdb51 --frames short256")
 
 
 _register_public_datasets()

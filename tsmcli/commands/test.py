@@ -6,7 +6,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-METRIC_NAMES = ("top_k_accuracy", "mean_class_accuracy")  # mmaction2's names, as --metrics takes them
+from ..presets.schema import METRIC_NAMES
 
 
 def test(

@@ -1,12 +1,12 @@
-"""`tsm train`: train a preset (one process: CPU or one GPU)."""
+"""`tsm train` and `tsm finetune`: train a preset in one process or several."""
+from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
 from ..errors import UserError
-
-SET_HELP = "Override preset values: --set model.dropout=0.8 data.videos_per_gpu=4"
+from .presets import SET_HELP
 
 
 def train(
@@ -43,10 +43,9 @@ def train(
 
       tsm train -p tsm_r50_1x1x8_50e_k400 --gpus 8 --nnodes 2 --node-rank 0 --master-addr 10.0.0.1
     """
-    scale = {"gpus": gpus, "nnodes": nnodes, "node_rank": node_rank, "master_addr": master_addr,
-             "master_port": master_port, "sync_bn": sync_bn}
-    scale["channels_last"] = channels_last
-    _run(preset, overrides, work_dir, device, seed, deterministic, autoscale_lr, accumulate, amp, resume, None, scale)
+    _run(preset, overrides, work_dir, resume, Launch(gpus, nnodes, node_rank, master_addr, master_port),
+         device=device, seed=seed, deterministic=deterministic, autoscale_lr=autoscale_lr, accumulation=accumulate,
+         amp=amp, sync_bn=sync_bn, channels_last=channels_last)
 
 
 def finetune(
@@ -75,20 +74,34 @@ def finetune(
 
       tsm finetune --from k400.pth --preset tsm_k400_pretrained_r50_1x1x8_25e_hmdb51 --set model.num_classes=5 data.train.ann_file=mine/train.txt
     """
-    _run(preset, overrides, work_dir, device, seed, deterministic, autoscale_lr, accumulate, amp, resume, checkpoint,
-         {"gpus": 1, "nnodes": 1, "channels_last": channels_last, "finetune": True})
+    _run(preset, overrides, work_dir, resume, Launch(), init_from=checkpoint or FROM_PRESET, device=device, seed=seed,
+         deterministic=deterministic, autoscale_lr=autoscale_lr, accumulation=accumulate, amp=amp,
+         channels_last=channels_last)
 
 
-def _run(preset, overrides, work_dir, device, seed, deterministic, autoscale_lr, accumulate, amp, resume, init_from,
-         scale=None):
+@dataclass
+class Launch:
+    """How many processes on how many machines (tsm train's --gpus/--nnodes/...)."""
+    gpus: int = 1
+    nnodes: int = 1
+    node_rank: int = 0
+    master_addr: str = "127.0.0.1"
+    master_port: int = 29500
+
+
+FROM_PRESET = "preset's load_from"  # finetune without --from
+
+
+def _run(preset, overrides, work_dir, resume, launch, init_from=None, **options):
+    """Resolve the preset, the checkpoint to start from and the one to resume, then train in this process
+    or in the launcher's workers. options: train()'s keyword arguments (device, seed, amp, ...)."""
     import torch
 
     from ..checkpoint import resolve_checkpoint
     from ..devices import amp_dtype, resolve_device
+    from ..distributed import distributed_env
     from ..presets import load_preset
-    from ..train.loop import launch
-    from ..train.runtime import distributed_env
-    from ..train.loop import train as run
+    from ..train import loop
 
     cfg = load_preset(preset, overrides or ())
     if cfg["inference_only"]:
@@ -96,10 +109,12 @@ def _run(preset, overrides, work_dir, device, seed, deterministic, autoscale_lr,
                         "training recipe); use it with tsm test / predict, and train its model with the "
                         "matching training preset (`tsm presets list`)")
     work_dir = work_dir or Path("work_dirs") / cfg["name"]
+    if init_from == FROM_PRESET:
+        init_from = cfg["load_from"]
+        if init_from is None:
+            raise UserError(f"--from: which checkpoint to finetune from? The preset '{cfg['name']}' names none "
+                            "(load_from); give a path, a URL or a model-zoo file name")
     init_from = init_from or cfg["load_from"]
-    if init_from is None and scale.get("finetune"):
-        raise UserError(f"--from: which checkpoint to finetune from? The preset '{cfg['name']}' names none "
-                        "(load_from); give a path, a URL or a model-zoo file name")
     if init_from and not resume:  # fetched once here, before any worker starts
         init_from = str(resolve_checkpoint(init_from))
     if resume is not None and str(resume) == "auto":
@@ -108,20 +123,18 @@ def _run(preset, overrides, work_dir, device, seed, deterministic, autoscale_lr,
             resume = None
     elif resume is not None and not resume.is_file():
         raise UserError(f"--resume {resume}: no such checkpoint")
-    if scale["gpus"] == 0:
-        device = "cpu"
-    kwargs = dict(device=device, seed=seed, deterministic=deterministic, autoscale_lr=autoscale_lr,
-                  accumulation=accumulate, amp=amp, resume=resume, init_from=init_from,
-                  sync_bn=scale.get("sync_bn", False), channels_last=scale.get("channels_last", False))
-    amp_dtype(amp, resolve_device(device))  # a bad --device or --amp stops here, before any worker starts
-    processes = max(scale["gpus"], 1)
-    if distributed_env()[0] == 1 and processes * scale["nnodes"] > 1:
-        if device == "auto" and not torch.cuda.is_available():
-            kwargs["device"] = "cpu"
-        metrics = launch(cfg, work_dir, processes, scale["nnodes"], scale.get("node_rank", 0), scale["master_addr"],
-                         scale["master_port"], **kwargs)
+    if launch.gpus == 0:
+        options["device"] = "cpu"
+    amp_dtype(options.get("amp"), resolve_device(options["device"]))  # bad --device/--amp: before any worker
+    options.update(resume=resume, init_from=init_from)
+    processes = max(launch.gpus, 1)
+    if distributed_env()[0] == 1 and processes * launch.nnodes > 1:
+        if options["device"] == "auto" and not torch.cuda.is_available():
+            options["device"] = "cpu"
+        metrics = loop.launch(cfg, work_dir, processes, launch.nnodes, launch.node_rank, launch.master_addr,
+                              launch.master_port, **options)
     else:
-        metrics = run(cfg, work_dir, **kwargs)
+        metrics = loop.train(cfg, work_dir, **options)
     if metrics.get("stopped"):
         typer.echo(f"stopped by a signal; continue with --resume auto (checkpoints in {work_dir})")
     else:

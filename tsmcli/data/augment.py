@@ -5,8 +5,11 @@ of one uint8 tensor); all random choices come from the item's numpy Generator.
 
 - Imgaug: mmaction2's `Imgaug(transforms='default')`, a RandAugment of 2 distinct ops out of 15 at
   magnitude 9/10 (shear 15.5 deg, translate 18 %, rotate 27 deg, posterize 3 bits, solarize 230,
-  colour/contrast/brightness/sharpness x1.72, autocontrast, equalize, invert, cutout 18 %). mmaction2
-  draws each op's sign once when the pipeline is built; we draw it per clip, as RandAugment intends.
+  colour/contrast/brightness/sharpness x1.72, autocontrast, equalize, invert, cutout 18 %). As imgaug's
+  SomeOf does, the two ops apply in list order, shear/translate/rotate fill with black (imgaug's cval 0)
+  and cutout with grey (imgaug's Cutout cval 128). One difference, on purpose: mmaction2 draws each op's
+  sign once when the pipeline is built (`random.choice` in its default_transforms), so a whole run
+  shears one way only; we draw it per clip, as RandAugment intends.
 - PytorchVideoRandAugment / PytorchVideoAugMix: pytorchvideo's RandAugment (gaussian magnitude around
   9, 2 ops each applied with p=0.5) and AugMix (3 chains of 1-3 ops at magnitude up to 3, Dirichlet and
   Beta mixing), with pytorchvideo's op lists and ranges; mmaction2 calls them with their defaults.
@@ -18,32 +21,33 @@ import torch
 import torchvision.transforms.v2.functional as F
 from torchvision.transforms import InterpolationMode
 
-GREY = [128.0, 128.0, 128.0]
+GREY = [128.0, 128.0, 128.0]  # pytorchvideo's fill (0.5 of the range)
+BLACK = [0.0, 0.0, 0.0]  # imgaug's affine fill (cval=0)
 
 
-def _affine(imgs, angle=0.0, translate=(0, 0), shear=(0.0, 0.0)):
+def _affine(imgs, angle=0.0, translate=(0, 0), shear=(0.0, 0.0), fill=GREY):
     return F.affine(imgs, angle=angle, translate=list(translate), scale=1.0, shear=list(shear),
-                    interpolation=InterpolationMode.BILINEAR, fill=GREY)
+                    interpolation=InterpolationMode.BILINEAR, fill=fill)
 
 
-def shear_x(imgs, degrees):
-    return _affine(imgs, shear=(degrees, 0.0))
+def shear_x(imgs, degrees, fill=GREY):
+    return _affine(imgs, shear=(degrees, 0.0), fill=fill)
 
 
-def shear_y(imgs, degrees):
-    return _affine(imgs, shear=(0.0, degrees))
+def shear_y(imgs, degrees, fill=GREY):
+    return _affine(imgs, shear=(0.0, degrees), fill=fill)
 
 
-def translate_x(imgs, fraction):
-    return _affine(imgs, translate=(int(round(fraction * imgs.shape[-1])), 0))
+def translate_x(imgs, fraction, fill=GREY):
+    return _affine(imgs, translate=(int(round(fraction * imgs.shape[-1])), 0), fill=fill)
 
 
-def translate_y(imgs, fraction):
-    return _affine(imgs, translate=(0, int(round(fraction * imgs.shape[-2]))))
+def translate_y(imgs, fraction, fill=GREY):
+    return _affine(imgs, translate=(0, int(round(fraction * imgs.shape[-2]))), fill=fill)
 
 
-def rotate(imgs, degrees):
-    return F.rotate(imgs, degrees, interpolation=InterpolationMode.BILINEAR, fill=GREY)
+def rotate(imgs, degrees, fill=GREY):
+    return F.rotate(imgs, degrees, interpolation=InterpolationMode.BILINEAR, fill=fill)
 
 
 def cutout(imgs, fraction, rng):
@@ -66,11 +70,11 @@ _LEVEL = 9 / 10
 def _imgaug_ops():
     factor = 1.8 * _LEVEL + 0.1
     return [
-        lambda x, r: shear_x(x, _signed(r, 17.19 * _LEVEL)),
-        lambda x, r: shear_y(x, _signed(r, 17.19 * _LEVEL)),
-        lambda x, r: translate_x(x, _signed(r, 0.2 * _LEVEL)),
-        lambda x, r: translate_y(x, _signed(r, 0.2 * _LEVEL)),
-        lambda x, r: rotate(x, _signed(r, 30 * _LEVEL)),
+        lambda x, r: shear_x(x, _signed(r, 17.19 * _LEVEL), BLACK),
+        lambda x, r: shear_y(x, _signed(r, 17.19 * _LEVEL), BLACK),
+        lambda x, r: translate_x(x, _signed(r, 0.2 * _LEVEL), BLACK),
+        lambda x, r: translate_y(x, _signed(r, 0.2 * _LEVEL), BLACK),
+        lambda x, r: rotate(x, _signed(r, 30 * _LEVEL), BLACK),
         lambda x, r: F.posterize(x, max(1, int(4 * _LEVEL))),
         lambda x, r: F.solarize(x, 256 * _LEVEL),
         lambda x, r: F.adjust_saturation(x, factor),
@@ -91,7 +95,7 @@ class Imgaug:
         self.ops = _imgaug_ops()
 
     def __call__(self, clip, rng):
-        for i in rng.choice(len(self.ops), size=2, replace=False):
+        for i in sorted(rng.choice(len(self.ops), size=2, replace=False)):  # SomeOf keeps list order
             clip.imgs = self.ops[i](clip.imgs, rng)
         return clip
 

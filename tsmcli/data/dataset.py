@@ -102,11 +102,11 @@ def build_dataset(preset, split="train", ann_file=None, data_prefix=None, seed=0
     "path", "views", "failures", ...}}. Keyword overrides nest with `__` (data__filename_tmpl=...).
     records: use these (an Annotations or a list of Record) instead of reading the split's list file.
     """
-    from ..api import _as_preset
+    from ..presets import resolve_preset
 
     if split not in ("train", "val", "test"):
         raise ValueError(f"split must be train, val or test, got {split!r}")
-    cfg = _as_preset(preset, [(k.replace("__", "."), v) for k, v in overrides.items()])
+    cfg = resolve_preset(preset, [(k.replace("__", "."), v) for k, v in overrides.items()])
     data = cfg["data"]
     if data["multi_class"]:  # training and metrics are single-label: refuse rather than mislead
         raise UserError("data.multi_class=true: multi-label training (sigmoid BCE) and its metric (mean average "

@@ -8,6 +8,8 @@ import warnings
 import numpy as np
 import torch
 
+VIDEO_SUFFIXES = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".flv")
+
 try:  # libjpeg-turbo, batched: 1.3x Pillow's speed with identical pixels (benchmarks/video_decoding.py)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)

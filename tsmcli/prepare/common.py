@@ -4,7 +4,7 @@ import json
 import os
 from pathlib import Path
 
-from ..checkpoint import label_map
+from ..labels import label_map
 from ..errors import UserError
 from .files import write_text
 from .media import process_videos

@@ -4,12 +4,11 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from ..data.decode import MediaError
+from ..data.decode import VIDEO_SUFFIXES, MediaError
 from ..errors import UserError
 from .common import finish
 from .video_io import probe_video
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".flv")
 
 
 def _check(path):

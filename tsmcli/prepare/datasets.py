@@ -129,7 +129,7 @@ def prepare_kinetics400(root, **media):
     train.csv and validate.csv included) and <youtube_id>_<start:06d>_<end:06d>.mp4 files, flat or in class
     folders, in train/ and val/ (as the official tarballs unpack) or videos_{train,val}/ (mmaction2's)."""
     root = Path(root)
-    from ..checkpoint import label_map
+    from ..labels import label_map
 
     classes = label_map("kinetics400")
     index = {c: i for i, c in enumerate(classes)}

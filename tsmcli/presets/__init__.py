@@ -128,6 +128,13 @@ def load_preset(name, overrides=()):
     return cfg
 
 
+def resolve_preset(preset, overrides=()):
+    """A preset given as a name, alias, YAML path or an already resolved dict, with overrides applied."""
+    if isinstance(preset, dict):
+        return apply_overrides(preset, overrides)
+    return load_preset(preset, overrides)
+
+
 def validate_partial(raw, source):
     """Check the keys a single file sets (before merging), so errors name the file that has them."""
     from .schema import SCHEMA
@@ -246,8 +253,9 @@ _ORIGINAL_NAME = re.compile(r"TSM_(?P<dataset>[a-z0-9]+)_RGB_(?P<arch>resnet\d+|
 def preset_for_original_name(path):
     """The preset whose architecture an original TSM checkpoint has, read from its name as the original's
     test_models.py reads it (dataset, arch, shift, segments, `_dense`, `_nl`, `_tpool`; main.py's
-    checkpoint is `ckpt.pth.tar` in a folder of that name). Sampling (`_dense`) and epochs pick among
-    presets of the same architecture; None when no preset has it (Flow, TSN without shift)."""
+    checkpoint is `ckpt.pth.tar` in a folder of that name). Among presets of that architecture, those
+    reading frames as the original does come first, then the sampling (`_dense`), the epochs and the
+    plainest name; None when no preset has the architecture (Flow, TSN without shift)."""
     path = Path(path)
     stem = path.parent.name if path.name.startswith("ckpt") else path.name
     stem = re.sub(r"(\.best)?(\.pth)?(\.tar)?$", "", stem)
@@ -268,7 +276,8 @@ def preset_for_original_name(path):
 
     def preference(cfg):
         dense = cfg["data"]["train"]["pipeline"][0]["type"] == "DenseSampleFrames"
-        return (dense != ("dense" in extras), cfg["schedule"]["epochs"] != int(m["epochs"]), len(cfg["name"]))
+        return (cfg["data"]["format"] != "rawframes", dense != ("dense" in extras),
+                cfg["schedule"]["epochs"] != int(m["epochs"]), len(cfg["name"]))
 
     candidates = [cfg for cfg in (load_preset(name) for name in preset_names()) if architecture(cfg)]
     return min(candidates, key=preference)["name"] if candidates else None

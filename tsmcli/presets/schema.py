@@ -103,6 +103,7 @@ def non_negative(v):
     return v >= 0
 
 
+METRIC_NAMES = ("top_k_accuracy", "mean_class_accuracy")  # mmaction2's (evaluation.metrics, tsm test --metrics)
 POS_INT = Field(int, check=positive, hint="must be > 0")
 NON_NEG_INT = Field(int, check=non_negative, hint="must be >= 0")
 POS_FLOAT = Field(float, check=positive, hint="must be > 0")
@@ -219,7 +220,7 @@ SCHEMA = Section({
     }),
     "evaluation": Section({
         "interval": POS_INT,
-        "metrics": ListOf(Field(str, choices=("top_k_accuracy", "mean_class_accuracy"))),
+        "metrics": ListOf(Field(str, choices=METRIC_NAMES)),
     }),
     "checkpoint": Section({"interval": POS_INT}),
     "log": Section({"interval": POS_INT}),

@@ -18,14 +18,15 @@ from torch.utils.data.distributed import DistributedSampler
 
 from ..checkpoint import read_checkpoint, save_checkpoint
 from ..data import blend_batch, build_dataset, build_loader
-from ..evaluate import score_videos
+from ..evaluate import compute_metrics, score_videos
 from ..devices import amp_dtype
 from ..launch import run_workers
-from ..metrics import mean_class_accuracy, top_k_accuracy
+from ..metrics import top_k_accuracy
 from ..models import build_recognizer
 from ..presets import dump_preset
 from .optim import build_optimizer, scaled_lr
-from .runtime import EpochBar, Logger, ResumableSampler, StopRequest, every_nth, join_process_group, seed_everything
+from ..distributed import every_nth, join_process_group
+from .runtime import EpochBar, Logger, ResumableSampler, StopRequest, seed_everything
 from .schedule import lr_at, set_lr
 from .sync_bn import convert_sync_batchnorm
 
@@ -36,13 +37,12 @@ def soft_cross_entropy(logits, target):
     return -(target * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
 
 
-def evaluate(model, loader, device, num_classes, world=1):
-    """Top-1/top-5/mean-class accuracy of the eval-mode model over the loader (failed items count, as
-    wrong predictions on blank frames, and are reported), over all processes' shares."""
+def evaluate(model, loader, device, metric_names, world=1):
+    """The metrics evaluation.metrics names, of the eval-mode model over the loader (failed items count,
+    as wrong predictions on blank frames, and are reported), over all processes' shares."""
     model.eval()
     scores, labels, metas = score_videos(model, loader, device, world)
-    return {"top1": top_k_accuracy(scores, labels, 1), "top5": top_k_accuracy(scores, labels, min(5, num_classes)),
-            "mean_class_accuracy": mean_class_accuracy(scores, labels), "videos": len(labels),
+    return {**compute_metrics(scores, labels, metric_names), "videos": len(labels),
             "failed": [m["path"] for m in metas if m["failed"]]}
 
 
@@ -184,14 +184,16 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
                 tick = time.perf_counter()
             last = epoch + 1 == schedule["epochs"]
             if (epoch + 1) % cfg["evaluation"]["interval"] == 0 or last:
-                metrics = evaluate(model, val_loader, device, cfg["model"]["num_classes"], world)
-                log.record(mode="val", epoch=epoch + 1, **{k: v for k, v in metrics.items() if k != "failed"},
+                metrics = evaluate(model, val_loader, device, cfg["evaluation"]["metrics"], world)
+                scores = {k: v for k, v in metrics.items() if k not in ("videos", "failed")}
+                log.record(mode="val", epoch=epoch + 1, **scores, videos=metrics["videos"],
                            failed=len(metrics["failed"]))
-                log.line(f"epoch {epoch + 1} val top1 {metrics['top1']:.4f} top5 {metrics['top5']:.4f} "
-                         f"mean class {metrics['mean_class_accuracy']:.4f} ({metrics['videos']} videos"
+                log.line(f"epoch {epoch + 1} val " + " ".join(f"{k} {v:.4f}" for k, v in scores.items())
+                         + f" ({metrics['videos']} videos"
                          + (f", {len(metrics['failed'])} unreadable" if metrics["failed"] else "") + ")")
-                if metrics["top1"] > best:
-                    best = metrics["top1"]
+                ranked_by = "top1" if "top1" in scores else "mean_class_accuracy"  # best.pth follows this one
+                if metrics[ranked_by] > best:
+                    best = metrics[ranked_by]
                     if main:
                         save_checkpoint(work_dir / "best.pth", model, cfg, labels=class_names, epoch=epoch + 1,
                                         best_top1=best)
@@ -226,6 +228,6 @@ def launch(cfg, work_dir, nproc, nnodes=1, node_rank=0, master_addr="127.0.0.1",
 
 
 def _labels(cfg):
-    from ..checkpoint import label_map
+    from ..labels import label_map
 
     return label_map(cfg.get("dataset"))
