@@ -6,6 +6,7 @@ import torch
 import tsmcli
 from toy_runs import toy_preset
 from tsmcli.errors import UserError
+from tsmcli.labels import label_map
 from tsmcli.evaluate import scheme_pipeline, test_checkpoint as evaluate_checkpoint
 from tsmcli.prepare.toy import prepare_toy
 from tsmcli.train.loop import train
@@ -103,7 +104,7 @@ def test_predict_shows_kinetics_names_for_an_mmaction_checkpoint(tmp_path, mmact
                                    "--top", "3", "--json"])
     assert run.exit_code == 0, run.output
     out = json.loads(run.output)
-    kinetics = tsmcli.checkpoint.label_map("kinetics400")
+    kinetics = label_map("kinetics400")
     assert [t["label"] for t in out["topk"]] == [kinetics[t["index"]] for t in out["topk"]]
     assert len(out["scores"]) == 400
 
