@@ -134,7 +134,9 @@ def test_three_crop_refuses_a_frame_it_cannot_slide_along():
     from tsmcli.data.transforms import Clip, ThreeCrop
 
     clip = Clip(torch.zeros(2, 3, 300, 400, dtype=torch.uint8), 0, {})
-    with pytest.raises(ValueError, match="ThreeCrop 256x256 needs frames whose width or height equals"):
+    from tsmcli.errors import UserError
+
+    with pytest.raises(UserError, match="ThreeCrop 256x256 needs frames whose width or height equals"):
         ThreeCrop(256)(clip, None)
 
 

@@ -10,6 +10,8 @@ import torch
 import torchvision.transforms.v2.functional as F
 from torchvision.transforms import InterpolationMode
 
+from ..errors import UserError
+
 _INTERPOLATION = {"bilinear": InterpolationMode.BILINEAR, "nearest": InterpolationMode.NEAREST,
                   "bicubic": InterpolationMode.BICUBIC, "lanczos": InterpolationMode.LANCZOS,
                   "area": "area"}
@@ -135,8 +137,8 @@ class ThreeCrop:
         img_h, img_w = clip.hw
         cw, ch = min(self.crop_w, img_w), min(self.crop_h, img_h)
         if ch != img_h and cw != img_w:  # mmaction2 asserts this: the crops slide along one side only
-            raise ValueError(f"ThreeCrop {self.crop_w}x{self.crop_h} needs frames whose width or height equals "
-                             f"the crop; got {img_w}x{img_h}: resize the short side to the crop size first")
+            raise UserError(f"ThreeCrop {self.crop_w}x{self.crop_h} needs frames whose width or height equals "
+                            f"the crop; got {img_w}x{img_h}: resize the short side to the crop size first")
         if ch == img_h:
             step = (img_w - cw) // 2
             offsets = [(0, 0), (2 * step, 0), (step, 0)]
