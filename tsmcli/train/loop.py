@@ -18,14 +18,14 @@ from torch.utils.data.distributed import DistributedSampler
 
 from ..checkpoint import read_checkpoint, save_checkpoint
 from ..data import blend_batch, build_dataset, build_loader
-from ..evaluate import compute_metrics, score_videos
 from ..devices import amp_dtype
+from ..distributed import every_nth, join_process_group
+from ..evaluate import compute_metrics, score_videos
 from ..launch import run_workers
 from ..metrics import top_k_accuracy
 from ..models import build_recognizer
 from ..presets import dump_preset
 from .optim import build_optimizer, scaled_lr
-from ..distributed import every_nth, join_process_group
 from .runtime import EpochBar, Logger, ResumableSampler, StopRequest, seed_everything
 from .schedule import lr_at, set_lr
 from .sync_bn import convert_sync_batchnorm
