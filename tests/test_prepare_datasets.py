@@ -170,6 +170,8 @@ def test_jester_class_order_and_bad_row(tmp_path):
     (tmp_path / "jester-v1-train.csv").write_text(f"10;{classes[1]}\n")
     assert prepare_jester(tmp_path)["train"] == 1
     assert (tmp_path / "jester_train_list_rawframes.txt").read_text() == "10 4 1\n"
+    with pytest.raises(UserError, match="published as JPEG frames already: --workers, --shard"):
+        prepare_jester(tmp_path, workers=2, shard=(0, 2))  # options that would do nothing are refused
 
 
 WEBM_WRITER = """
