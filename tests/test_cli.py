@@ -112,3 +112,18 @@ def test_multi_label_data_is_refused_clearly(tmp_path):
     proc = _tsm("train", "-p", "tsm_r18_1x1x8_toy", "--device", "cpu", "--work-dir", tmp_path / "w",
                 "--set", "data.multi_class=true")
     assert proc.returncode == 2 and "data.multi_class=true" in proc.stderr
+
+
+def test_version_and_dataset_short_names():
+    assert _tsm("--version").stdout.strip().startswith("tsm 0.")
+    rows = json.loads(_tsm("presets", "list", "--dataset", "k400", "--json").stdout)
+    assert rows and {r["dataset"] for r in rows} == {"kinetics400"}
+    unknown = _tsm("presets", "list", "--dataset", "k700")
+    assert unknown.returncode == 2 and "known: diving48" in unknown.stderr
+
+
+def test_resume_auto_without_a_checkpoint_says_it_starts_anew(tmp_path):
+    proc = _tsm("train", "-p", "tsm_r18_1x1x8_toy", "--device", "cpu", "--work-dir", tmp_path / "w", "--resume", "auto",
+                cwd=tmp_path)  # no toy data there: it stops right after saying so
+    assert proc.returncode == 2 and "toy_train_list_videos.txt does not exist" in proc.stderr
+    assert f"--resume auto: no {tmp_path / 'w' / 'latest.pth'} yet, so this is a new run" in proc.stdout

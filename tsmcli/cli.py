@@ -25,6 +25,20 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+def _print_version(value: bool):
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"tsm {version('tsm')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")):
+    pass
+
+
 app.add_typer(presets_cmd.app, name="presets")
 app.add_typer(prepare_cmd.app, name="prepare")
 app.command("train")(train_cmd.train)

@@ -12,6 +12,7 @@ app = typer.Typer(help="Browse the built-in presets: every configuration of the 
                   no_args_is_help=True)
 
 SET_HELP = "Override preset values: --set model.dropout=0.8 data.videos_per_gpu=4"
+DATASET_SHORT_NAMES = {"k400": "kinetics400"}  # as the preset names write it
 
 
 def _best_row(preset):
@@ -57,7 +58,15 @@ def list_(
 
       tsm presets list --json | jq '.[].name'
     """
-    rows = [summary(p) for p in list_presets() if dataset is None or p.get("dataset") == dataset]
+    presets = list_presets()
+    if dataset is not None:
+        known = sorted({p["dataset"] for p in presets if p.get("dataset")})
+        dataset = DATASET_SHORT_NAMES.get(dataset, dataset)
+        if dataset not in known:
+            from ..errors import UserError
+
+            raise UserError(f"--dataset {dataset!r}: no preset is for it; known: {', '.join(known)} (or k400)")
+    rows = [summary(p) for p in presets if dataset is None or p.get("dataset") == dataset]
     if as_json:
         typer.echo(json.dumps(rows, indent=1))
         return

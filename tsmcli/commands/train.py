@@ -120,6 +120,7 @@ def _run(preset, overrides, work_dir, resume, launch, init_from=None, **options)
     if resume is not None and str(resume) == "auto":
         resume = work_dir / "latest.pth"
         if not resume.is_file():
+            typer.echo(f"--resume auto: no {resume} yet, so this is a new run")
             resume = None
     elif resume is not None and not resume.is_file():
         raise UserError(f"--resume {resume}: no such checkpoint")
@@ -135,7 +136,24 @@ def _run(preset, overrides, work_dir, resume, launch, init_from=None, **options)
                               launch.master_port, **options)
     else:
         metrics = loop.train(cfg, work_dir, **options)
-    if metrics.get("stopped"):
-        typer.echo(f"stopped by a signal; continue with --resume auto (checkpoints in {work_dir})")
+    if metrics.get("stopped"):  # the checkpoint is written; a script must not take this for a finished job
+        typer.echo(f"stopped by a signal; to continue:\n  {_resume_command(work_dir)}")
+        raise typer.Exit(128 + metrics["stopped"])
     else:
         typer.echo(f"done: val top1 {metrics.get('top1', float('nan')):.4f}; checkpoints in {work_dir}")
+
+
+def _resume_command(work_dir):
+    """This very command, with the work dir it wrote to and `--resume auto`."""
+    import shlex
+    import sys
+
+    args, skip = [], False
+    for word in sys.argv[1:]:
+        if skip or word == "--resume" or word.startswith("--resume="):
+            skip = word == "--resume"
+            continue
+        args.append(word)
+    if not any(w == "--work-dir" or w.startswith("--work-dir=") for w in args):
+        args += ["--work-dir", str(work_dir)]
+    return shlex.join(["tsm", *args, "--resume", "auto"])

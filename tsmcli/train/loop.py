@@ -6,6 +6,7 @@ config.yaml (the resolved preset), log.txt, log.jsonl (one record per logging in
 validation), latest.pth / epoch_N.pth / best.pth (our checkpoint format, written atomically).
 """
 import math
+import signal
 import sys
 import time
 from pathlib import Path
@@ -173,14 +174,16 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
                     log.record(**record)
                     log.line(f"epoch {epoch + 1} [{i + 1}/{iters}] lr {lr:.5f} loss {record['loss']:.4f} "
                              f"top1 {record['top1']:.3f} time {step_time:.2f}s data {data_time:.2f}s")
-                if (i + 1) % accumulation == 0 and i + 1 < iters and stop.agreed(world, device):
+                signum = (i + 1) % accumulation == 0 and i + 1 < iters and stop.agreed(world, device)
+                if signum:
                     if main:
                         save_checkpoint(work_dir / "latest.pth", model, cfg, labels=class_names, epoch=epoch,
                                         iteration=i + 1, optimizer=optimizer.state_dict(), scaler=scaler.state_dict(),
                                         best_top1=best, torch_rng=torch.get_rng_state())
-                    log.line(f"stopped by signal at epoch {epoch + 1}, iteration {i + 1}: resume with --resume auto")
+                    log.line(f"stopped by {signal.Signals(signum).name} at epoch {epoch + 1}, iteration {i + 1}; "
+                             f"wrote {work_dir / 'latest.pth'}")
                     bar.close()
-                    return {**metrics, "stopped": True}
+                    return {**metrics, "stopped": signum}
                 tick = time.perf_counter()
             last = epoch + 1 == schedule["epochs"]
             if (epoch + 1) % cfg["evaluation"]["interval"] == 0 or last:

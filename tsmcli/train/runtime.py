@@ -42,7 +42,7 @@ class StopRequest:
     """SIGINT / SIGTERM ask the loop to finish its step, write a resumable checkpoint and return."""
 
     def __init__(self):
-        self.requested = False
+        self.signum = 0  # the signal received, 0 while none
         self._previous = {}
         self._vote_group = None
 
@@ -55,18 +55,18 @@ class StopRequest:
         return self
 
     def _handle(self, signum, frame):
-        self.requested = True
+        self.signum = signum
 
     def agreed(self, world, device):
-        """Whether any process got a signal. Every process must stop after the same step, whichever
+        """The signal any process got (0: none). Every process must stop after the same step, whichever
         got it: a lone one leaving would hang the others in their next all-reduce."""
         if world == 1:
-            return self.requested
+            return self.signum
         if self._vote_group is None:  # on GPUs vote over Gloo on the CPU: no device sync every step
             self._vote_group = dist.new_group(backend="gloo") if device.type == "cuda" else dist.group.WORLD
-        votes = torch.tensor([float(self.requested)])
+        votes = torch.tensor([float(self.signum)])
         dist.all_reduce(votes, op=dist.ReduceOp.MAX, group=self._vote_group)
-        return bool(votes.item())
+        return int(votes.item())
 
     def __exit__(self, *exc):
         for sig, handler in self._previous.items():
