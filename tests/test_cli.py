@@ -127,3 +127,32 @@ def test_resume_auto_without_a_checkpoint_says_it_starts_anew(tmp_path):
                 cwd=tmp_path)  # no toy data there: it stops right after saying so
     assert proc.returncode == 2 and "toy_train_list_videos.txt does not exist" in proc.stderr
     assert f"--resume auto: no {tmp_path / 'w' / 'latest.pth'} yet, so this is a new run" in proc.stdout
+
+
+def test_bad_inputs_are_one_line_naming_the_culprit(tmp_path):
+    from conftest import SHARED
+
+    videos = SHARED / "fixtures/videos"
+    (tmp_path / "list.txt").write_text("test.mp4 0\ndemo.mp4 7\n")
+    common = ["train", "-p", "tsm_r18_1x1x8_toy", "--device", "cpu", "--work-dir", tmp_path / "w",
+              "--set", f"data.train.ann_file={tmp_path / 'list.txt'}", f"data.val.ann_file={tmp_path / 'list.txt'}",
+              f"data.val.data_prefix={videos}"]
+    beyond = _tsm(*common, f"data.train.data_prefix={videos}")
+    assert beyond.returncode == 2 and f"{tmp_path / 'list.txt'}:2: label 7 is not a class of this model (4 classes" \
+        in beyond.stderr and "Traceback" not in beyond.stderr
+    misspelt = _tsm(*common, f"data.train.data_prefix={videos}x")
+    assert misspelt.returncode == 2 and f"data prefix {videos}x (data.train.data_prefix" in misspelt.stderr
+    (tmp_path / "label_map.txt").write_text("a\nb\n")
+    not_a_checkpoint = _tsm("predict", videos / "test.mp4", "--ckpt", tmp_path / "label_map.txt")
+    assert not_a_checkpoint.returncode == 2 and "is not a PyTorch checkpoint" in not_a_checkpoint.stderr
+
+
+def test_test_with_every_video_unreadable_is_an_error(tmp_path):
+    import tsmcli
+
+    model = tsmcli.build_model("tsm_r18_1x1x8_toy", pretrained=False)
+    tsmcli.save_checkpoint(tmp_path / "m.pth", model, model.preset)
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    (tmp_path / "list.txt").write_text("broken.mp4 1\n")
+    proc = _tsm("test", tmp_path / "m.pth", "--list", tmp_path / "list.txt", "--data-root", tmp_path)
+    assert proc.returncode == 2 and "none of the 1 videos could be read (the first" in proc.stderr

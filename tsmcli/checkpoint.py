@@ -38,6 +38,11 @@ def safe_torch_load(path):
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):  # torch.save's zip, or a legacy pickle
+        raise UserError(f"{path} is not a PyTorch checkpoint (a .pth file written by torch.save); give the "
+                        "checkpoint, not a label map or list")
     try:
         with torch.serialization.safe_globals(_safe_globals()):
             return torch.load(path, map_location="cpu", weights_only=True)

@@ -114,6 +114,9 @@ def test_checkpoint(checkpoint, preset=None, scheme="preset", ann_file=None, dat
     views = next((m["views"] for m in metas if not m["failed"]), None)
     if len(videos) == 0:
         raise UserError("the test list is empty")
+    if len(failed) == len(videos):  # scores of blank frames are no result
+        raise UserError(f"none of the {len(videos)} videos could be read (the first, {failed[0]['path']}: "
+                        f"{failed[0]['reason']}); check the list and the data root")
     metrics = compute_metrics(scores, labels, metric_names)
     matrix = confusion_matrix(scores, labels, scores.shape[1])
     names = model.labels or [str(i) for i in range(scores.shape[1])]

@@ -46,6 +46,19 @@ class Annotations:
     def __iter__(self):
         return (self[i] for i in range(len(self)))
 
+    def check_labels(self, num_classes, source):
+        """Every label must be a class of the model: name the first line that is not."""
+        if isinstance(self.labels, np.ndarray):
+            bad = np.nonzero((self.labels >= num_classes).any(axis=1))[0]
+            first = int(bad[0]) if len(bad) else None
+        else:
+            first = next((i for i, labels in enumerate(self.labels) if max(labels) >= num_classes), None)
+        if first is not None:
+            label = max(np.asarray(self.labels[first]).tolist())
+            raise UserError(f"{source}:{int(self.lines[first])}: label {label} is not a class of this model "
+                            f"({num_classes} classes, 0 to {num_classes - 1}): set model.num_classes to the "
+                            "number of classes, or use a checkpoint trained on this list")
+
 
 def load_annotations(ann_file, data_format, data_prefix="", with_offset=False, multi_class=False):
     """Parse a list file. Errors name the file, the line and what was expected."""

@@ -9,6 +9,7 @@ and the failure travels in the item's meta (logged once per path); in test mode 
 marked failed, with blank frames, so evaluation can report it and keep it in the denominator.
 """
 import logging
+import os
 
 import numpy as np
 import torch
@@ -116,9 +117,14 @@ def build_dataset(preset, split="train", ann_file=None, data_prefix=None, seed=0
         if not (ann_file or split_cfg["ann_file"]):
             raise UserError(f"preset '{cfg['name']}' names no {split} list (data.{split}.ann_file): give one "
                             f"(tsm test --list, or --set data.{split}.ann_file=PATH data.{split}.data_prefix=DIR)")
-        records = load_annotations(ann_file or split_cfg["ann_file"], data["format"],
-                                   split_cfg["data_prefix"] if data_prefix is None else data_prefix,
-                                   with_offset=data["with_offset"], multi_class=data["multi_class"])
+        list_file = ann_file or split_cfg["ann_file"]
+        prefix = split_cfg["data_prefix"] if data_prefix is None else data_prefix
+        records = load_annotations(list_file, data["format"], prefix, with_offset=data["with_offset"],
+                                   multi_class=data["multi_class"])
+        if prefix and not os.path.isdir(prefix):  # else every item would fail, one by one
+            raise UserError(f"data prefix {prefix} (data.{split}.data_prefix, the folder the paths in {list_file} "
+                            "are relative to) is not a folder")
+        records.check_labels(cfg["model"]["num_classes"], list_file)
     pipeline = Pipeline(split_cfg["pipeline"], data["format"], data["filename_tmpl"], data["start_index"])
     dataset = VideoDataset(records, pipeline, cfg["model"]["num_classes"], data["multi_class"], seed=seed)
     dataset.preset = cfg
