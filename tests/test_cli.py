@@ -156,3 +156,8 @@ def test_test_with_every_video_unreadable_is_an_error(tmp_path):
     (tmp_path / "list.txt").write_text("broken.mp4 1\n")
     proc = _tsm("test", tmp_path / "m.pth", "--list", tmp_path / "list.txt", "--data-root", tmp_path)
     assert proc.returncode == 2 and "none of the 1 videos could be read (the first" in proc.stderr
+
+
+def test_finetune_needs_a_checkpoint_to_start_from(tmp_path):
+    proc = _tsm("finetune", "-p", "tsm_r18_1x1x8_toy", "--device", "cpu", "--work-dir", tmp_path / "w", cwd=tmp_path)
+    assert proc.returncode == 2 and "--from: which checkpoint to finetune from?" in proc.stderr

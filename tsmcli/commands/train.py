@@ -74,7 +74,7 @@ def finetune(
 
       tsm finetune --from k400.pth --preset tsm_k400_pretrained_r50_1x1x8_25e_hmdb51 --set model.num_classes=5 data.train.ann_file=mine/train.txt
     """
-    _run(preset, overrides, work_dir, resume, Launch(), init_from=checkpoint or FROM_PRESET, device=device, seed=seed,
+    _run(preset, overrides, work_dir, resume, Launch(), init_from=checkpoint, finetune=True, device=device, seed=seed,
          deterministic=deterministic, autoscale_lr=autoscale_lr, accumulation=accumulate, amp=amp,
          channels_last=channels_last)
 
@@ -89,12 +89,10 @@ class Launch:
     master_port: int = 29500
 
 
-FROM_PRESET = "preset's load_from"  # finetune without --from
-
-
-def _run(preset, overrides, work_dir, resume, launch, init_from=None, **options):
-    """Resolve the preset, the checkpoint to start from and the one to resume, then train in this process
-    or in the launcher's workers. options: train()'s keyword arguments (device, seed, amp, ...)."""
+def _run(preset, overrides, work_dir, resume, launch, init_from=None, finetune=False, **options):
+    """Resolve the preset, the checkpoint to start from (init_from, else the preset's load_from; finetuning
+    needs one) and the one to resume, then train in this process or in the launcher's workers.
+    options: train()'s keyword arguments (device, seed, amp, ...)."""
     import torch
 
     from ..checkpoint import resolve_checkpoint
@@ -109,12 +107,10 @@ def _run(preset, overrides, work_dir, resume, launch, init_from=None, **options)
                         "training recipe); use it with tsm test / predict, and train its model with the "
                         "matching training preset (`tsm presets list`)")
     work_dir = work_dir or Path("work_dirs") / cfg["name"]
-    if init_from == FROM_PRESET:
-        init_from = cfg["load_from"]
-        if init_from is None:
-            raise UserError(f"--from: which checkpoint to finetune from? The preset '{cfg['name']}' names none "
-                            "(load_from); give a path, a URL or a model-zoo file name")
     init_from = init_from or cfg["load_from"]
+    if finetune and not init_from:
+        raise UserError(f"--from: which checkpoint to finetune from? The preset '{cfg['name']}' names none "
+                        "(load_from); give a path, a URL or a model-zoo file name")
     if init_from and not resume:  # fetched once here, before any worker starts
         init_from = str(resolve_checkpoint(init_from))
     if resume is not None and str(resume) == "auto":

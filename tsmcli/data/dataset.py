@@ -114,10 +114,10 @@ def build_dataset(preset, split="train", ann_file=None, data_prefix=None, seed=0
                         "precision) are not implemented; no zoo preset uses them. Use single-label lists")
     split_cfg = data[split]
     if records is None:
-        if not (ann_file or split_cfg["ann_file"]):
+        list_file = ann_file or split_cfg["ann_file"]
+        if not list_file:
             raise UserError(f"preset '{cfg['name']}' names no {split} list (data.{split}.ann_file): give one "
                             f"(tsm test --list, or --set data.{split}.ann_file=PATH data.{split}.data_prefix=DIR)")
-        list_file = ann_file or split_cfg["ann_file"]
         prefix = split_cfg["data_prefix"] if data_prefix is None else data_prefix
         records = load_annotations(list_file, data["format"], prefix, with_offset=data["with_offset"],
                                    multi_class=data["multi_class"])
