@@ -181,6 +181,8 @@ def prepare_kinetics400(root, **media):
 KINETICS_FOLDERS = {"train": ("videos_train", "train"), "val": ("videos_val", "val", "validate")}
 UCF101_FOLDERS = ("videos", "UCF-101")
 HMDB51_FOLDERS = ("videos", "hmdb51_org", "hmdb51")
+STHV2_FOLDERS = ("videos", "20bn-something-something-v2")
+DIVING48_FOLDERS = ("videos", "rgb")
 
 
 def _folder(root, names, what):
@@ -270,7 +272,7 @@ def prepare_sthv2(root, **media):
     something-something-v2-{train,validation,labels}.json; a video's class is its template with the
     [brackets] removed, looked up in labels.json. The presets read frames: use --frames height256 (or 240)."""
     root = Path(root)
-    videos_dir = _folder(root, ("videos", "20bn-something-something-v2"), "video")
+    videos_dir = _folder(root, STHV2_FOLDERS, "video")
     labels = _load_json(root / "something-something-v2-labels.json")
     index = {text: int(i) for text, i in labels.items()}
     classes = sorted(index, key=index.get)
@@ -285,7 +287,7 @@ def prepare_sthv2(root, **media):
             if template not in index:
                 raise UserError(f"{path}: entry {number} (id {entry.get('id')}): unknown template {template!r}")
             rows.append((_inside(f"{entry['id']}.webm", path, f"entry {number}"), index[template]))
-        splits[split] = _present(videos_dir, rows, failed, str(path), ("videos", "20bn-something-something-v2"))
+        splits[split] = _present(videos_dir, rows, failed, str(path), STHV2_FOLDERS)
     return finish(root, "sthv2", classes, splits, videos_dir, failed, **media)
 
 
@@ -293,7 +295,7 @@ def prepare_diving48(root, **media):
     """Diving48: rgb/<vid_name>.mp4, Diving48_V2_{train,test}.json and Diving48_vocab.json; the test
     split becomes our val list, as the presets evaluate on it."""
     root = Path(root)
-    videos_dir = _folder(root, ("videos", "rgb"), "video")
+    videos_dir = _folder(root, DIVING48_FOLDERS, "video")
     vocab = _load_json(root / "Diving48_vocab.json")
     classes = ["+".join(entry) for entry in vocab]
     check_class_order(classes, "diving48", root / "Diving48_vocab.json")
@@ -307,5 +309,5 @@ def prepare_diving48(root, **media):
                 raise UserError(f"{path}: entry {number} ({entry.get('vid_name')}): label {label!r} is not a "
                                 f"class index of Diving48_vocab.json")
             rows.append((_inside(f"{entry['vid_name']}.mp4", path, f"entry {number}"), label))
-        splits[split] = _present(videos_dir, rows, failed, str(path), ("videos", "rgb"))
+        splits[split] = _present(videos_dir, rows, failed, str(path), DIVING48_FOLDERS)
     return finish(root, "diving48", classes, splits, videos_dir, failed, **media)
