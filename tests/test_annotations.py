@@ -72,3 +72,15 @@ def test_vectorised_and_line_by_line_parsers_agree(tmp_path):
     slow = _parse_lines(text, "x.txt", 2, False, "pre")
     assert fast is not None
     assert [fast[i] for i in range(50)] == [slow[i] for i in range(50)]
+
+
+def test_paths_with_spaces(tmp_path):
+    path = tmp_path / "list.txt"
+    path.write_text("arm wrestling/clip 1.mp4 0\nwaving/a  b.mp4 2\n")
+    records = load_annotations(path, "videos", data_prefix="v")
+    assert [(r.path, r.labels) for r in records] == [("v/arm wrestling/clip 1.mp4", [0]), ("v/waving/a  b.mp4", [2])]
+    path.write_text("class a/video x 120 3\n")
+    assert load_annotations(path, "rawframes")[0].path == "class a/video x"
+    path.write_text("test.mp4 0 3\n")  # two labels, not a path "test.mp4 0"
+    with pytest.raises(UserError, match="multi_class"):
+        load_annotations(path, "videos")

@@ -161,3 +161,53 @@ def test_test_with_every_video_unreadable_is_an_error(tmp_path):
 def test_finetune_needs_a_checkpoint_to_start_from(tmp_path):
     proc = _tsm("finetune", "-p", "tsm_r18_1x1x8_toy", "--device", "cpu", "--work-dir", tmp_path / "w", cwd=tmp_path)
     assert proc.returncode == 2 and "--from: which checkpoint to finetune from?" in proc.stderr
+
+
+def test_help_keeps_brackets_and_flags_take_no_value():
+    help_text = " ".join(_tsm("test", "--help").stdout.split())  # wrapped to the terminal's width
+    assert "[default: the checkpoint's, or its zoo file name's]" in help_text
+    assert "[default: the preset's data.workers_per_gpu]" in help_text
+    assert "--json <bool>" not in _tsm("prepare", "custom", "--help").stdout
+
+
+def test_an_error_message_keeps_its_brackets(tmp_path):
+    (tmp_path / "list.txt").write_text("clip.mp4\n")
+    proc = _tsm("test", "x.pth", "--list", tmp_path / "list.txt")
+    assert proc.returncode == 2
+    proc = _tsm("train", "-p", "tsm_r18_1x1x8_toy", "--device", "cpu", "--work-dir", tmp_path / "w",
+                "--set", f"data.train.ann_file={tmp_path / 'list.txt'}")
+    assert proc.returncode == 2 and "expected 'path label [label ...]'" in proc.stderr
+
+
+def test_a_video_list_on_a_frames_preset_says_to_set_the_format(tmp_path):
+    (tmp_path / "list.txt").write_text("cooking/a.mp4 0\n")
+    proc = _tsm("train", "-p", "tsm_r50_1x1x8_50e_sthv1", "--device", "cpu", "--work-dir", tmp_path / "w",
+                "--set", f"data.train.ann_file={tmp_path / 'list.txt'}", "model.pretrained=null")
+    assert proc.returncode == 2 and "set data.format=videos" in proc.stderr
+
+
+def test_training_the_toy_preset_elsewhere_says_to_prepare_it(tmp_path):
+    proc = _tsm("train", "-p", "tsm_r18_1x1x8_toy", "--device", "cpu", cwd=tmp_path)
+    assert proc.returncode == 2 and "run `tsm prepare toy` first" in proc.stderr
+
+
+@pytest.mark.parametrize("size, hint", [("256", "short256 for a short side of 256"), ("short-256", "sizes above 0")])
+def test_a_frame_size_is_checked_before_any_video(tmp_path, size, hint):
+    (tmp_path / "videos/a").mkdir(parents=True)
+    proc = _tsm("prepare", "custom", "--root", tmp_path, "--frames", size)
+    assert proc.returncode == 2 and hint in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_benchmark_data_reads_class_folders_and_model_uses_the_preset_size(tmp_path):
+    import shutil
+
+    from conftest import SHARED
+
+    (tmp_path / "videos/a b").mkdir(parents=True)
+    shutil.copy(SHARED / "fixtures/videos/test.mp4", tmp_path / "videos/a b/clip 1.mp4")
+    proc = _tsm("benchmark", "data", "-p", "tsm_r18_1x1x8_toy", tmp_path / "videos", "--clips", "2", "--split", "test",
+                "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["test"]["output_shape"] == [8, 3, 56, 56]
+    model = _tsm("benchmark", "model", "-p", "tsm_r18_1x1x8_toy", "--iters", "1", "--json")
+    assert json.loads(model.stdout)[0]["input"] == [1, 8, 3, 56, 56]

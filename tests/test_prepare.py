@@ -81,7 +81,8 @@ def custom_videos(tmp_path):
 def test_custom_split_by_ratio_reports_failures(custom_videos):
     out = custom_videos / "prepared"
     summary = prepare_custom(out, videos_dir=custom_videos / "videos", val_ratio=0.4, seed=0, workers=2)
-    assert summary == {"classes": 2, "videos": 8, "failed": 1, "train": 4, "val": 3}
+    assert summary == {"classes": 2, "videos": 8, "failed": 1, "train": 4, "val": 3,
+                       "failures": str(out / "failures.txt"), "preset": str(out / "tsm.yaml")}
     assert (out / "label_map.txt").read_text().splitlines() == ["archery", "cooking"]
     assert (out / "failures.txt").read_text() == "cooking/broken.mp4\tempty file\n"
     train = (out / "custom_train_list_videos.txt").read_text().splitlines()

@@ -19,7 +19,7 @@ def our_name(zoo_name):
     return zoo_name.removesuffix("_rgb").replace("kinetics400", "k400")
 
 
-EXTRA_PRESETS = ["tsm_r18_1x1x8_toy"]  # ours, not the zoo's: the README's main job
+EXTRA_PRESETS = ["tsm_r18_1x1x8_toy", "tsm_r18_video_1x1x8_25e_small"]  # ours, not the zoo's: the main job, own videos
 
 
 def test_one_preset_per_zoo_configuration(mmaction_configs):
@@ -157,3 +157,23 @@ def test_invalid_yaml_names_line(tmp_path):
 def test_unknown_preset_suggests():
     with pytest.raises(UserError, match="did you mean tsm_r50_1x1x8_50e_k400"):
         find_preset_file("tsm_r50_1x1x8_50e_k40")
+
+
+def test_a_user_file_reads_its_paths_from_its_own_folder(tmp_path):
+    from tsmcli.labels import class_names
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub/names.txt").write_text("a\nb\nc\n")
+    (tmp_path / "sub/mine.yaml").write_text(
+        "extends: tsm_r18_1x1x8_toy\nlabel_map: names.txt\nmodel: {num_classes: 3}\n"
+        "data: {train: {ann_file: lists/train.txt, data_prefix: /abs/videos}}\n")
+    cfg = load_preset(str(tmp_path / "sub/mine.yaml"))
+    assert cfg["data"]["train"]["ann_file"] == str(tmp_path / "sub/lists/train.txt")
+    assert cfg["data"]["train"]["data_prefix"] == "/abs/videos"
+    assert cfg["data"]["val"]["ann_file"] == "data/toy/toy_val_list_videos.txt"  # the built-in preset's, as it was
+    assert class_names(cfg) == ["a", "b", "c"]
+    with pytest.raises(UserError, match="names 3 classes, the model has 4"):
+        class_names(load_preset(str(tmp_path / "sub/mine.yaml"), ["model.num_classes=4"]))
+    # extending the toy preset with other classes and no label map: no toy names for them
+    assert class_names(load_preset("tsm_r18_1x1x8_toy", ["model.num_classes=3"])) is None
+    assert class_names(load_preset("tsm_r18_1x1x8_toy"))[:2] == ["moving left", "moving right"]

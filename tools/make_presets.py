@@ -166,6 +166,8 @@ def main():
 
     root = copy.deepcopy(full[CANONICAL])
     root.update({"dataset": None, "description": "", "reference": []})
+    at = list(root).index("description") + 1  # a user's own class names (`tsm prepare custom` sets it)
+    root = dict([*list(root.items())[:at], ("label_map", None), *list(root.items())[at:]])
     out_dir = REPO / "presets"
     base_dir = out_dir / "_base"
     base_dir.mkdir(parents=True, exist_ok=True)

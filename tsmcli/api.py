@@ -3,7 +3,7 @@
 from .checkpoint import read_checkpoint
 from .convert import ORIGINAL_SORTED_CLASSES, original_to_our_class_order
 from .errors import UserError
-from .labels import label_map
+from .labels import class_names
 from .models import build_recognizer
 from .presets import preset_for_checkpoint_name, resolve_preset
 
@@ -36,7 +36,7 @@ def load_model(checkpoint, preset=None, device="cpu", **overrides):
                             "(--preset NAME, or load_model(path, preset=NAME))")
     model = build_model(preset, pretrained=False, **overrides)
     state = ckpt["state_dict"]
-    labels = ckpt.get("labels") or label_map(model.preset.get("dataset"))
+    labels = ckpt.get("labels") or class_names(model.preset)
     if ckpt["format"] == "original" and model.preset.get("dataset") in ORIGINAL_SORTED_CLASSES and labels:
         state = original_to_our_class_order(state, labels)
     fc = state.get("head.fc.weight")

@@ -3,6 +3,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from .commands import benchmark as benchmark_cmd
 from .commands import prepare as prepare_cmd
@@ -21,7 +22,7 @@ app = typer.Typer(
          "  tsm presets show tsm_r50_1x1x8_50e_k400 --set model.dropout=0.8\n\n"
          "  tsm benchmark data --preset tsm_r50_video_1x1x8_50e_k400 videos/",
     no_args_is_help=True,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,  # help texts show [brackets] as typed
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -78,15 +79,15 @@ def main():
     try:
         app(args=expand_set_args(sys.argv[1:]), prog_name="tsm")
     except UserError as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, markup=True, soft_wrap=True)
         sys.exit(2)
     except JobFailed as e:
-        err.print(f"[bold red]failed:[/] {e}", highlight=False, markup=True, soft_wrap=True)
+        err.print(f"[bold red]failed:[/] {escape(str(e))}", highlight=False, markup=True, soft_wrap=True)
         sys.exit(1)
     except OSError as e:  # no write permission, disk full, a file where a folder should be
         if e.filename is None:
             raise
-        err.print(f"[bold red]error:[/] {e.filename}: {e.strerror}", highlight=False, markup=True, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(str(e.filename))}: {e.strerror}", highlight=False, markup=True, soft_wrap=True)
         sys.exit(2)
 
 

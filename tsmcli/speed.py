@@ -7,6 +7,7 @@ import time
 import torch
 
 from .api import build_model
+from .data.pipeline import output_size
 from .devices import amp_dtype, resolve_device
 from .train.optim import build_optimizer
 
@@ -23,9 +24,10 @@ def _peak_memory_mb(device):
 
 
 def measure_model(preset, device="cpu", batch=1, iters=200, warmup=10, amp=None, channels_last=False,
-                  compile=False, size=224, train=False, overrides=()):
+                  compile=False, size=None, train=False, overrides=()):
     """-> {"videos_per_s", "ms_per_batch", "peak_memory_mb", ...} for inference, or for a training step
-    at the preset's videos_per_gpu when train=True."""
+    at the preset's videos_per_gpu when train=True. size: frame height and width [default: what the
+    preset's test (or train) pipeline gives the model]."""
     device = resolve_device(device)
     model = build_model(preset, pretrained=False, **dict(overrides)).to(device)
     if channels_last:
@@ -35,7 +37,8 @@ def measure_model(preset, device="cpu", batch=1, iters=200, warmup=10, amp=None,
     frames = cfg["model"]["num_segments"]
     if train:
         batch = cfg["data"]["videos_per_gpu"]
-    shape = (batch, frames, 3, size, size)
+    height, width = (size, size) if size else output_size(cfg["data"]["train" if train else "test"]["pipeline"])
+    shape = (batch, frames, 3, height, width)
     x = torch.randn(shape, device=device)
     dtype = amp_dtype(amp, device)
     if device.type == "cuda":

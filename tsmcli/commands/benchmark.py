@@ -9,6 +9,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ..errors import UserError
+from . import options
 
 app = typer.Typer(help="Measure speed: the model (`tsm benchmark --preset NAME`, or `tsm benchmark model`) "
                        "and the data pipelines (`tsm benchmark data`).", no_args_is_help=True,
@@ -20,14 +21,14 @@ def benchmark(
     ctx: typer.Context,
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Benchmark this preset's model "
                                                                       "(the options of `tsm benchmark model`)."),
-    device: str = typer.Option("cpu", help="cpu or cuda."),
+    device: str = options.device(),
     batch: List[int] = typer.Option([1], help="Batch sizes to time."),
     iters: int = typer.Option(200, min=1, help="Videos to time per batch size."),
-    amp: Optional[str] = typer.Option(None, help="bf16 or fp16 autocast."),
+    amp: Optional[str] = options.amp(),
     channels_last: bool = typer.Option(False),
     compile: bool = typer.Option(False),
     train: bool = typer.Option(False, "--train", help="Time a training step instead."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ):
     """`tsm benchmark --preset NAME` times the model as the zoo does; `tsm benchmark data ...` the data."""
     if ctx.invoked_subcommand is None:
@@ -39,11 +40,12 @@ def benchmark(
 
 @app.command("data")
 def data(
-    preset: str = typer.Option(..., "--preset", "-p", help="Preset name, zoo config name or YAML file."),
+    preset: str = options.preset(),
     videos: Optional[List[Path]] = typer.Argument(None, help="Video files or folders of videos to read "
-                                                             "(instead of --ann-file)."),
-    ann_file: Optional[str] = typer.Option(None, help="A list file in the preset's format."),
-    data_prefix: Optional[str] = typer.Option(None, help="Folder the list's paths are relative to."),
+                                                             "(instead of --list); folders are searched "
+                                                             "through, class sub-folders included."),
+    ann_file: Optional[str] = options.list_file(),
+    data_prefix: Optional[str] = options.data_root(),
     split: str = typer.Option("both", help="train, test or both."),
     clips: int = typer.Option(50, min=1, help="Clips to time per pipeline."),
     workers: int = typer.Option(0, min=0, help="DataLoader workers; 0 times in-process, with the "
@@ -56,13 +58,15 @@ def data(
 
       tsm benchmark data --preset tsm_r50_video_1x1x8_50e_k400 ../shared/fixtures/videos/
 
-      tsm benchmark data -p tsm_r50_1x1x8_50e_sthv1 --ann-file data/sthv1/val.txt --data-prefix data/sthv1/rawframes --split test
+      tsm benchmark data -p tsm_r50_1x1x8_50e_sthv1 --list data/sthv1/val.txt --data-root data/sthv1/rawframes --split test
     """
     from ..data.benchmark import measure
+    from ..data.decode import VIDEO_SUFFIXES
 
     files = _collect_videos(videos or [])
     if not files and not ann_file:
-        raise UserError("give video files/folders or --ann-file (with --data-prefix)")
+        raise UserError(f"no videos ({', '.join(VIDEO_SUFFIXES)}) in {', '.join(map(str, videos))}" if videos else
+                        "give video files/folders, or --list (with --data-root)")
     splits = ["train", "test"] if split == "both" else [split]
     if any(s not in ("train", "val", "test") for s in splits):
         raise UserError(f"--split must be train, test or both, got {split!r}")
@@ -92,12 +96,12 @@ def _ms(value):
 
 
 def _collect_videos(paths):
+    from ..data.decode import VIDEO_SUFFIXES
+
     files = []
     for path in paths:
         if path.is_dir():
-            from ..data.decode import VIDEO_SUFFIXES
-
-            files += sorted(p for p in path.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+            files += sorted(p for p in path.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
         elif path.is_file():
             files.append(path)
         else:
@@ -107,16 +111,16 @@ def _collect_videos(paths):
 
 @app.command("model")
 def model(
-    preset: str = typer.Option(..., "--preset", "-p", help="Preset name, zoo config name or YAML file."),
-    device: str = typer.Option("cpu", help="cpu or cuda."),
+    preset: str = options.preset(),
+    device: str = options.device(),
     batch: List[int] = typer.Option([1], help="Batch sizes to time (repeat: --batch 1 --batch 8)."),
     iters: int = typer.Option(200, min=1, help="Videos to time per batch size (after warm-up)."),
-    amp: Optional[str] = typer.Option(None, help="bf16 or fp16 autocast."),
+    amp: Optional[str] = options.amp(),
     channels_last: bool = typer.Option(False),
     compile: bool = typer.Option(False, help="torch.compile the model first."),
     train: bool = typer.Option(False, "--train", help="Time a training step at the preset's videos per GPU "
                                                       "instead (the zoo's memory column)."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ):
     """Model speed as the zoo measures it: batch 1, the preset's frames, 224x224, warm-up, then --iters
     videos; no IO or preprocessing. Prints video/s and peak memory (GPU memory, or the process's peak RSS

@@ -5,15 +5,16 @@ from typing import List, Optional
 
 import typer
 
+from . import options
+
 
 def predict(
     inputs: List[Path] = typer.Argument(..., help="Video files or folders of JPEG frames (img_00001.jpg ...)."),
-    ckpt: str = typer.Option(..., "--ckpt", help="Ours, mmaction2 0.x or original TSM checkpoint: a path, a URL or "
-                                                 "a model-zoo file name (downloaded once)."),
-    preset: Optional[str] = typer.Option(None, help="Preset [default: the checkpoint's, or its zoo file name's]."),
+    ckpt: str = typer.Option(..., "--ckpt", help=options.CHECKPOINT_HELP),
+    preset: Optional[str] = options.preset(required=False),
     top: int = typer.Option(5, min=1, help="How many classes to show."),
     scheme: str = typer.Option("preset", help="preset | efficient | accurate | dense (as in `tsm test`)."),
-    device: str = typer.Option("cpu"),
+    device: str = options.device(),
     as_json: bool = typer.Option(False, "--json", help='One JSON object per input: {"video", "topk": [{"index", '
                                                        '"label", "prob"}], "scores"}.'),
 ):

@@ -5,11 +5,11 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
 from ..errors import UserError
+from ..presets import SMALL_PRESET
 
 FRAMES_HELP = "Extract JPEG frames: short256, short320, 340x256, height100 ..."
 RESIZE_HELP = "Write resized H.264 copies (keyframe every 16 frames, for fast random access), e.g. short256."
@@ -18,11 +18,16 @@ app = typer.Typer(help="Turn a dataset as downloaded into the list files and lab
                   no_args_is_help=True)
 
 
-def _report(summary, as_json):
+def _report(summary, as_json, next_step=None):
+    """The summary as JSON for scripts, or as lines for people, with where failures are listed and
+    what to run next."""
     if as_json:
         typer.echo(json.dumps(summary, indent=1))
-    else:
-        Console().print(summary)
+        return
+    for key, value in summary.items():
+        typer.echo(f"{key + ':':<10} {value}")
+    if next_step:
+        typer.echo(f"\nnext:      {next_step}")
 
 
 @app.command("toy")
@@ -32,7 +37,7 @@ def toy(
     val_per_class: int = typer.Option(16, min=1),
     seed: int = typer.Option(0),
     frames: Optional[str] = typer.Option(None, help="Also extract JPEG frames at this size, e.g. short64."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ):
     """Generate the toy dataset: 4 classes that differ only in frame order (moving left/right,
     growing/shrinking), real H.264 videos, seeded, a few seconds to make.
@@ -43,7 +48,9 @@ def toy(
     """
     from ..prepare.toy import prepare_toy
 
-    _report(prepare_toy(root, train_per_class, val_per_class, seed, extract=frames), as_json)
+    _report(prepare_toy(root, train_per_class, val_per_class, seed, extract=frames), as_json,
+            "tsm train -p tsm_r18_1x1x8_toy" + ("" if root == Path("data/toy") else
+                                                 f"  (it reads data/toy: pass --set data.train.ann_file=... for {root})"))
 
 
 @app.command("custom")
@@ -51,6 +58,8 @@ def custom(
     root: Path = typer.Option(..., help="Output folder (lists, label_map.txt, failures.txt)."),
     videos: Optional[Path] = typer.Option(None, help="Folder of class sub-folders of videos [default: ROOT/videos]."),
     val_ratio: float = typer.Option(0.2, help="Share of each class for validation (seeded)."),
+    base: str = typer.Option(SMALL_PRESET, help="The preset ROOT/tsm.yaml extends: a small ResNet18 at 112 px that "
+                             "trains on a laptop CPU, or any trainable preset (e.g. tsm_r50_1x1x8_50e_k400)."),
     train_list: Optional[Path] = typer.Option(None, help="Use these videos (paths relative to --videos) for training."),
     val_list: Optional[Path] = typer.Option(None, help="Use these videos for validation."),
     seed: int = typer.Option(0),
@@ -58,33 +67,46 @@ def custom(
     frames: Optional[str] = typer.Option(None, help=FRAMES_HELP),
     resize_videos: Optional[str] = typer.Option(None, help=RESIZE_HELP),
     shard: Optional[str] = typer.Option(None, help="Process only shard i/n of the videos (several machines)."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ):
-    """Your own videos, one sub-folder per class: every video is checked, undecodable ones are listed in
-    failures.txt and left out, classes are numbered in sorted folder order.
+    """Your own videos, one sub-folder per class (ROOT/videos/<class>/<video>): every video is checked,
+    undecodable ones are listed in failures.txt and left out, classes are numbered in sorted folder order
+    (label_map.txt), and ROOT/tsm.yaml is a preset ready to train.
 
     Examples:
 
-      tsm prepare custom --root data/mine
+      tsm prepare custom --root data/mine && tsm train -p data/mine/tsm.yaml
 
-      tsm prepare custom --root data/mine --train-list train.txt --val-list val.txt
+      tsm prepare custom --root data/mine --base tsm_r50_1x1x8_50e_k400 --train-list train.txt --val-list val.txt
     """
-    from ..prepare.custom import prepare_custom
+    from ..prepare.custom import PRESET_FILE, prepare_custom
 
-    _run(lambda **media: prepare_custom(root, videos, val_ratio, train_list, val_list, seed, **media),
-         frames, resize_videos, workers, shard, as_json)
+    preset = root / PRESET_FILE
+    _run(lambda **media: prepare_custom(root, videos, val_ratio, train_list, val_list, seed, base=base, **media),
+         frames, resize_videos, workers, shard, as_json,
+         next_step=f"tsm train -p {_quoted(preset)}   (or: tsm finetune --from CHECKPOINT -p {_quoted(preset)})")
 
 
-def _run(prepare, frames, resize_videos, workers, shard, as_json):
+def _quoted(path):
+    import shlex
+
+    return shlex.quote(str(path))
+
+
+def _run(prepare, frames, resize_videos, workers, shard, as_json, next_step=None):
+    from ..prepare.extract import parse_size
     from ..prepare.media import parse_shard
 
+    for size, option in ((frames, "--frames"), (resize_videos, "--resize-videos")):
+        if size:
+            parse_size(size, option)  # before any video is read
     try:
         shard_spec = parse_shard(shard)
     except ValueError as e:
         raise UserError(str(e)) from None
     with _progress(as_json) as advance:
         summary = prepare(frames=frames, resize=resize_videos, workers=workers, shard=shard_spec, progress=advance)
-    _report(summary, as_json)
+    _report(summary, as_json, next_step if shard is None else None)
 
 
 def _public(name, function, doc):
@@ -94,7 +116,7 @@ def _public(name, function, doc):
         resize_videos: Optional[str] = typer.Option(None, help=RESIZE_HELP),
         workers: Optional[int] = typer.Option(None, help="Processes [default: all cores]."),
         shard: Optional[str] = typer.Option(None, help="Process only shard i/n of the videos."),
-        as_json: bool = typer.Option(False, "--json"),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
     ):
         from ..prepare import datasets
 

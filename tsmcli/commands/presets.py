@@ -7,11 +7,11 @@ from rich.console import Console
 from rich.table import Table
 
 from ..presets import dump_preset, list_presets, load_preset
+from . import options
 
 app = typer.Typer(help="Browse the built-in presets: every configuration of the TSM model zoo.",
                   no_args_is_help=True)
 
-SET_HELP = "Override preset values: --set model.dropout=0.8 data.videos_per_gpu=4"
 DATASET_SHORT_NAMES = {"k400": "kinetics400"}  # as the preset names write it
 
 
@@ -86,7 +86,7 @@ def list_(
 @app.command("show")
 def show(
     name: str = typer.Argument(..., help="A preset name, a zoo config name, or a YAML file."),
-    overrides: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
+    overrides: Optional[List[str]] = options.overrides(),
 ):
     """Print a preset fully resolved (bases merged, overrides applied) as YAML.
 

@@ -7,21 +7,21 @@ from rich.console import Console
 from rich.table import Table
 
 from ..presets.schema import METRIC_NAMES
+from . import options
 
 
 def test(
-    checkpoint: str = typer.Argument(..., help="Ours, mmaction2 0.x or original TSM checkpoint: a path, a URL or "
-                                               "a model-zoo file name (downloaded once)."),
-    preset: Optional[str] = typer.Option(None, help="Preset [default: the checkpoint's, or its zoo file name's]."),
+    checkpoint: str = typer.Argument(..., help=options.CHECKPOINT_HELP),
+    preset: Optional[str] = options.preset(required=False),
     scheme: str = typer.Option("preset", help="preset | efficient (1 clip, centre crop) | accurate (2 clips x "
                                               "3 crops) | dense (10 clips)."),
-    list_file: Optional[Path] = typer.Option(None, "--list", help="Test list [default: the preset's]."),
-    data_root: Optional[Path] = typer.Option(None, help="Folder the list's paths are relative to."),
+    list_file: Optional[Path] = options.list_file("Test list [default: the preset's data.test.ann_file],"),
+    data_root: Optional[Path] = options.data_root(),
     out: Optional[Path] = typer.Option(None, help="Write metrics, scheme and per-video scores as JSON."),
-    device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
+    device: str = options.device(),
     batch_size: Optional[int] = typer.Option(None, help="Videos per batch [default: the preset's test batch]."),
-    workers: Optional[int] = typer.Option(None, help="Loader workers [default: the preset's]."),
-    gpus: int = typer.Option(1, min=1, help="Processes: GPUs, or CPU processes with Gloo; same numbers as 1."),
+    workers: Optional[int] = options.workers(),
+    gpus: int = options.gpus(minimum=1),
     metrics: List[str] = typer.Option(list(METRIC_NAMES), help="Metrics to report."),
     plot: Optional[Path] = typer.Option(None, help="Also save the confusion matrix as a PNG here."),
     master_port: int = typer.Option(29501, help="A free local port for --gpus > 1."),
@@ -65,6 +65,8 @@ def test(
     table.add_row(*(f"{v:.4f}" for v in result["metrics"].values()),
                   f"{result['videos_total']}" + (f" ({len(result['failed'])} unreadable)" if result["failed"] else ""))
     Console().print(table)
+    if len(result["per_class"]) <= PER_CLASS_ROWS:
+        Console().print(_per_class_table(result["per_class"]))
     for failure in result["failed"]:
         typer.echo(f"unreadable: {failure['path']} ({failure['reason']})", err=True)
     if plot:
@@ -74,3 +76,16 @@ def test(
         if gpus == 1:
             write_result(result, out)
         typer.echo(f"wrote {out}")
+
+
+PER_CLASS_ROWS = 60  # more classes than this: the JSON (--out) has them
+
+
+def _per_class_table(rows):
+    table = Table(title="per class")
+    for column in ("class", "videos", "top1"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for row in rows:
+        name = row["label"] if row["label"] is not None else str(row["index"])
+        table.add_row(name, str(row["videos"]), f"{row['top1']:.4f}")
+    return table

@@ -6,26 +6,24 @@ from typing import List, Optional
 import typer
 
 from ..errors import UserError
-from .presets import SET_HELP
+from . import options
 
 
 def train(
-    preset: str = typer.Option(..., "--preset", "-p", help="Preset name, zoo config name or YAML file."),
-    overrides: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
+    preset: str = options.preset(),
+    overrides: Optional[List[str]] = options.overrides(),
     work_dir: Optional[Path] = typer.Option(None, help="Checkpoints and logs [default: work_dirs/<preset>]."),
-    device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
+    device: str = options.device(),
     seed: int = typer.Option(0),
     deterministic: bool = typer.Option(False, help="Deterministic algorithms (slower)."),
     autoscale_lr: bool = typer.Option(True, "--autoscale-lr/--no-autoscale-lr",
                                       help="Scale the preset's lr to this run's total batch (linear rule)."),
     accumulate: int = typer.Option(1, min=1, help="Gradient accumulation steps (a larger effective batch)."),
-    amp: Optional[str] = typer.Option(None, help="Mixed precision: bf16 (CPU or GPU) or fp16 (GPU, with a "
-                                                 "gradient scaler)."),
+    amp: Optional[str] = options.amp(),
     channels_last: bool = typer.Option(False, help="Channels-last memory format (faster convolutions on "
                                                    "recent GPUs)."),
     resume: Optional[Path] = typer.Option(None, help="Checkpoint to resume from, or 'auto' for WORK_DIR/latest.pth."),
-    gpus: int = typer.Option(1, min=0, help="Processes on this machine: GPUs with NCCL, or CPU processes with "
-                                            "Gloo when there is no GPU; 0 = train on the CPU."),
+    gpus: int = options.gpus(),
     nnodes: int = typer.Option(1, min=1, help="Machines in the job (run the same command on each)."),
     node_rank: int = typer.Option(0, min=0, help="This machine's index among --nnodes."),
     master_addr: str = typer.Option("127.0.0.1", help="Address of node 0, for several machines."),
@@ -34,10 +32,13 @@ def train(
 ):
     """Train a preset on the CPU, one GPU, several GPUs or several machines; logs, checkpoints and the
     resolved config go to the work dir. Under torchrun or SLURM, the same command runs as one worker.
+    A stop by a signal writes a checkpoint, prints the command that resumes, and exits 128 + the signal.
 
     Examples:
 
       tsm prepare toy --root data/toy && tsm train --preset tsm_r18_1x1x8_toy
+
+      tsm prepare custom --root data/mine && tsm train -p data/mine/tsm.yaml
 
       tsm train -p tsm_r50_1x1x8_50e_sthv1 --set data.videos_per_gpu=4 --accumulate 2
 
@@ -52,18 +53,24 @@ def finetune(
     checkpoint: Optional[str] = typer.Option(None, "--from", help="A Kinetics-400 (or any) checkpoint: ours, "
                                          "mmaction2 0.x or the original TSM code's; a path, a URL or a zoo file "
                                          "name (downloaded once) [default: the preset's load_from]."),
-    preset: str = typer.Option(..., "--preset", "-p", help="The target preset (e.g. "
-                                                         "tsm_k400_pretrained_r50_1x1x8_25e_ucf101) or your YAML."),
-    overrides: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
+    preset: str = options.preset(),
+    overrides: Optional[List[str]] = options.overrides(),
     work_dir: Optional[Path] = typer.Option(None, help="Checkpoints and logs [default: work_dirs/<preset>]."),
-    device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
+    device: str = options.device(),
     seed: int = typer.Option(0),
-    deterministic: bool = typer.Option(False),
-    autoscale_lr: bool = typer.Option(True, "--autoscale-lr/--no-autoscale-lr"),
-    accumulate: int = typer.Option(1, min=1),
-    amp: Optional[str] = typer.Option(None, help="bf16 or fp16."),
-    channels_last: bool = typer.Option(False),
+    deterministic: bool = typer.Option(False, help="Deterministic algorithms (slower)."),
+    autoscale_lr: bool = typer.Option(True, "--autoscale-lr/--no-autoscale-lr",
+                                      help="Scale the preset's lr to this run's total batch (linear rule)."),
+    accumulate: int = typer.Option(1, min=1, help="Gradient accumulation steps (a larger effective batch)."),
+    amp: Optional[str] = options.amp(),
+    channels_last: bool = typer.Option(False, help="Channels-last memory format."),
     resume: Optional[Path] = typer.Option(None, help="Resume this finetuning run ('auto': WORK_DIR/latest.pth)."),
+    gpus: int = options.gpus(),
+    nnodes: int = typer.Option(1, min=1, help="Machines in the job (run the same command on each)."),
+    node_rank: int = typer.Option(0, min=0, help="This machine's index among --nnodes."),
+    master_addr: str = typer.Option("127.0.0.1", help="Address of node 0, for several machines."),
+    master_port: int = typer.Option(29500, help="A free port on node 0."),
+    sync_bn: bool = typer.Option(False, help="Synchronise BatchNorm statistics across processes."),
 ):
     """Finetune: keep a checkpoint's backbone, start a new head for the preset's classes, train with the
     preset's recipe. The log lists what was kept and what was dropped.
@@ -72,11 +79,11 @@ def finetune(
 
       tsm finetune --from tsm_r50_1x1x8_50e_kinetics400_rgb_20200607-af7fb746.pth --preset tsm_k400_pretrained_r50_1x1x8_25e_ucf101
 
-      tsm finetune --from k400.pth --preset tsm_k400_pretrained_r50_1x1x8_25e_hmdb51 --set model.num_classes=5 data.train.ann_file=mine/train.txt
+      tsm prepare custom --root data/mine --base tsm_r50_1x1x8_50e_k400 && tsm finetune --from tsm_r50_1x1x8_50e_kinetics400_rgb_20200607-af7fb746.pth -p data/mine/tsm.yaml
     """
-    _run(preset, overrides, work_dir, resume, Launch(), init_from=checkpoint, finetune=True, device=device, seed=seed,
-         deterministic=deterministic, autoscale_lr=autoscale_lr, accumulation=accumulate, amp=amp,
-         channels_last=channels_last)
+    _run(preset, overrides, work_dir, resume, Launch(gpus, nnodes, node_rank, master_addr, master_port),
+         init_from=checkpoint, finetune=True, device=device, seed=seed, deterministic=deterministic,
+         autoscale_lr=autoscale_lr, accumulation=accumulate, amp=amp, sync_bn=sync_bn, channels_last=channels_last)
 
 
 @dataclass

@@ -5,12 +5,14 @@ videos:     path label [label ...]
 Relative paths are joined to the data prefix. Several labels on a line need multi_class.
 """
 import os
+import re
 from dataclasses import dataclass
 
 import numpy as np
 from typing import List
 
 from ..errors import UserError
+from .decode import VIDEO_SUFFIXES
 
 
 @dataclass
@@ -111,12 +113,17 @@ def _parse_uniform(text, head, multi_class, prefix):
     return Annotations(paths, labels, totals, offsets, np.arange(1, len(lines) + 1))
 
 
+_LINE = re.compile(r"\s*(?P<path>.*?\S)(?P<numbers>(?:\s+[-+]?\d+)+)\s*$")
+
+
 def _parse_lines(text, ann_file, head, multi_class, prefix):
     paths, labels, totals, offsets, lines = [], [], [], [], []
     for number, line in enumerate(text.splitlines(), 1):
-        parts = line.split()
-        if not parts:
+        if not line.strip():
             continue
+        # The path runs to the last word that is not an integer, so it may hold spaces ("clip 1.mp4 0").
+        match = _LINE.match(line)
+        parts = [match["path"], *match["numbers"].split()] if match else line.split()
         try:
             numbers = list(map(int, parts[1:]))
         except ValueError:
@@ -124,8 +131,11 @@ def _parse_lines(text, ann_file, head, multi_class, prefix):
         if numbers is None or len(numbers) < head + 1:
             expected = {0: "path label [label ...]", 1: "frame_dir total_frames label [label ...]",
                         2: "frame_dir offset total_frames label [label ...]"}[head]
+            hint = ""
+            if head and line.split()[0].lower().endswith(VIDEO_SUFFIXES):
+                hint = "; this looks like a list of videos: set data.format=videos"
             raise UserError(f"{ann_file}:{number}: expected '{expected}' (integers after the path), "
-                            f"got {line.strip()!r}")
+                            f"got {line.strip()!r}{hint}")
         line_labels = numbers[head:]
         if len(line_labels) > 1 and not multi_class:
             raise UserError(f"{ann_file}:{number}: {len(line_labels)} labels on one line; set "

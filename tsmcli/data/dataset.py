@@ -118,6 +118,8 @@ def build_dataset(preset, split="train", ann_file=None, data_prefix=None, seed=0
         if not list_file:
             raise UserError(f"preset '{cfg['name']}' names no {split} list (data.{split}.ann_file): give one "
                             f"(tsm test --list, or --set data.{split}.ann_file=PATH data.{split}.data_prefix=DIR)")
+        if not os.path.isfile(list_file):
+            raise UserError(_missing_list(cfg, split, list_file, given=ann_file is not None))
         prefix = split_cfg["data_prefix"] if data_prefix is None else data_prefix
         records = load_annotations(list_file, data["format"], prefix, with_offset=data["with_offset"],
                                    multi_class=data["multi_class"])
@@ -129,6 +131,19 @@ def build_dataset(preset, split="train", ann_file=None, data_prefix=None, seed=0
     dataset = VideoDataset(records, pipeline, cfg["model"]["num_classes"], data["multi_class"], seed=seed)
     dataset.preset = cfg
     return dataset
+
+
+PREPARED_DATASETS = ("toy", "kinetics400", "ucf101", "hmdb51", "sthv1", "sthv2", "diving48", "jester")
+
+
+def _missing_list(cfg, split, list_file, given):
+    where = "" if given else f" (data.{split}.ann_file of preset '{cfg['name']}')"
+    dataset = cfg.get("dataset")
+    if not given and dataset in PREPARED_DATASETS and not os.path.isabs(list_file):
+        return (f"list file {list_file} does not exist{where}: run `tsm prepare {dataset}` first, in the folder "
+                f"you run this from (paths such as data/{dataset}/ are read from there)")
+    return (f"list file {list_file} does not exist{where}: prepare the data (`tsm prepare`) or give your list "
+            f"(--set data.{split}.ann_file=PATH data.{split}.data_prefix=DIR)")
 
 
 def _worker_init(_):

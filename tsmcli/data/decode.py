@@ -1,8 +1,12 @@
 """Reading frames: videos with decord (one reader per item, one batched fetch), rawframe folders with
 libjpeg-turbo through torchvision. Frames come back as uint8 tensors (T, 3, H, W) whose memory is (T, H, W, 3) (channels-last): that is
 how decoders produce them, and torch's uint8 bilinear resize is ~2x faster on it."""
+import contextlib
+import functools
 import io
 import os
+import sys
+import threading
 import warnings
 
 import numpy as np
@@ -26,15 +30,46 @@ class MediaError(Exception):
         self.path, self.reason = path, reason
 
 
-def open_video(path):
+@functools.lru_cache(maxsize=None)
+def _decord():
+    """decord, with its and FFmpeg's own stderr messages off: failures reach the user as MediaError,
+    once, naming the file."""
     import decord
+    import decord.logging
 
+    decord.logging.set_level(decord.logging.QUIET)
+    return decord
+
+
+_STDERR_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _stderr_silenced():
+    """decord's C++ logger writes a failed open to file descriptor 2 itself; the same text is in the
+    exception we report, so while a reader opens, that descriptor points at /dev/null."""
+    with _STDERR_LOCK:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)
+
+
+def open_video(path):
+    decord = _decord()
     if not os.path.isfile(path):
         raise MediaError(path, "file not found")
     if os.path.getsize(path) == 0:
         raise MediaError(path, "empty file")
     try:
-        reader = decord.VideoReader(path, num_threads=1)
+        with _stderr_silenced():
+            reader = decord.VideoReader(path, num_threads=1)
     except Exception as e:  # noqa: BLE001 - decord raises its own DECORDError and RuntimeError
         raise MediaError(path, f"cannot open video ({str(e).splitlines()[0][:200]})") from None
     if len(reader) == 0:

@@ -55,4 +55,22 @@ class Pipeline:
         return clip
 
 
-__all__ = ["Pipeline", "MediaError"]
+_CROPS = ("CenterCrop", "ThreeCrop", "TenCrop")
+
+
+def output_size(steps):
+    """(height, width) of the frames a pipeline (its list of steps) gives the model: its last crop or
+    fixed-size resize. Models are timed and exported at this size."""
+    size = None
+    for step in steps:
+        if step["type"] in _CROPS or step["type"] == "MultiScaleCrop":
+            value = step.get("crop_size", step.get("input_size"))
+            size = (value, value) if isinstance(value, int) else (value[1], value[0])
+        elif step["type"] == "Resize" and not step.get("keep_ratio", True):
+            size = (int(step["scale"][1]), int(step["scale"][0]))
+    if size is None:
+        raise ValueError("the pipeline has no crop or fixed-size resize: its output size depends on the video")
+    return size
+
+
+__all__ = ["Pipeline", "MediaError", "output_size"]

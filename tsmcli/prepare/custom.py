@@ -6,7 +6,9 @@ import numpy as np
 
 from ..data.decode import VIDEO_SUFFIXES, MediaError
 from ..errors import UserError
+from ..presets import SMALL_PRESET
 from .common import finish
+from .files import write_text
 from .video_io import probe_video
 
 
@@ -18,11 +20,17 @@ def _check(path):
         return path, 0, e.reason
 
 
+PRESET_FILE = "tsm.yaml"
+
+
 def prepare_custom(root, videos_dir=None, val_ratio=0.2, train_list=None, val_list=None, seed=0, workers=None,
-                   name="custom", frames=None, resize=None, shard=None, progress=None):
+                   name="custom", frames=None, resize=None, shard=None, progress=None, base=SMALL_PRESET):
     """Scan <videos_dir>/<class>/<video>, check every video decodes, write <name>_{train,val}_list_videos.txt,
-    label_map.txt (classes in sorted folder order) and, if any video failed, failures.txt.
-    frames / resize (e.g. 'short256'): also extract JPEG frames / write resized copies (media.py)."""
+    label_map.txt (classes in sorted folder order), failures.txt if any video failed, and tsm.yaml: a preset
+    extending `base` for these classes and lists (write_preset).
+    frames / resize (e.g. 'short256'): also extract JPEG frames / write resized copies (media.py); the
+    preset then reads the frames (or else the resized copies)."""
+    base_file = _trainable_base(base)
     videos_dir = videos_dir or os.path.join(root, "videos")
     if not os.path.isdir(videos_dir):
         raise UserError(f"{videos_dir} does not exist: expected <videos>/<class name>/<video files>")
@@ -43,9 +51,64 @@ def prepare_custom(root, videos_dir=None, val_ratio=0.2, train_list=None, val_li
         if not 0 <= val_ratio < 1:
             raise UserError(f"--val-ratio must be in [0, 1), got {val_ratio}")
         splits = _split_by_ratio(good, len(classes), val_ratio, seed)
+    for split, rows in splits.items():
+        if not rows:
+            raise UserError(f"no {split} videos: training validates on a split of its own; give "
+                            f"{'--val-ratio above 0 or --val-list' if split == 'val' else '--train-list'}"
+                            f" (decodable videos: {len(good)} of {len(items)})")
     summary = finish(root, name, classes, splits, videos_dir, failed, frames, resize, workers, shard, progress)
-    return {"classes": summary["classes"], "videos": len(items), "failed": summary["failed"],
-            **{split: len(rows) for split, rows in splits.items()}}
+    result = {"classes": summary["classes"], "videos": len(items), "failed": summary["failed"],
+              **{split: len(rows) for split, rows in splits.items()}}
+    if summary["failed"]:
+        result["failures"] = os.path.join(root, "failures.txt")
+    if shard is None:  # a shard has only its part of the frames; the unsharded run writes the preset
+        result["preset"] = str(write_preset(root, base_file, name, len(classes), videos_dir, frames, resize))
+    return result
+
+
+def _trainable_base(base):
+    from ..presets import find_preset_file, load_preset
+
+    path = find_preset_file(base)
+    if load_preset(path).get("inference_only"):
+        raise UserError(f"--base {base} is a test-only preset (it has no training recipe); pick a trainable one "
+                        f"(`tsm presets list`), e.g. {SMALL_PRESET}")
+    return path
+
+
+def write_preset(root, base_file, name, num_classes, videos_dir, frames=None, resize=None):
+    """<root>/tsm.yaml: the base preset with these classes, label map and lists, every path relative to
+    the file itself, so `tsm train -p <root>/tsm.yaml` works from any folder."""
+    from ..presets import PRESET_DIR, dump_preset
+
+    root = os.path.abspath(root)
+
+    def rel(path):
+        return os.path.relpath(os.path.abspath(path), root)
+
+    base_path = os.path.abspath(base_file)
+    extends = (os.path.splitext(os.path.basename(base_path))[0]
+               if os.path.dirname(base_path) == os.path.abspath(PRESET_DIR) else rel(base_path))
+    data = {"format": "videos"}
+    if frames:
+        data = {"format": "rawframes", "filename_tmpl": "img_{:05d}.jpg", "start_index": 1}
+        lists, prefix = "{}_rawframes.txt", os.path.join(root, "rawframes")
+    elif resize:
+        suffix = resize.replace("x", "_")
+        lists, prefix = "{}_videos_" + suffix + ".txt", os.path.join(root, f"videos_{suffix}")
+    else:
+        lists, prefix = "{}_videos.txt", videos_dir
+    for split, written in (("train", "train"), ("val", "val"), ("test", "val")):
+        data[split] = {"ann_file": lists.format(f"{name}_{written}_list"), "data_prefix": rel(prefix)}
+    preset = {"extends": extends, "name": os.path.basename(root), "dataset": None,
+              "description": f"{os.path.basename(root)}: {num_classes} classes of your own videos, on {extends}",
+              "label_map": "label_map.txt", "model": {"num_classes": num_classes}, "data": data, "reference": []}
+    header = (f"# Written by `tsm prepare custom` for the videos in {videos_dir}; paths are relative to this file.\n"
+              "# Train: tsm train -p THIS_FILE    Fine-tune a checkpoint: tsm finetune --from CKPT -p THIS_FILE\n"
+              "# Edit freely: any key of `tsm presets show " + extends + "` can be set here.\n")
+    path = os.path.join(root, PRESET_FILE)
+    write_text(path, header + dump_preset(preset))
+    return path
 
 
 def _split_by_ratio(items, num_classes, val_ratio, seed):

@@ -8,6 +8,7 @@ videos) are collected, not raised.
 import glob
 import io
 import os
+import re
 import shutil
 import time
 import warnings
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from ..data.decode import MediaError, open_video
+from ..errors import UserError
 from .video_io import add_h264_stream
 
 
@@ -43,17 +45,20 @@ def target_size(height, width, size):
     return int(round(h / 2) * 2), int(round(w / 2) * 2)
 
 
-def parse_size(text):
+_SIZE = re.compile(r"(?:(short|height)(\d+)|(\d+)x(\d+))")
+
+
+def parse_size(text, option="--frames"):
     """'short256' | '340x256' | 'height100' -> a size tuple for target_size."""
-    text = text.strip().lower()
-    if text.startswith("short"):
-        return ("short", int(text[5:]))
-    if text.startswith("height"):
-        return ("height", int(text[6:]))
-    if "x" in text:
-        w, h = text.split("x")
-        return ("fixed", int(w), int(h))
-    raise ValueError(f"size must look like short256, 340x256 or height100, got {text!r}")
+    m = _SIZE.fullmatch(text.strip().lower())
+    numbers = [int(n) for n in (m.groups() if m else ()) if n and n.isdigit()]
+    if not m or min(numbers) == 0:
+        hint = f" (short{text.strip()} for a short side of {text.strip()})" if text.strip().isdigit() else ""
+        raise UserError(f"{option} {text}: expected short256 (short side), height100 (height) or 340x256 "
+                        f"(width x height), sizes above 0{hint}")
+    if m[1]:
+        return (m[1], int(m[2]))
+    return ("fixed", int(m[3]), int(m[4]))
 
 
 def _encode_jpegs(frames, quality):

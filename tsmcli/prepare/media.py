@@ -47,7 +47,7 @@ def process_videos(root, videos_dir, lists, frames=None, resize=None, workers=No
         jobs = [Job(os.path.join(videos_dir, rel), os.path.join(out_dir, os.path.splitext(rel)[0] + ".mp4"))
                 for rel in items]
         result = run_jobs(jobs, resize_video, workers=workers, shard=shard, progress=progress,
-                          size=parse_size(resize))
+                          size=parse_size(resize, "--resize-videos"))
         failures += result["failed"]
         done = {os.path.relpath(t, out_dir) for t in result["frames"]}
         if shard is None:

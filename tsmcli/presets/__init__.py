@@ -19,6 +19,7 @@ from ..errors import UserError
 from .mmaction import REFERENCE_GPUS
 from .schema import validate
 
+SMALL_PRESET = "tsm_r18_video_1x1x8_25e_small"  # for a user's own videos on a laptop (`tsm prepare custom`)
 PRESET_DIR = Path(os.environ.get("TSM_PRESETS_DIR", Path(__file__).resolve().parents[2] / "presets"))
 
 
@@ -86,6 +87,8 @@ def _load_chain(path, seen=()):
     if path in seen:
         raise UserError(f"{path}: 'extends' forms a cycle")
     raw = _read_yaml(path)
+    if PRESET_DIR.resolve() not in path.parents:
+        raw = _paths_relative_to(raw, path.parent)
     parent = raw.pop("extends", None)
     if parent is None:
         return raw
@@ -98,6 +101,32 @@ def _load_chain(path, seen=()):
     merged = deep_merge(base, raw)
     _fix_reference_batch(merged, raw)
     return merged
+
+
+def _paths_relative_to(raw, folder):
+    """A user's preset file names its lists, folders and label map relative to itself, so that it works
+    from any directory (the built-in presets read data/ from the current directory, as mmaction2's do).
+    A checkpoint or weights file is taken relative to the file when it exists there (else it may be a
+    zoo file name or a URL)."""
+    def resolve(value, must_exist=False):
+        if not isinstance(value, str) or os.path.isabs(value) or "://" in value:
+            return value
+        joined = os.path.normpath(folder / os.path.expanduser(value))
+        return joined if not must_exist or os.path.exists(joined) else value
+
+    raw = copy.deepcopy(raw)
+    if "label_map" in raw:
+        raw["label_map"] = resolve(raw["label_map"])
+    if "load_from" in raw:
+        raw["load_from"] = resolve(raw["load_from"], must_exist=True)
+    if isinstance(raw.get("model"), dict) and "pretrained" in raw["model"]:
+        raw["model"]["pretrained"] = resolve(raw["model"]["pretrained"], must_exist=True)
+    for split in (raw.get("data") or {}).values() if isinstance(raw.get("data"), dict) else ():
+        if isinstance(split, dict):
+            for key in ("ann_file", "data_prefix"):
+                if key in split:
+                    split[key] = resolve(split[key])
+    return raw
 
 
 def _fix_reference_batch(cfg, raw):

@@ -157,6 +157,7 @@ SCHEMA = Section({
     "aliases": ListOf(STR),
     "dataset": OPT_STR,
     "description": STR,
+    "label_map": OPT_STR,
     "load_from": OPT_STR,
     "inference_only": BOOL,
     "model": Section({

@@ -231,6 +231,6 @@ def launch(cfg, work_dir, nproc, nnodes=1, node_rank=0, master_addr="127.0.0.1",
 
 
 def _labels(cfg):
-    from ..labels import label_map
+    from ..labels import class_names
 
-    return label_map(cfg.get("dataset"))
+    return class_names(cfg)

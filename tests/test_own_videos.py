@@ -1,0 +1,96 @@
+"""The README's "Your own videos" section, run as written: a folder of class sub-folders of real clips
+(a truncated and an empty file among them, names with spaces) to a trained model that names its classes."""
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+
+import torch
+import torchvision
+
+from conftest import REPO, SHARED
+
+CLASSES = ["arm wrestling", "jumping", "waving"]
+
+
+def readme_commands():
+    """The bash block after the own-videos marker, one command per line, comments dropped."""
+    text = (REPO / "README.md").read_text()
+    block = re.search(r"<!-- own-videos:.*?-->\s*```bash\n(.*?)```", text, re.S)[1]
+    lines = [line.split("  #")[0].strip() for line in block.splitlines()]
+    return [shlex.split(line) for line in lines if line and not line.startswith("#")]
+
+
+def make_folder(root):
+    fixtures = SHARED / "fixtures/videos"
+    for cls in CLASSES:
+        folder = root / "mine/videos" / cls
+        folder.mkdir(parents=True)
+        for i in range(3):
+            shutil.copy(fixtures / "test.mp4", folder / f"clip {i}.mp4")
+        shutil.copy(fixtures / "part_0.mp4", folder / "clip.mp4")
+    (root / "mine/videos/jumping/truncated.mp4").write_bytes((fixtures / "demo.mp4").read_bytes()[:3000])
+    (root / "mine/videos/waving/empty.mp4").write_bytes(b"")
+
+
+def offline_imagenet_weights(torch_home):
+    """ImageNet weights cannot be downloaded here: put a file of the right shapes where the first use
+    would have cached it (tests/test_download.py covers the download itself)."""
+    cache = torch_home / "hub/checkpoints"
+    cache.mkdir(parents=True)
+    torch.save(torchvision.models.resnet18().state_dict(), cache / "resnet18-f37072fd.pth")
+
+
+def test_readme_own_videos_section_as_written(tmp_path):
+    make_folder(tmp_path)
+    offline_imagenet_weights(tmp_path / "torch_home")
+    env = {**os.environ, "TORCH_HOME": str(tmp_path / "torch_home")}
+    commands = readme_commands()
+    assert [c[:2] for c in commands] == [["tsm", "prepare"], ["tsm", "train"], ["tsm", "test"], ["tsm", "predict"]]
+    outputs = []
+    for command in commands:
+        if command[1] == "train":  # the one change: one epoch instead of the preset's 25
+            command = command + ["--set", "schedule.epochs=1"]
+        run = subprocess.run([sys.executable, "-m", "tsmcli.cli", *command[1:]], cwd=tmp_path, env=env,
+                             capture_output=True, text=True)
+        assert run.returncode == 0, f"{shlex.join(command)}\n{run.stdout}\n{run.stderr}"
+        outputs.append(run)
+    prepare, train, test, predict = outputs
+
+    # prepare: failures named, and the next command is the README's
+    assert "next:      " + shlex.join(commands[1]) in prepare.stdout
+    failures = (tmp_path / "mine/failures.txt").read_text()
+    assert "jumping/truncated.mp4" in failures and "waving/empty.mp4\tempty file" in failures
+    assert "moov atom" not in prepare.stderr + prepare.stdout and "video_reader.cc" not in prepare.stderr
+
+    # the checkpoint carries the class names; test and predict print them
+    ckpt = torch.load(tmp_path / "work_dirs/mine/best.pth", map_location="cpu", weights_only=True)
+    assert ckpt["labels"] == CLASSES and ckpt["state_dict"]["head.fc.weight"].shape[0] == 3
+    assert "top3" in test.stdout and all(name in test.stdout for name in CLASSES)
+    shown = [line.split("%", 1)[1].strip() for line in predict.stdout.splitlines() if "%" in line]
+    assert sorted(shown) == CLASSES
+
+
+def test_written_preset_works_from_any_folder(tmp_path):
+    """Paths in tsm.yaml are relative to the file: the same dataset builds from another directory."""
+    make_folder(tmp_path)
+    run = subprocess.run([sys.executable, "-m", "tsmcli.cli", "prepare", "custom", "--root", "mine", "--json"],
+                         cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["train"] == 9
+    from tsmcli import build_dataset
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    cwd = os.getcwd()
+    try:
+        os.chdir(elsewhere)
+        dataset = build_dataset("../mine/tsm.yaml", "val")
+        item = dataset[0]
+    finally:
+        os.chdir(cwd)
+    assert item["imgs"].shape == (8, 3, 112, 112) and not item["meta"]["failed"]
+    assert dataset.preset["label_map"] == str(tmp_path / "mine/label_map.txt")

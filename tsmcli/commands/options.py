@@ -1,0 +1,51 @@
+"""The options several commands share, defined once so that they are named, defaulted and explained
+alike everywhere (the README's table lists them)."""
+import typer
+
+SET_HELP = "Override preset values: --set model.dropout=0.8 data.videos_per_gpu=4"
+CHECKPOINT_HELP = ("Ours, mmaction2 0.x or original TSM checkpoint: a path, a URL or a model-zoo file name "
+                   "(downloaded once).")
+
+
+def preset(required=True):
+    help = "Preset name, zoo config name or YAML file (e.g. the tsm.yaml `tsm prepare custom` writes)."
+    if required:
+        return typer.Option(..., "--preset", "-p", help=help)
+    return typer.Option(None, "--preset", "-p", help=help + " [default: the checkpoint's, or its zoo file name's]")
+
+
+def overrides():
+    return typer.Option(None, "--set", help=SET_HELP)
+
+
+def device():
+    return typer.Option("auto", help="auto (a GPU when there is one), cpu, cuda or cuda:N.")
+
+
+def amp():
+    return typer.Option(None, help="Mixed precision: bf16 (CPU or GPU) or fp16 (GPU).")
+
+
+def list_file(what="Video list"):
+    return typer.Option(None, "--list", "--ann-file", help=f"{what} in mmaction2's format (the preset's "
+                                                           "data.<split>.ann_file).")
+
+
+def data_root():
+    return typer.Option(None, "--data-root", "--data-prefix",
+                        help="Folder the list's paths are relative to (the preset's data.<split>.data_prefix).")
+
+
+def gpus(minimum=0):
+    return typer.Option(1, min=minimum, help="Processes on this machine: GPUs with NCCL, or CPU processes with "
+                                             "Gloo when there is no GPU" + ("; 0 = one process on the CPU."
+                                                                            if minimum == 0 else "."))
+
+
+def workers():
+    return typer.Option(None, min=0, help="Loader worker processes [default: the preset's data.workers_per_gpu].")
+
+
+def as_json(help="Print JSON for scripts."):
+    return typer.Option(False, "--json", help=help)
+
