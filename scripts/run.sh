@@ -17,3 +17,4 @@ tsm, plain = last_val("work_dirs/toy_tsm/log.jsonl"), last_val("work_dirs/toy_no
 print(f"\ntoy validation top-1: TSM {tsm:.1%}  |  same model without the shift {plain:.1%} "
       f"(order-blind averaging can only reach ~50%)")
 PY
+$TSM plot work_dirs/toy_tsm work_dirs/toy_no_shift --name TSM --name "no shift" --out work_dirs/toy_curves.png

@@ -11,6 +11,8 @@ import sys
 import torch
 import torchvision
 
+import tsmcli
+
 from conftest import REPO, SHARED
 
 CLASSES = ["arm wrestling", "jumping", "waving"]
@@ -72,6 +74,15 @@ def test_readme_own_videos_section_as_written(tmp_path):
     assert "top3" in test.stdout and all(name in test.stdout for name in CLASSES)
     shown = [line.split("%", 1)[1].strip() for line in predict.stdout.splitlines() if "%" in line]
     assert sorted(shown) == CLASSES
+
+    # and fine-tuning onto the same preset from a checkpoint of other classes (the toy's 4) just works
+    toy = tsmcli.build_model("tsm_r18_1x1x8_toy", pretrained=False)
+    tsmcli.save_checkpoint(tmp_path / "toy.pth", toy, toy.preset, labels=["a", "b", "c", "d"])
+    finetune = subprocess.run([sys.executable, "-m", "tsmcli.cli", "finetune", "--from", "toy.pth", "-p", "mine/tsm.yaml",
+                               "--work-dir", "ft", "--set", "schedule.epochs=1"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True)
+    assert finetune.returncode == 0, finetune.stderr
+    assert torch.load(tmp_path / "ft/best.pth", weights_only=True)["labels"] == CLASSES
 
 
 def test_written_preset_works_from_any_folder(tmp_path):

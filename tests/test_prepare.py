@@ -154,6 +154,9 @@ def test_custom_with_frames_and_resized_videos_feeds_the_presets(custom_videos):
     videos = tsmcli.build_dataset("tsm_r50_video_1x1x8_50e_k400", "val",
                                   ann_file=str(out / "custom_train_list_videos_short128.txt"),
                                   data_prefix=str(out / "videos_short128"))
+    written = tsmcli.build_dataset(out / "tsm.yaml", "train")  # the preset prepare wrote reads the frames
+    assert written.preset["data"]["format"] == "rawframes" and len(written) == summary["train"]
     for dataset in (frames, videos):
         item = dataset[0]
         assert item["imgs"].shape == (8, 3, 224, 224) and not item["meta"]["failed"]
+    assert written[0]["imgs"].shape == (8, 3, 112, 112) and not written[0]["meta"]["failed"]

@@ -94,6 +94,12 @@ def test_toy_training_runs_logs_checkpoints_and_resumes(tmp_path, capsys):
               if '"val"' in l]
     assert epochs == [1, 2, 3]  # resumed at epoch 3, not from scratch
     assert torch.load(work / "latest.pth", weights_only=True)["epoch"] == 3
+    # the curves are redrawn at each validation, the resumed epoch included
+    from tsmcli.viz.curves import plot_runs
+
+    drawn = plot_runs([work])
+    assert len(drawn.axes[3].lines[0].get_xdata()) == 3 and (work / "curves.png").stat().st_size > 10_000
+    assert not (work / "curves.tmp.png").exists()
 
 
 def to_mmaction_keys(state_dict):

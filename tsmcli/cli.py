@@ -6,6 +6,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from .commands import benchmark as benchmark_cmd
+from .commands import explain as explain_cmd
+from .commands import plot as plot_cmd
 from .commands import prepare as prepare_cmd
 from .commands import predict as predict_cmd
 from .commands import presets as presets_cmd
@@ -47,6 +49,8 @@ app.command("finetune")(train_cmd.finetune)
 app.command("test")(test_cmd.test)
 app.command("predict")(predict_cmd.predict)
 app.add_typer(benchmark_cmd.app, name="benchmark")
+app.command("plot")(plot_cmd.plot)
+app.command("explain")(explain_cmd.explain)
 
 
 MULTI_WORD_OPTIONS = {  # options that take several words after one flag, and which words they take

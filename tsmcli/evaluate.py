@@ -131,22 +131,6 @@ def write_result(result, path):
     Path(path).write_text(json.dumps(result, indent=1))
 
 
-def plot_confusion(matrix, path, title=""):
-    """A PNG heatmap of the row-normalised confusion matrix (true class down, predicted across)."""
-    import numpy as np
-    from PIL import Image, ImageDraw
-
-    matrix = np.asarray(matrix, dtype=np.float64)
-    rows = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    cell = max(2, min(24, 800 // max(len(matrix), 1)))
-    heat = (255 * (1 - rows)).astype(np.uint8).repeat(cell, 0).repeat(cell, 1)
-    side = heat.shape[0]
-    image = Image.new("RGB", (max(side + 20, 420), side + 40), "white")
-    image.paste(Image.fromarray(np.stack([heat, heat, np.full_like(heat, 255)], axis=-1)), (10, 30))
-    ImageDraw.Draw(image).text((10, 8), title or "confusion matrix (rows: true, columns: predicted)", fill="black")
-    image.save(path)
-
-
 def _test_worker(checkpoint, kwargs, out):
     try:
         result = test_checkpoint(checkpoint, **kwargs)

@@ -32,7 +32,7 @@ def predict(
     import torch
 
     from ..api import load_model
-    from ..data import Pipeline, Record
+    from ..data.pipeline import read_clip
     from ..data.decode import MediaError
     from ..devices import resolve_device
     from ..errors import UserError
@@ -45,15 +45,8 @@ def predict(
     labels = model.labels or [str(i) for i in range(model.head.fc.out_features)]
     failed = False
     for path in inputs:
-        if path.is_dir():
-            count = len([f for f in path.iterdir() if f.suffix.lower() in (".jpg", ".jpeg")])
-            pipeline = Pipeline(steps, "rawframes", data["filename_tmpl"] if path.joinpath(
-                data["filename_tmpl"].format(1)).exists() else "img_{:05d}.jpg")
-            record = Record(str(path), [0], total_frames=count)
-        else:
-            pipeline, record = Pipeline(steps, "videos"), Record(str(path), [0])
         try:
-            clip = pipeline(record)
+            clip = read_clip(str(path), steps, data["filename_tmpl"])
         except MediaError as e:
             typer.echo(f"cannot read {e.path}: {e.reason}", err=True)
             failed = True

@@ -23,7 +23,7 @@ def test(
     workers: Optional[int] = options.workers(),
     gpus: int = options.gpus(minimum=1),
     metrics: List[str] = typer.Option(list(METRIC_NAMES), help="Metrics to report."),
-    plot: Optional[Path] = typer.Option(None, help="Also save the confusion matrix as a PNG here."),
+    plot: Optional[Path] = typer.Option(None, help="Also draw the confusion matrix here (.png, .svg or .pdf; needs tsm[plots])."),
     master_port: int = typer.Option(29501, help="A free local port for --gpus > 1."),
 ):
     """Top-1/top-5/mean-class accuracy of a checkpoint; failed videos are reported and counted.
@@ -39,9 +39,13 @@ def test(
 
     from ..checkpoint import resolve_checkpoint
     from ..devices import resolve_device
-    from ..evaluate import launch_test, plot_confusion, test_checkpoint, write_result
+    from ..evaluate import launch_test, test_checkpoint, write_result
 
     resolve_device(device)
+    if plot:
+        from ..viz import pyplot
+
+        pyplot()  # a missing extra is said before the test runs, not after
     checkpoint = resolve_checkpoint(checkpoint)
 
     args = dict(preset=preset, scheme=scheme, ann_file=str(list_file) if list_file else None,
@@ -70,7 +74,9 @@ def test(
     for failure in result["failed"]:
         typer.echo(f"unreadable: {failure['path']} ({failure['reason']})", err=True)
     if plot:
-        plot_confusion(result["confusion_matrix"], plot, f"{result['preset']} / {result['scheme']}")
+        from ..viz.confusion import plot_confusion
+
+        plot_confusion(result["confusion_matrix"], plot, result["labels"], f"{result['preset']} / {result['scheme']}")
         typer.echo(f"wrote {plot}")
     if out:
         if gpus == 1:

@@ -55,6 +55,20 @@ class Pipeline:
         return clip
 
 
+def read_clip(path, steps, filename_tmpl="img_{:05d}.jpg", rng=None):
+    """One video file, or a folder of JPEG frames (img_00001.jpg ... or the preset's filename_tmpl),
+    through pipeline steps -> Clip. Raises MediaError when it cannot be read."""
+    import os
+
+    from .annotations import Record
+
+    if os.path.isdir(path):
+        count = len([f for f in os.listdir(path) if f.lower().endswith((".jpg", ".jpeg"))])
+        template = filename_tmpl if os.path.exists(os.path.join(path, filename_tmpl.format(1))) else "img_{:05d}.jpg"
+        return Pipeline(steps, "rawframes", template)(Record(str(path), [0], total_frames=count), rng)
+    return Pipeline(steps, "videos")(Record(str(path), [0]), rng)
+
+
 _CROPS = ("CenterCrop", "ThreeCrop", "TenCrop")
 
 
@@ -73,4 +87,4 @@ def output_size(steps):
     return size
 
 
-__all__ = ["Pipeline", "MediaError", "output_size"]
+__all__ = ["Pipeline", "MediaError", "output_size", "read_clip"]

@@ -2,6 +2,7 @@
 the logs."""
 import itertools
 import json
+import os
 import random
 import signal
 from pathlib import Path
@@ -110,6 +111,7 @@ class Logger:
 
     def __init__(self, work_dir, echo=print, enabled=True):
         self.enabled, self.echo, self.board = enabled, echo, None
+        self.work_dir, self.curves_failed = Path(work_dir), False
         if enabled:
             self.text = open(Path(work_dir) / "log.txt", "a")
             self.jsonl = open(Path(work_dir) / "log.jsonl", "a")
@@ -127,6 +129,22 @@ class Logger:
         self.text.flush()
         if self.echo:
             self.echo(message)
+
+    def draw_curves(self):
+        """WORK_DIR/curves.png, the figure of `tsm plot`, redrawn from log.jsonl (replaced atomically).
+        Without matplotlib (tsm[plots]) or on any drawing error, training goes on; it is said once."""
+        if not self.enabled or self.curves_failed:
+            return
+        try:
+            from ..viz import save
+            from ..viz.curves import plot_runs
+
+            tmp = self.work_dir / "curves.tmp.png"
+            save(plot_runs([self.work_dir]), tmp)
+            os.replace(tmp, self.work_dir / "curves.png")
+        except Exception as e:  # noqa: BLE001 - a picture must never stop a training run
+            self.curves_failed = True
+            self.line(f"curves.png not drawn: {str(e).splitlines()[0]}")
 
     def record(self, **fields):
         if not self.enabled:

@@ -1,0 +1,52 @@
+"""`tsm explain`: where the model looks (Grad-CAM) in the frames it samples from a video."""
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from . import options
+
+
+def explain(
+    video: Path = typer.Argument(..., help="A video file or a folder of JPEG frames."),
+    ckpt: str = typer.Option(..., "--ckpt", help=options.CHECKPOINT_HELP),
+    preset: Optional[str] = options.preset(required=False),
+    target: Optional[str] = typer.Option(None, "--class", help="A class name (or index) [default: the predicted "
+                                                               "class]."),
+    layer: Optional[str] = typer.Option(None, help="The module whose activations are weighed, e.g. "
+                                                   "backbone.layer3 [default: the last stage]."),
+    png: Path = typer.Option(Path("gradcam.png"), "--png", help="The frame grid: .png, .svg or .pdf."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Also write the frames with their maps as a video "
+                                                           "(.mp4)."),
+    device: str = options.device(),
+):
+    """Grad-CAM: a heat map per sampled frame (one view: the centre crop of one clip) for the predicted
+    class or --class, overlaid on the frames. Works on every preset's architecture, on the model as loaded.
+    Needs tsm[plots].
+
+    Examples:
+
+      tsm explain ../shared/fixtures/videos/demo.mp4 --ckpt tsm_r50_1x1x8_50e_kinetics400_rgb_20200607-af7fb746.pth
+
+      tsm explain clip.mp4 --ckpt work_dirs/mine/best.pth --class waving --layer backbone.layer3 --out cam.mp4
+    """
+    from ..api import load_model
+    from ..data.decode import MediaError
+    from ..devices import resolve_device
+    from ..errors import UserError
+    from ..viz import pyplot
+    from ..viz.explain import draw_grid, explain_video, write_overlay_video
+
+    pyplot()  # the extra is needed: say so before loading anything
+    if out is not None and out.suffix.lower() != ".mp4":
+        raise UserError(f"--out {out}: the video is written as .mp4")
+    model = load_model(ckpt, preset=preset, device=resolve_device(device))
+    try:
+        result = explain_video(model, video, target, layer)
+    except MediaError as e:
+        raise UserError(f"cannot read {e.path}: {e.reason}") from None
+    draw_grid(result, png, title=video.name)
+    typer.echo(f"{video}: '{result['label']}' ({result['prob']:.1%}); wrote {png}")
+    if out is not None:
+        write_overlay_video(result, out)
+        typer.echo(f"wrote {out}")

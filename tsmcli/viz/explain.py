@@ -1,0 +1,89 @@
+"""`tsm explain`: Grad-CAM heat maps over the frames a model samples from a video, as a PNG grid and
+optionally an MP4."""
+import math
+
+import numpy as np
+import torch
+
+from ..data.pipeline import read_clip
+from ..data.transforms import Clip, Normalize
+from ..errors import UserError
+from ..evaluate import scheme_pipeline
+from . import pyplot, save
+from .gradcam import default_layer, grad_cam
+
+OVERLAY_ALPHA = 0.45
+
+
+def explain_video(model, path, target=None, layer=None):
+    """-> {"frames": uint8 (T, H, W, 3) as the model saw them (one view: the centre crop of one clip),
+    "maps": (T, H, W) in [0, 1], "index", "label", "prob", "layer", "frame_inds"}."""
+    steps = scheme_pipeline(model.preset["data"], "efficient")
+    normalize = [s for s in steps if s["type"] == "Normalize"]
+    clip = read_clip(str(path), [s for s in steps if s["type"] != "Normalize"], model.preset["data"]["filename_tmpl"])
+    frames = clip.imgs  # uint8 (T, 3, H, W)
+    x = frames
+    if normalize:
+        params = {k: v for k, v in normalize[0].items() if k != "type"}
+        x = Normalize(**params)(Clip(frames, None, {}), None).imgs
+    device = next(model.parameters()).device
+    maps, index, prob = grad_cam(model, x[None].to(device), _class_index(model, target), layer)
+    labels = model.labels or [str(i) for i in range(model.head.fc.out_features)]
+    return {"frames": frames.permute(0, 2, 3, 1).contiguous().numpy(), "maps": maps.numpy(), "index": index,
+            "label": labels[index], "prob": prob, "layer": layer or default_layer(model),
+            "frame_inds": clip.meta["frame_inds"]}
+
+
+def _class_index(model, target):
+    if target is None:
+        return None
+    labels = model.labels or []
+    if target in labels:
+        return labels.index(target)
+    if str(target).isdigit() and int(target) < model.head.fc.out_features:
+        return int(target)
+    close = [name for name in labels if str(target).lower() in name.lower()][:5]
+    raise UserError(f"--class {target!r} is not a class of this model"
+                    + (f"; did you mean {', '.join(map(repr, close))}?" if close else
+                       f" ({model.head.fc.out_features} classes: a name from its label map or an index)"))
+
+
+def overlay(frames, maps):
+    """Frames (T, H, W, 3) uint8 blended with the maps in matplotlib's 'jet' colours -> uint8."""
+    import matplotlib
+
+    heat = matplotlib.colormaps["jet"](maps)[..., :3] * 255
+    return (frames * (1 - OVERLAY_ALPHA) + heat * OVERLAY_ALPHA).clip(0, 255).astype(np.uint8)
+
+
+def draw_grid(result, path, title=""):
+    """The frames with their heat maps, 4 to a row, titled with the class and the layer."""
+    plt = pyplot()
+    t = len(result["frames"])
+    columns = min(t, 4)
+    rows = math.ceil(t / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(3 * columns, 3 * rows + 0.6), squeeze=False,
+                                constrained_layout=True)
+    blended = overlay(result["frames"], result["maps"])
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < t:
+            ax.imshow(blended[i])
+            ax.set_title(f"frame {result['frame_inds'][i]}", fontsize=10)
+    figure.suptitle(f"{title + ': ' if title else ''}Grad-CAM for '{result['label']}' "
+                    f"(p = {result['prob']:.1%}), layer {result['layer']}", fontsize=12)
+    save(figure, path)
+
+
+def write_overlay_video(result, path, seconds_per_frame=0.5, min_side=224):
+    """Each sampled frame with its heat map for `seconds_per_frame`, scaled up to at least min_side."""
+    from ..prepare.video_io import write_video
+
+    blended = torch.from_numpy(overlay(result["frames"], result["maps"])).permute(0, 3, 1, 2)
+    h, w = blended.shape[-2:]
+    scale = max(1.0, min_side / min(h, w))
+    size = [2 * round(h * scale / 2), 2 * round(w * scale / 2)]  # H.264 wants even sides
+    big = torch.nn.functional.interpolate(blended.float(), size=size, mode="nearest").byte()
+    fps = 8
+    repeats = max(1, round(seconds_per_frame * fps))
+    write_video(path, big.permute(0, 2, 3, 1).numpy().repeat(repeats, axis=0), fps=fps)
