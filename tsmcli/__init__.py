@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "build_model": "tsmcli.api", "load_model": "tsmcli.api", "load_preset": "tsmcli.presets",
     "save_checkpoint": "tsmcli.checkpoint", "build_dataset": "tsmcli.data", "build_loader": "tsmcli.data",
-    "UserError": "tsmcli.errors",
+    "UserError": "tsmcli.errors", "stream": "tsmcli.streaming",
 }
 __all__ = [*_EXPORTS, "__version__"]
 
@@ -18,6 +18,6 @@ __all__ = [*_EXPORTS, "__version__"]
 def __getattr__(name):
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
-    if name in ("data", "models", "metrics", "presets", "train", "prepare", "checkpoint", "convert"):
+    if name in ("data", "models", "metrics", "presets", "train", "prepare", "checkpoint", "convert", "streaming", "viz"):
         return importlib.import_module(f"tsmcli.{name}")
     raise AttributeError(f"module 'tsmcli' has no attribute {name!r}")

@@ -18,6 +18,7 @@ def build_model(preset, pretrained=True, **overrides):
     cfg = resolve_preset(preset, sets)
     model = build_recognizer(cfg["model"], load_pretrained=pretrained)
     model.preset = cfg
+    model.labels = class_names(cfg)
     return model
 
 

@@ -7,10 +7,12 @@ from rich.markup import escape
 
 from .commands import benchmark as benchmark_cmd
 from .commands import explain as explain_cmd
+from .commands import export as export_cmd
 from .commands import plot as plot_cmd
 from .commands import prepare as prepare_cmd
 from .commands import predict as predict_cmd
 from .commands import presets as presets_cmd
+from .commands import stream as stream_cmd
 from .commands import test as test_cmd
 from .commands import train as train_cmd
 from .errors import JobFailed, UserError
@@ -49,6 +51,8 @@ app.command("finetune")(train_cmd.finetune)
 app.command("test")(test_cmd.test)
 app.command("predict")(predict_cmd.predict)
 app.add_typer(benchmark_cmd.app, name="benchmark")
+app.command("stream")(stream_cmd.stream)
+app.command("export")(export_cmd.export)
 app.command("plot")(plot_cmd.plot)
 app.command("explain")(explain_cmd.explain)
 

@@ -15,6 +15,10 @@ def predict(
     top: int = typer.Option(5, min=1, help="How many classes to show."),
     scheme: str = typer.Option("preset", help="preset | efficient | accurate | dense (as in `tsm test`)."),
     device: str = options.device(),
+    timeline: bool = typer.Option(False, help="A long video: top classes per window of T frames (at the stream's "
+                                              "frame spacing, see tsm stream --every) and the windows merged into "
+                                              "labelled segments (start, end, label, score)."),
+    every: Optional[int] = typer.Option(None, min=1, help="With --timeline: source frames between sampled frames."),
     as_json: bool = typer.Option(False, "--json", help='One JSON object per input: {"video", "topk": [{"index", '
                                                        '"label", "prob"}], "scores"}.'),
 ):
@@ -40,6 +44,8 @@ def predict(
 
     device = resolve_device(device)
     model = load_model(ckpt, preset=preset, device=device)
+    if timeline:
+        return _timelines(model, inputs, every, top, as_json)
     data = copy.deepcopy(model.preset["data"])
     steps = scheme_pipeline(data, scheme)
     labels = model.labels or [str(i) for i in range(model.head.fc.out_features)]
@@ -64,3 +70,18 @@ def predict(
                 typer.echo(f"  {float(probs[i]):7.2%}  {labels[i]}")
     if failed:
         raise UserError("some inputs could not be read (see above)")
+
+
+def _timelines(model, inputs, every, top, as_json):
+    from ..streaming.timeline import timeline
+
+    for path in inputs:
+        result = timeline(model, str(path), every=every, top=top)
+        if as_json:
+            typer.echo(json.dumps({"video": str(path), **result}))
+            continue
+        typer.echo(f"{path}: {len(result['windows'])} windows of {model.num_segments} frames, one every "
+                   f"{result['every']} frames at {result['fps']:.3g} fps")
+        for segment in result["segments"]:
+            typer.echo(f"  {segment['start']:8.2f}s - {segment['end']:8.2f}s  {segment['label']}  "
+                       f"({segment['score']:.1%})")

@@ -18,6 +18,7 @@ def build_recognizer(model_cfg: dict, load_pretrained: bool = True) -> Recognize
     if load_pretrained and cfg.get("pretrained"):
         pretrained = load_weights_file(resolve_pretrained(cfg["pretrained"]))
     segments = cfg["num_segments"]
+    online = cfg.get("shift_mode", "bidirectional") == "online"
     if cfg["backbone"] == "resnet":
         non_local = cfg.get("non_local")
         backbone = ResNetTSM(
@@ -25,14 +26,14 @@ def build_recognizer(model_cfg: dict, load_pretrained: bool = True) -> Recognize
             shift_place=cfg["shift_place"], temporal_pool=cfg["temporal_pool"],
             non_local=non_local["stages"] if non_local else None,
             non_local_cfg={k: non_local[k] for k in ("mode", "sub_sample", "use_scale")} if non_local else None,
-            norm_eval=cfg["norm_eval"], pretrained_state_dict=pretrained)
+            norm_eval=cfg["norm_eval"], pretrained_state_dict=pretrained, online=online)
     elif cfg["backbone"] == "mobilenetv2":
         if pretrained is not None and not any(k.startswith("features.") for k in pretrained):
             from ..convert import mmcls_mobilenet_v2_to_torchvision
             pretrained = mmcls_mobilenet_v2_to_torchvision(pretrained)  # mmcls naming -> torchvision's
         backbone = MobileNetV2TSM(num_segments=segments, shift=cfg["shift"], shift_div=cfg["shift_div"],
                                   width_mult=cfg["width_mult"], norm_eval=cfg["norm_eval"],
-                                  pretrained_state_dict=pretrained)
+                                  pretrained_state_dict=pretrained, online=online)
     else:
         raise ValueError(f"unknown backbone {cfg['backbone']!r}")
     head_segments = segments // 2 if cfg.get("temporal_pool") else segments

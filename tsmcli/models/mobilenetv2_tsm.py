@@ -10,7 +10,7 @@ from .shift import ShiftedConv2d
 
 class MobileNetV2TSM(NormEvalMixin, nn.Module):
     def __init__(self, num_segments=8, shift=True, shift_div=8, width_mult=1.0, norm_eval=False,
-                 pretrained_state_dict=None):
+                 pretrained_state_dict=None, online=False):
         super().__init__()
         base = torchvision.models.mobilenet_v2(weights=None, width_mult=width_mult)
         if pretrained_state_dict is not None:
@@ -23,7 +23,7 @@ class MobileNetV2TSM(NormEvalMixin, nn.Module):
             for block in self.features:
                 if getattr(block, "use_res_connect", False) and len(block.conv) == 4:
                     expand = block.conv[0]  # Conv2dNormActivation: conv, bn, relu6
-                    expand[0] = ShiftedConv2d(expand[0], num_segments, shift_div)
+                    expand[0] = ShiftedConv2d(expand[0], num_segments, shift_div, online)
 
     def forward(self, x):
         return self.features(x)

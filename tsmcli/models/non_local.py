@@ -64,6 +64,6 @@ class BlockWithNonLocal(nn.Module):
     def forward(self, x):
         x = self.block(x)
         nt, c, h, w = x.shape
-        x = x.view(nt // self.num_segments, self.num_segments, c, h, w).transpose(1, 2)
+        x = x.view(-1, self.num_segments, c, h, w).transpose(1, 2)
         x = self.non_local(x)
-        return x.transpose(1, 2).reshape(nt, c, h, w)
+        return x.transpose(1, 2).reshape(-1, c, h, w)

@@ -20,7 +20,7 @@ class ResNetTSM(NormEvalMixin, nn.Module):
 
     def __init__(self, depth=50, num_segments=8, shift=True, shift_div=8, shift_place="blockres",
                  temporal_pool=False, non_local=None, non_local_cfg=None, norm_eval=False,
-                 pretrained_state_dict=None):
+                 pretrained_state_dict=None, online=False):
         super().__init__()
         if depth not in DEPTHS:
             raise ValueError(f"ResNet depth must be one of {DEPTHS}, got {depth}")
@@ -34,7 +34,7 @@ class ResNetTSM(NormEvalMixin, nn.Module):
         self.num_segments = num_segments
         self.temporal_pool = temporal_pool
         self.norm_eval = norm_eval
-        self.fuse_shift = True
+        self.fuse_shift = not online  # the fused path (shift_fusion.py) shifts both ways
         stage_segments = [num_segments] + [num_segments // 2 if temporal_pool else num_segments] * 3
         if stage_segments[-1] <= 0:
             raise ValueError("temporal_pool needs at least 2 segments")
@@ -45,9 +45,9 @@ class ResNetTSM(NormEvalMixin, nn.Module):
             for stage, segments in zip(stages, stage_segments):
                 for i in range(0, len(stage), every):
                     if shift_place == "blockres":
-                        stage[i].conv1 = ShiftedConv2d(stage[i].conv1, segments, shift_div)
+                        stage[i].conv1 = ShiftedConv2d(stage[i].conv1, segments, shift_div, online)
                     elif shift_place == "block":
-                        stage[i] = ShiftedBlock(stage[i], segments, shift_div)
+                        stage[i] = ShiftedBlock(stage[i], segments, shift_div, online)
                     else:
                         raise ValueError(f"shift_place must be 'blockres' or 'block', got {shift_place!r}")
         if non_local:
@@ -62,7 +62,8 @@ class ResNetTSM(NormEvalMixin, nn.Module):
         stages = [self.layer1, self.layer2, self.layer3, self.layer4]
         # Without autograd each shift is written together with the previous block's output
         # (shift_fusion.py), across stages too, but not across the temporal pool after layer1.
-        fused = self.fuse_shift and not torch.is_grad_enabled() and not any(map(has_hooks, stages))
+        fused = (self.fuse_shift and not torch.is_grad_enabled() and not torch.jit.is_tracing()
+                 and not any(map(has_hooks, stages)))
         runs = [stages[:1], stages[1:]] if self.temporal_pool else [stages]
         for k, run in enumerate(runs):
             if k:

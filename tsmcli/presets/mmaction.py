@@ -61,6 +61,7 @@ def preset_from_mmaction(cfg):
         "shift": backbone.get("is_shift", True),
         "shift_div": backbone.get("shift_div", 8),
         "shift_place": backbone.get("shift_place", "blockres"),
+        "shift_mode": "bidirectional",  # mmaction2's shift; ours also has the paper's online one
         "temporal_pool": backbone.get("temporal_pool", False),
         "non_local": None if not nl else {
             "mode": nl.get("mode", "embedded_gaussian"),

@@ -169,6 +169,7 @@ SCHEMA = Section({
         "shift": BOOL,
         "shift_div": POS_INT,
         "shift_place": Field(str, choices=("blockres", "block")),
+        "shift_mode": Field(str, choices=("bidirectional", "online")),
         "temporal_pool": BOOL,
         "non_local": Section({
             "mode": Field(str, choices=("embedded_gaussian", "gaussian", "dot_product")),

@@ -1,0 +1,92 @@
+"""`tsm stream`: online recognition of a video file, a frame folder, a camera or raw frames on stdin."""
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from . import options
+
+
+def stream(
+    source: str = typer.Argument(..., help="A video file, a folder of frames, a camera (/dev/video0 or 0) or - "
+                                           "(raw RGB frames on stdin, with --size)."),
+    ckpt: str = typer.Option(..., "--ckpt", help=options.CHECKPOINT_HELP),
+    preset: Optional[str] = options.preset(required=False),
+    mode: str = typer.Option("auto", help="incremental (an online model, one frame per step, exact), window "
+                                          "(any checkpoint: the last T frames re-run every --window-every "
+                                          "steps, exact) or auto (incremental where the model allows)."),
+    every: Optional[int] = typer.Option(None, min=1, help="Step on every N-th source frame [default: from the "
+                                                          "preset and the source's fps, so the model sees frames "
+                                                          "as far apart as in training]."),
+    average: Optional[int] = typer.Option(None, min=1, help="Average the last N step outputs [default: T, the "
+                                                            "model's segments, in incremental mode; 1 in window "
+                                                            "mode]."),
+    window_every: int = typer.Option(1, min=1, help="Window mode: re-run the window every K steps."),
+    top: int = typer.Option(3, min=1, help="How many classes to report per step."),
+    realtime: bool = typer.Option(False, help="Drop source frames whose moment has passed when the model is "
+                                              "slower than the source."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the video with the current label drawn on "
+                                                           "each frame (.mp4)."),
+    fps: Optional[float] = typer.Option(None, help="Frame rate of a frame folder or of stdin [default: 30]; "
+                                                   "overrides a video's."),
+    size: Optional[str] = typer.Option(None, help="WIDTHxHEIGHT of the raw frames on stdin."),
+    as_json: bool = options.as_json("One JSON object per step: {step, frame, time, top: [{index, label, prob}], "
+                                    "latency_ms}."),
+    device: str = options.device(),
+):
+    """Class probabilities as the frames arrive. An online model (trained or fine-tuned with
+    --set model.shift_mode=online) steps one frame at a time at about the cost of one 2D frame; any
+    other checkpoint runs in window mode.
+
+    Examples:
+
+      tsm stream ../shared/fixtures/videos/demo.mp4 --ckpt work_dirs/online/best.pth --out annotated.mp4
+
+      tsm stream /dev/video0 --ckpt tsm_r50_1x1x8_50e_kinetics400_rgb_20200607-af7fb746.pth --realtime
+
+      ffmpeg -i in.mp4 -f rawvideo -pix_fmt rgb24 - | tsm stream - --size 340x256 --ckpt best.pth --json
+    """
+    from ..api import load_model
+    from ..devices import resolve_device
+    from ..errors import UserError
+    from ..streaming import Streamer, frames_of
+    from ..streaming.annotate import AnnotatedVideo
+    from ..streaming.sources import parse_size
+
+    if out is not None and out.suffix.lower() != ".mp4":
+        raise UserError(f"--out {out}: the annotated video is written as .mp4")
+    model = load_model(ckpt, preset=preset, device=resolve_device(device))
+    source_fps, frames = frames_of(source, fps, parse_size(size))
+    streamer = Streamer(model, mode=mode, every=every, average=average, top=top, realtime=realtime,
+                        window_every=window_every, fps=source_fps)
+    typer.echo(f"{source}: {streamer.mode} mode, a step every {streamer.every} frames at {source_fps:.3g} fps, "
+               f"outputs averaged over {streamer.average}", err=True)
+    video = AnnotatedVideo(out, source_fps) if out else None
+    caption, latencies, finished = "", [], False
+    try:
+        for index, (time, frame) in enumerate(frames):
+            result = streamer.feed(index, time, frame)
+            if result is not None:
+                latencies.append(result.latency_ms)
+                index_, label, prob = result.top[0]
+                caption = f"{label}  {prob:.0%}"
+                if as_json:
+                    typer.echo(json.dumps({"step": result.step, "frame": index, "time": round(time, 4),
+                                           "top": [{"index": i, "label": n, "prob": round(p, 6)}
+                                                   for i, n, p in result.top],
+                                           "latency_ms": round(result.latency_ms, 3)}))
+                else:
+                    typer.echo(f"{time:8.2f}s  " + "  |  ".join(f"{n} {p:.1%}" for _, n, p in result.top))
+            if video is not None:
+                video.write(frame, caption or "...")
+        finished = True
+    finally:
+        if video is not None:
+            video.close(keep=finished)
+    if not latencies:
+        raise UserError(f"{source}: too short for one output ({streamer.steps} steps; window mode needs "
+                        f"{model.num_segments} frames at the step spacing {streamer.every}); try a smaller --every")
+    summary = (f"{len(latencies)} outputs, {sum(latencies) / len(latencies):.1f} ms per step"
+               + (f", {streamer.dropped} frames dropped" if streamer.dropped else ""))
+    typer.echo(summary + (f"; wrote {out} ({video.frames} frames)" if video else ""), err=True)

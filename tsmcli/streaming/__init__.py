@@ -1,0 +1,148 @@
+"""Streaming recognition: class probabilities as frames arrive, from a file, a camera or a pipe.
+
+    for result in tsmcli.stream(model, "clip.mp4"):          # or a camera, "-", an iterable of frames
+        print(result.time, result.top[0])
+
+Two modes. `incremental` steps an online model (model.shift_mode: online) one frame at a time with a
+small cached state per shifted layer (incremental.py): exact, and about the cost of one 2D frame.
+`window` re-runs the whole model on the last T frames every k steps (window.py): exact for any
+checkpoint. `auto` picks incremental where the model allows it.
+
+Frame spacing: a model trained on T segments spread over a whole clip sees frames far apart; consecutive
+30 fps frames are another input. The stream steps on every s-th source frame, s from the preset (dense
+sampling: its frame interval; uniform segments: the typical clip length of its dataset / T) and the
+source's frame rate, unless `every` is given; `average` sets how many step outputs are averaged.
+"""
+import time as clock
+from dataclasses import dataclass
+from typing import List, Tuple
+
+import numpy as np
+import torch
+
+from ..data.transforms import Clip
+from ..data.pipeline import STEP_TYPES
+from ..errors import UserError
+from ..evaluate import scheme_pipeline
+from .incremental import IncrementalStream, StreamStep, check_streamable, per_frame_logits
+from .sources import open_source
+from .window import WindowStream
+
+MODES = ("auto", "incremental", "window")
+# Typical clip lengths (seconds) of the datasets whose presets sample T segments over a whole clip.
+CLIP_SECONDS = {"kinetics400": 10.0, "sthv1": 4.0, "sthv2": 4.0, "jester": 3.0, "diving48": 5.0, "hmdb51": 3.0,
+                "ucf101": 7.0, "toy": 16 / 12}
+DEFAULT_CLIP_SECONDS = 5.0
+REFERENCE_FPS = 30.0  # the frame rate dense sampling intervals are written for (Kinetics)
+
+__all__ = ["stream", "Streamer", "frames_of", "FramePreprocessor", "resolve_mode", "StreamResult", "IncrementalStream", "WindowStream", "StreamStep", "frame_spacing",
+           "per_frame_logits", "open_source", "MODES"]
+
+
+@dataclass
+class StreamResult:
+    step: int                  # steps taken so far (1 for the first)
+    frame_index: int           # the source frame of this step
+    time: float                # its time in the source, seconds
+    probs: torch.Tensor        # (K,) averaged over the last `average` outputs
+    top: List[Tuple[int, str, float]]  # (class index, name, probability), best first
+    latency_ms: float          # the model's time for this step
+    dropped: int               # source frames dropped so far (realtime)
+
+
+def frame_spacing(preset, fps):
+    """Source frames between two steps, from the preset's validation sampling and the source's fps."""
+    sampler = preset["data"]["val"]["pipeline"][0]
+    if sampler["type"] == "DenseSampleFrames" or sampler.get("clip_len", 1) > 1:
+        return max(1, round(sampler.get("frame_interval", 1) * fps / REFERENCE_FPS))
+    seconds = CLIP_SECONDS.get(preset.get("dataset"), DEFAULT_CLIP_SECONDS)
+    return max(1, round(seconds * fps / preset["model"]["num_segments"]))
+
+
+def resolve_mode(model, mode):
+    if mode not in MODES:
+        raise UserError(f"--mode {mode}: use one of {', '.join(MODES)}")
+    if mode == "auto":
+        try:
+            check_streamable(model)
+            return "incremental"
+        except UserError:
+            return "window"
+    if mode == "incremental":
+        check_streamable(model)
+    return mode
+
+
+class FramePreprocessor:
+    """The spatial steps of the preset's validation pipeline (resize, centre crop, normalise) for one frame."""
+
+    def __init__(self, preset):
+        steps = scheme_pipeline(preset["data"], "efficient")[1:]
+        self.transforms = [STEP_TYPES[s["type"]](**{k: v for k, v in s.items() if k != "type"}) for s in steps]
+
+    def __call__(self, frame):
+        clip = Clip(torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None], None, {})
+        for transform in self.transforms:
+            clip = transform(clip, None)
+        return clip.imgs  # (1, 3, h, w)
+
+
+class Streamer:
+    """Feeds source frames to a model in one of the MODES; `feed(index, time, frame)` returns a
+    StreamResult on the frames it steps on, else None."""
+
+    def __init__(self, model, mode="auto", every=None, average=None, top=5, realtime=False, window_every=1,
+                 fps=30.0, device=None):
+        self.mode = resolve_mode(model, mode)
+        self.fps, self.top, self.realtime = fps, top, realtime
+        self.every = every or frame_spacing(model.preset, fps)
+        self.runner = IncrementalStream(model) if self.mode == "incremental" else WindowStream(model, window_every)
+        self.average = average or (model.num_segments if self.mode == "incremental" else 1)
+        self.preprocess = FramePreprocessor(model.preset)
+        self.device = device or next(model.parameters()).device
+        self.labels = model.labels or [str(i) for i in range(model.head.fc.out_features)]
+        self.recent, self.steps, self.dropped, self.since, self.start = [], 0, 0, self.every, None
+
+    def feed(self, index, time, frame):
+        if self.start is None:
+            self.start = clock.perf_counter() - time
+        if self.realtime and clock.perf_counter() - self.start > time + 1.0 / self.fps:
+            self.dropped += 1  # behind the source: this frame's moment has passed
+            return None
+        self.since += 1
+        if self.since < self.every:
+            return None
+        self.since = 0
+        x = self.preprocess(frame).to(self.device)
+        tick = clock.perf_counter()
+        output = self.runner.step(x)
+        latency = (clock.perf_counter() - tick) * 1e3
+        if output is None:
+            return None
+        self.recent = (self.recent + [output[0].float().softmax(-1).cpu()])[-self.average:]
+        mean = torch.stack(self.recent).mean(0)
+        self.steps += 1
+        best = mean.argsort(descending=True)[:self.top].tolist()
+        return StreamResult(self.steps, index, float(time), mean, [(i, self.labels[i], float(mean[i])) for i in best],
+                            latency, self.dropped)
+
+
+def frames_of(source, fps=None, size=None):
+    """(frames per second, iterator of (time, frame)) of a path (see open_source) or an iterable of frames."""
+    if isinstance(source, (str, bytes)) or hasattr(source, "__fspath__"):
+        opened = open_source(source, fps, size)
+        return opened.fps, iter(opened)
+    fps = fps or 30.0
+    return fps, ((i / fps, frame) for i, frame in enumerate(source))
+
+
+def stream(model, source, fps=None, size=None, **options):
+    """Yield a StreamResult per step over `source`: a path (video file, frame folder, /dev/videoN, '-'),
+    or any iterable of uint8 (H, W, 3) frames (at `fps`, default 30). options: those of Streamer
+    (mode, every, average, top, realtime, window_every, device)."""
+    fps, frames = frames_of(source, fps, size)
+    streamer = Streamer(model, fps=fps, **options)
+    for index, (time, frame) in enumerate(frames):
+        result = streamer.feed(index, time, frame)
+        if result is not None:
+            yield result

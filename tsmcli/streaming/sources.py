@@ -1,0 +1,120 @@
+"""Where frames come from: a video file, a folder of frames, a camera, or raw RGB frames on stdin.
+Each source yields (time in seconds, frame as uint8 (H, W, 3)) and knows its frame rate."""
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+
+DEFAULT_FPS = 30.0
+
+
+class Source:
+    fps = DEFAULT_FPS
+    live = False  # a camera or a pipe: frames arrive in real time
+
+    def __iter__(self):
+        raise NotImplementedError
+
+
+class VideoSource(Source):
+    """A file or a camera (/dev/videoN, or N) decoded by PyAV."""
+
+    def __init__(self, path, camera=False):
+        import av
+
+        self.path, self.live = str(path), camera
+        try:
+            self.container = av.open(self.path, format="v4l2" if camera else None)
+        except (av.error.FFmpegError, OSError) as e:
+            what = "no camera at" if camera else "cannot open video"
+            raise UserError(f"{what} {self.path} ({e.__class__.__name__}: {str(e).splitlines()[0][:120]})") from None
+        if not self.container.streams.video:
+            raise UserError(f"{self.path} has no video stream")
+        stream = self.container.streams.video[0]
+        self.fps = float(stream.average_rate or stream.guessed_rate or DEFAULT_FPS)
+        self.size = (stream.codec_context.width, stream.codec_context.height)
+
+    def __iter__(self):
+        import av
+
+        stream = self.container.streams.video[0]
+        try:
+            for i, frame in enumerate(self.container.decode(stream)):
+                time = float(frame.time) if frame.time is not None else i / self.fps
+                yield time, frame.to_ndarray(format="rgb24")
+        except av.error.FFmpegError as e:  # a truncated file ends the stream where it breaks
+            print(f"{self.path}: stream ends early ({str(e).splitlines()[0][:120]})", file=sys.stderr)
+        finally:
+            self.container.close()
+
+
+class FrameFolderSource(Source):
+    def __init__(self, path, fps=None):
+        self.files = sorted(p for p in Path(path).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        if not self.files:
+            raise UserError(f"{path}: no .jpg or .png frames in this folder")
+        self.fps = fps or DEFAULT_FPS
+
+    def __iter__(self):
+        from PIL import Image
+
+        for i, path in enumerate(self.files):
+            with Image.open(path) as image:
+                yield i / self.fps, np.asarray(image.convert("RGB"))
+
+
+class RawStdinSource(Source):
+    """Raw rgb24 frames of a known size on standard input (e.g. `ffmpeg ... -f rawvideo -pix_fmt rgb24 -`)."""
+
+    live = True
+
+    def __init__(self, size, fps=None, stream=None):
+        if not size:
+            raise UserError("SOURCE - reads raw RGB frames: give their size with --size WIDTHxHEIGHT")
+        self.width, self.height = size
+        self.fps = fps or DEFAULT_FPS
+        self.stream = stream or sys.stdin.buffer
+
+    def __iter__(self):
+        frame_bytes = self.width * self.height * 3
+        i = 0
+        while True:
+            data = self.stream.read(frame_bytes)
+            if len(data) < frame_bytes:
+                return
+            yield i / self.fps, np.frombuffer(data, np.uint8).reshape(self.height, self.width, 3)
+            i += 1
+
+
+def open_source(spec, fps=None, size=None):
+    """A video file, a folder of frames, /dev/videoN or a camera index, or '-' for raw frames on stdin."""
+    spec = str(spec)
+    if spec == "-":
+        return RawStdinSource(size, fps)
+    if spec.isdigit() or spec.startswith("/dev/video"):
+        device = f"/dev/video{spec}" if spec.isdigit() else spec
+        if not os.path.exists(device):
+            raise UserError(f"no camera at {device} (cameras here: "
+                            f"{', '.join(sorted(str(p) for p in Path('/dev').glob('video*'))) or 'none'})")
+        return VideoSource(device, camera=True)
+    if os.path.isdir(spec):
+        return FrameFolderSource(spec, fps)
+    if not os.path.isfile(spec):
+        raise UserError(f"{spec}: no such video file, frame folder or camera")
+    source = VideoSource(spec)
+    if fps:
+        source.fps = fps
+    return source
+
+
+def parse_size(text):
+    if text is None:
+        return None
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+        return width, height
+    except ValueError:
+        raise UserError(f"--size {text}: expected WIDTHxHEIGHT, e.g. 640x480") from None

@@ -1,0 +1,38 @@
+"""A label timeline of a long video: the model on consecutive windows of T frames (at the stream's
+frame spacing), and the runs of windows with the same top-1 label merged into segments."""
+from . import Streamer, frames_of
+
+
+def timeline(model, video, every=None, top=5, fps=None):
+    """-> {"fps", "every", "windows": [{"start", "end", "top": [{"index", "label", "prob"}]}],
+    "segments": [{"start", "end", "label", "index", "score"}]}; times in seconds, score = the label's mean
+    probability over the segment's windows."""
+    source_fps, frames = frames_of(video, fps)
+    frames_per_window = model.num_segments
+    streamer = Streamer(model, mode="window", every=every, top=top, window_every=frames_per_window, fps=source_fps)
+    span = (frames_per_window - 1) * streamer.every / source_fps  # first to last frame of a window
+    windows = []
+    for index, (time, frame) in enumerate(frames):
+        result = streamer.feed(index, time, frame)
+        if result is not None:
+            windows.append({"start": round(max(0.0, result.time - span), 4),
+                            "end": round(result.time + streamer.every / source_fps, 4),
+                            "top": [{"index": i, "label": name, "prob": round(p, 6)} for i, name, p in result.top]})
+    return {"fps": source_fps, "every": streamer.every, "windows": windows, "segments": merge(windows)}
+
+
+def merge(windows):
+    segments = []
+    for window in windows:
+        best = window["top"][0]
+        if segments and segments[-1]["index"] == best["index"]:
+            segment = segments[-1]
+            segment["end"] = window["end"]
+            segment["probs"].append(best["prob"])
+        else:
+            segments.append({"start": window["start"], "end": window["end"], "label": best["label"],
+                             "index": best["index"], "probs": [best["prob"]]})
+    for segment in segments:
+        probs = segment.pop("probs")
+        segment["score"] = round(sum(probs) / len(probs), 6)
+    return segments
