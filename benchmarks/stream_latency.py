@@ -14,6 +14,7 @@ Contenders are interleaved round by round; medians are reported, and ratios are 
 """
 import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -21,6 +22,9 @@ import torch
 import torchvision
 
 import tsmcli
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import random_models  # noqa: E402
 from tsmcli.allocator import tune_cpu_allocator
 from tsmcli.streaming import FramePreprocessor, IncrementalStream, StreamStep, frames_of
 
@@ -41,18 +45,10 @@ def real_frames(model, count=16, spacing=5):
 
 
 def calibrated(preset):
-    """Random weights (no downloads here) made to behave: BatchNorm statistics from 8 real frames and a
-    classifier giving logits of order 1, so the bf16 differences below mean something."""
-    torch.manual_seed(0)
-    model = tsmcli.build_model(preset, pretrained=False, model__shift_mode="online")
-    torch.nn.init.normal_(model.head.fc.weight, std=2 / model.head.fc.in_features ** 0.5)
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.momentum = None
-    model.train()
-    with torch.no_grad():
-        model(torch.cat(real_frames(model, 8))[None])
-    return model.eval()
+    """Random weights (no downloads here) with BatchNorm statistics from 8 real frames and logits of order 1
+    (tests/random_models.py), so the bf16 differences below mean something."""
+    model = tsmcli.build_model(preset, pretrained=False)
+    return random_models.calibrated(preset, torch.cat(real_frames(model, 8))[None], model__shift_mode="online")
 
 
 def measure(name, rounds, batch):

@@ -4,29 +4,14 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 import tsmcli
 from conftest import SHARED
+from random_models import calibrated
 from tsmcli.errors import JobFailed
 
 pytest.importorskip("onnxruntime")
 from tsmcli.export.whole import export_model  # noqa: E402
-
-
-def calibrated(preset, **overrides):
-    """A random model whose BatchNorm statistics fit its activations (a freshly initialised one collapses
-    them towards 0, so every input would give the same output and no comparison would mean anything)."""
-    torch.manual_seed(0)
-    model = tsmcli.build_model(preset, pretrained=False, model__num_classes=10, **overrides)
-    torch.nn.init.normal_(model.head.fc.weight, std=2 / model.head.fc.in_features ** 0.5)  # logits of order 1
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.momentum = None
-    model.train()
-    with torch.no_grad():
-        model(torch.randn(2, model.num_segments, 3, 64, 64))
-    return model.eval()
 
 
 @pytest.mark.parametrize("preset", ["tsm_r50_1x1x8_50e_k400", "tsm_mobilenetv2_dense_1x1x8_100e_k400",
@@ -34,7 +19,7 @@ def calibrated(preset, **overrides):
                                     "tsm_nl_dot_product_r50_1x1x8_50e_k400", "tsm_temporal_pool_r50_1x1x8_50e_k400",
                                     "tsm_r18_1x1x8_toy"])
 def test_every_architecture_exports_and_matches_pytorch(preset, tmp_path):
-    model = calibrated(preset)
+    model = calibrated(preset, model__num_classes=10)
     report = export_model(model, tmp_path / "m.onnx", 64, 64)
     assert (tmp_path / "m.onnx").is_file() and report["max_abs_diff"] <= 1e-4
     assert report["output_moves_with_input"] > 1e-3  # so a graph frozen to constants would have failed
@@ -55,12 +40,12 @@ def test_a_graph_that_differs_from_pytorch_is_not_kept(tmp_path, monkeypatch):
     real_session = whole.session
     monkeypatch.setattr(whole, "session", Off)
     with pytest.raises(JobFailed, match="differs from PyTorch by 0.001.*nothing was written"):
-        export_model(calibrated("tsm_r18_1x1x8_toy"), tmp_path / "m.onnx", 64, 64)
+        export_model(calibrated("tsm_r18_1x1x8_toy", model__num_classes=10), tmp_path / "m.onnx", 64, 64)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_export_command_whole_and_streaming_step(tmp_path):
-    model = calibrated("tsm_r18_1x1x8_toy", model__shift_mode="online")
+    model = calibrated("tsm_r18_1x1x8_toy", model__shift_mode="online", model__num_classes=10)
     tsmcli.save_checkpoint(tmp_path / "online.pth", model, model.preset, labels=["a", "b", "c", "d"] + list("efghij"))
     video = SHARED / "fixtures/videos/test.mp4"
     whole = subprocess.run([sys.executable, "-m", "tsmcli.cli", "export", tmp_path / "online.pth", "--out",

@@ -21,22 +21,27 @@ DEMO = SHARED / "fixtures/videos/demo.mp4"
 def online_model(preset="tsm_r18_1x1x8_toy", **overrides):
     torch.manual_seed(0)
     model = tsmcli.build_model(preset, pretrained=False, model__shift_mode="online", **overrides).eval()
-    torch.nn.init.normal_(model.head.fc.weight, std=0.5)  # the initial 0.001 leaves every class tied
+    torch.nn.init.normal_(model.head.fc.weight, std=2 / model.head.fc.in_features ** 0.5)  # logits of order 1
     return model
 
 
-def test_online_shift_moves_only_the_past_fold_and_its_gradient_is_the_adjoint():
+def test_online_shift_moves_both_folds_from_the_past_and_its_gradient_is_the_adjoint():
     x = torch.randn(2 * 4, 16, 3, 3, requires_grad=True)
     out = temporal_shift(x, 4, 8, online=True).view(2, 4, 16, 3, 3)
     frames = x.detach().view(2, 4, 16, 3, 3)
-    assert torch.equal(out[:, 1:, 2:4], frames[:, :-1, 2:4]) and not out[:, 0, 2:4].any()
-    assert torch.equal(out[:, :, :2], frames[:, :, :2]) and torch.equal(out[:, :, 4:], frames[:, :, 4:])
+    assert torch.equal(out[:, 1:, :4], frames[:, :-1, :4]) and not out[:, 0, :4].any()
+    assert torch.equal(out[:, :, 4:], frames[:, :, 4:])
     weights = torch.randn_like(out)
     (out * weights).sum().backward()
     reference = torch.zeros_like(frames)  # d/dx of sum(w * shift(x)): w moved back in time
-    reference[:, :, :2], reference[:, :, 4:] = weights[:, :, :2], weights[:, :, 4:]
-    reference[:, :-1, 2:4] = weights[:, 1:, 2:4]
+    reference[:, :, 4:] = weights[:, :, 4:]
+    reference[:, :-1, :4] = weights[:, 1:, :4]
     assert torch.equal(x.grad.view_as(reference), reference)
+    with torch.no_grad():  # the export path gives the same values
+        from tsmcli.models.shift import _shift_as_graph
+
+        assert torch.equal(_shift_as_graph(x.detach(), 4, 2, online=True), out.reshape(8, 16, 3, 3))
+        assert torch.equal(_shift_as_graph(x.detach(), 4, 2, online=False), temporal_shift(x.detach(), 4, 8))
 
 
 def test_online_shift_is_causal():
@@ -89,6 +94,11 @@ def test_stream_of_a_real_video_equals_the_offline_forward_on_its_frames():
     streamed = torch.stack([r.probs for r in results])
     assert len(results) == 16 and float((streamed - offline).abs().max()) <= 1e-5
     assert [r.frame_index for r in results] == list(range(16))
+    # averaging T steps from the start gives the offline model's own output on those T frames
+    eighth = list(stream(model, frames, every=1))[7]
+    with torch.no_grad():
+        expected = model(clip[:, :8])[0]
+    assert float((eighth.probs - expected).abs().max()) <= 1e-6 and float(expected.max()) < 0.99
 
 
 @pytest.mark.parametrize("preset", ["tsm_r18_1x1x8_toy", "tsm_temporal_pool_r50_1x1x8_50e_k400",

@@ -22,8 +22,12 @@ def build_model(preset, pretrained=True, **overrides):
     return model
 
 
-def load_model(checkpoint, preset=None, device="cpu", **overrides):
+def load_model(checkpoint, preset=None, device="cpu", fast=False, **overrides):
     """A model in eval mode with the checkpoint's weights (ours, mmaction2 0.x or original TSM format).
+
+    fast=True: for inference only, BatchNorm folded into the convolutions and channels-last memory
+    (models/fast.py; same outputs up to float rounding). Off by default here, since a model loaded from
+    Python may be trained further; the inference commands (predict, test, stream, benchmark) turn it on.
 
     The preset comes from `preset` if given, else from the checkpoint (ours embeds it), else from a
     model-zoo file name such as tsm_r50_1x1x8_50e_kinetics400_rgb_20200607-af7fb746.pth.
@@ -53,4 +57,9 @@ def load_model(checkpoint, preset=None, device="cpu", **overrides):
                         f"unexpected {unexpected[:4]}{'...' if len(unexpected) > 4 else ''}")
     model.labels = labels
     model.checkpoint_format = ckpt["format"]
-    return model.to(device).eval()
+    model = model.to(device).eval()
+    if fast:
+        from .models.fast import prepare_for_inference
+
+        prepare_for_inference(model)
+    return model

@@ -93,7 +93,7 @@ def score_videos(model, loader, device, world=1, progress=None):
 @torch.no_grad()
 def test_checkpoint(checkpoint, preset=None, scheme="preset", ann_file=None, data_prefix=None, device="cpu",
                     batch_size=None, workers=None, progress=None,
-                    metric_names=METRIC_NAMES):
+                    metric_names=METRIC_NAMES, fast=False):
     """Evaluate; under several processes (torchrun, SLURM, `tsm test --gpus N`) each scores the videos
     rank, rank + world, ... and rank 0 gathers them: every video exactly once, in list order."""
     from .distributed import every_nth, join_process_group
@@ -101,7 +101,7 @@ def test_checkpoint(checkpoint, preset=None, scheme="preset", ann_file=None, dat
     if scheme not in SCHEMES:
         raise UserError(f"--scheme must be one of {', '.join(SCHEMES)}, got {scheme!r}")
     world, rank, device = join_process_group(device)
-    model = load_model(checkpoint, preset=preset, device=device)
+    model = load_model(checkpoint, preset=preset, device=device, fast=fast)
     cfg = copy.deepcopy(model.preset)
     cfg["data"]["test"]["pipeline"] = scheme_pipeline(cfg["data"], scheme)
     dataset = every_nth(build_dataset(cfg, "test", ann_file=ann_file, data_prefix=data_prefix), world, rank)

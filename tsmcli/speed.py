@@ -24,13 +24,17 @@ def _peak_memory_mb(device):
 
 
 def measure_model(preset, device="cpu", batch=1, iters=200, warmup=10, amp=None, channels_last=False,
-                  compile=False, size=None, train=False, overrides=()):
+                  compile=False, size=None, train=False, overrides=(), fast=False):
     """-> {"videos_per_s", "ms_per_batch", "peak_memory_mb", ...} for inference, or for a training step
     at the preset's videos_per_gpu when train=True. size: frame height and width [default: what the
-    preset's test (or train) pipeline gives the model]."""
+    preset's test (or train) pipeline gives the model]. fast: inference on models/fast.py's path."""
     device = resolve_device(device)
     model = build_model(preset, pretrained=False, **dict(overrides)).to(device)
-    if channels_last:
+    if fast and not train:
+        from .models.fast import prepare_for_inference
+
+        prepare_for_inference(model.eval())
+    elif channels_last:
         model = model.to(memory_format=torch.channels_last)
     runner = torch.compile(model) if compile else model
     cfg = model.preset
@@ -76,4 +80,42 @@ def measure_model(preset, device="cpu", batch=1, iters=200, warmup=10, amp=None,
             "batch": batch, "input": list(shape), "videos": steps * batch,
             "videos_per_s": steps * batch / total, "ms_per_batch": 1e3 * statistics.median(times),
             "peak_memory_mb": _peak_memory_mb(device), "amp": amp, "channels_last": channels_last,
-            "compile": compile}
+            "compile": compile, "fast": bool(fast and not train)}
+
+
+def measure_onnxruntime(preset, batches=(1,), iters=200, warmup=3):
+    """The preset's model (random weights) exported to ONNX, verified, and timed in onnxruntime on the CPU
+    with as many intra-op threads as torch uses; -> one result per batch size, as measure_model's."""
+    import tempfile
+    from pathlib import Path
+
+    from .export import onnx_modules
+    from .export.whole import export_model
+
+    _, ort = onnx_modules()
+    model = build_model(preset, pretrained=False).eval()
+    height, width = output_size(model.preset["data"]["test"]["pipeline"])
+    frames = model.preset["model"]["num_segments"]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.onnx"
+        export_model(model, path, height, width)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.log_severity_level = 3
+        runner = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        results = []
+        for batch in batches:
+            x = torch.randn(batch, frames, 3, height, width).numpy()
+            for _ in range(warmup):
+                runner.run(None, {"clip": x})
+            times = []
+            steps = max(1, iters // batch)
+            for _ in range(steps):
+                start = time.perf_counter()
+                runner.run(None, {"clip": x})
+                times.append(time.perf_counter() - start)
+            results.append({"preset": model.preset["name"], "device": "cpu", "mode": "inference, onnxruntime",
+                            "batch": batch, "input": list(x.shape), "videos": steps * batch,
+                            "videos_per_s": steps * batch / sum(times), "ms_per_batch": 1e3 * statistics.median(times),
+                            "peak_memory_mb": _peak_memory_mb(torch.device("cpu")), "backend": "onnxruntime"})
+    return results

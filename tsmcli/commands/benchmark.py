@@ -29,12 +29,14 @@ def benchmark(
     compile: bool = typer.Option(False),
     train: bool = typer.Option(False, "--train", help="Time a training step instead."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+    fast: bool = options.fast(),
+    backend: str = typer.Option("pytorch", help="pytorch, or onnxruntime (the exported graph; tsm[deploy])."),
 ):
     """`tsm benchmark --preset NAME` times the model as the zoo does; `tsm benchmark data ...` the data."""
     if ctx.invoked_subcommand is None:
         if preset is None:
             raise UserError("give --preset NAME (model speed) or use `tsm benchmark data`")
-        model(preset, device, batch, iters, amp, channels_last, compile, train, as_json)
+        model(preset, device, batch, iters, amp, channels_last, compile, train, as_json, fast, backend)
 
 
 
@@ -121,10 +123,14 @@ def model(
     train: bool = typer.Option(False, "--train", help="Time a training step at the preset's videos per GPU "
                                                       "instead (the zoo's memory column)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+    fast: bool = options.fast(),
+    backend: str = typer.Option("pytorch", help="pytorch, or onnxruntime (the model exported to ONNX and "
+                                                "verified first; tsm[deploy])."),
 ):
-    """Model speed as the zoo measures it: batch 1, the preset's frames, 224x224, warm-up, then --iters
-    videos; no IO or preprocessing. Prints video/s and peak memory (GPU memory, or the process's peak RSS
-    on the CPU).
+    """Model speed as the zoo measures it: batch 1, the preset's frames at its test size, warm-up, then
+    --iters videos; no IO or preprocessing. Prints video/s and peak memory (GPU memory, or the process's
+    peak RSS on the CPU). Inference runs on the fast path unless --no-fast; --backend onnxruntime times the
+    exported graph instead.
 
     Examples:
 
@@ -133,15 +139,25 @@ def model(
       tsm benchmark model -p tsm_mobilenetv2_dense_1x1x8_100e_k400 --device cuda --batch 1 --batch 16 --amp fp16
 
       tsm benchmark model -p tsm_r50_1x1x8_50e_k400 --device cuda --train
-    """
-    from ..speed import measure_model
 
-    results = [measure_model(preset, device, b, iters, amp=amp, channels_last=channels_last, compile=compile,
-                             train=train) for b in ([None] if train else batch)]
+      tsm benchmark model -p tsm_r50_1x1x8_50e_k400 --backend onnxruntime --batch 1 --batch 4 --iters 8
+    """
+    from ..speed import measure_model, measure_onnxruntime
+
+    if backend not in ("pytorch", "onnxruntime"):
+        raise UserError(f"--backend {backend}: use pytorch or onnxruntime")
+    if backend == "onnxruntime":
+        if train or amp or compile:
+            raise UserError("--backend onnxruntime times inference in fp32: drop --train, --amp and --compile")
+        results = measure_onnxruntime(preset, batch, iters)
+    else:
+        results = [measure_model(preset, device, b, iters, amp=amp, channels_last=channels_last, compile=compile,
+                                 train=train, fast=fast) for b in ([None] if train else batch)]
     if as_json:
         typer.echo(json.dumps(results, indent=1))
         return
-    table = Table(title=f"{results[0]['preset']} on {results[0]['device']} ({results[0]['mode']})")
+    title = f"{results[0]['preset']} on {results[0]['device']} ({results[0]['mode']}"
+    table = Table(title=title + (", fast path)" if results[0].get("fast") else ")"))
     for column in ("batch", "input", "video/s", "ms/batch", "peak memory MB"):
         table.add_column(column, justify="right")
     for r in results:

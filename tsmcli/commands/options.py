@@ -49,3 +49,9 @@ def workers():
 def as_json(help="Print JSON for scripts."):
     return typer.Option(False, "--json", help=help)
 
+
+
+def fast():
+    return typer.Option(True, "--fast/--no-fast", help="The inference fast path: BatchNorm folded into the "
+                                                       "convolutions, channels-last memory (same outputs up to "
+                                                       "float rounding; docs/benchmarks.md).")

@@ -15,6 +15,7 @@ def predict(
     top: int = typer.Option(5, min=1, help="How many classes to show."),
     scheme: str = typer.Option("preset", help="preset | efficient | accurate | dense (as in `tsm test`)."),
     device: str = options.device(),
+    fast: bool = options.fast(),
     timeline: bool = typer.Option(False, help="A long video: top classes per window of T frames (at the stream's "
                                               "frame spacing, see tsm stream --every) and the windows merged into "
                                               "labelled segments (start, end, label, score)."),
@@ -43,7 +44,7 @@ def predict(
     from ..evaluate import scheme_pipeline
 
     device = resolve_device(device)
-    model = load_model(ckpt, preset=preset, device=device)
+    model = load_model(ckpt, preset=preset, device=device, fast=fast)
     if timeline:
         return _timelines(model, inputs, every, top, as_json)
     data = copy.deepcopy(model.preset["data"])

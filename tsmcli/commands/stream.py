@@ -34,6 +34,7 @@ def stream(
     as_json: bool = options.as_json("One JSON object per step: {step, frame, time, top: [{index, label, prob}], "
                                     "latency_ms}."),
     device: str = options.device(),
+    fast: bool = options.fast(),
 ):
     """Class probabilities as the frames arrive. An online model (trained or fine-tuned with
     --set model.shift_mode=online) steps one frame at a time at about the cost of one 2D frame; any
@@ -56,7 +57,7 @@ def stream(
 
     if out is not None and out.suffix.lower() != ".mp4":
         raise UserError(f"--out {out}: the annotated video is written as .mp4")
-    model = load_model(ckpt, preset=preset, device=resolve_device(device))
+    model = load_model(ckpt, preset=preset, device=resolve_device(device), fast=fast)
     source_fps, frames = frames_of(source, fps, parse_size(size))
     streamer = Streamer(model, mode=mode, every=every, average=average, top=top, realtime=realtime,
                         window_every=window_every, fps=source_fps)

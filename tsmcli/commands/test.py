@@ -19,6 +19,7 @@ def test(
     data_root: Optional[Path] = options.data_root(),
     out: Optional[Path] = typer.Option(None, help="Write metrics, scheme and per-video scores as JSON."),
     device: str = options.device(),
+    fast: bool = options.fast(),
     batch_size: Optional[int] = typer.Option(None, help="Videos per batch [default: the preset's test batch]."),
     workers: Optional[int] = options.workers(),
     gpus: int = options.gpus(minimum=1),
@@ -50,7 +51,7 @@ def test(
 
     args = dict(preset=preset, scheme=scheme, ann_file=str(list_file) if list_file else None,
                 data_prefix=str(data_root) if data_root is not None else None, device=device,
-                batch_size=batch_size, workers=workers, metric_names=tuple(metrics))
+                batch_size=batch_size, workers=workers, metric_names=tuple(metrics), fast=fast)
     unknown = set(metrics) - set(METRIC_NAMES)
     if unknown:
         from ..errors import UserError

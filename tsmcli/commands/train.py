@@ -1,4 +1,5 @@
 """`tsm train` and `tsm finetune`: train a preset in one process or several."""
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
@@ -44,36 +45,19 @@ def train(
 
       tsm train -p tsm_r50_1x1x8_50e_k400 --gpus 8 --nnodes 2 --node-rank 0 --master-addr 10.0.0.1
     """
+    _start(**locals())
+
+
+def _start(preset, overrides, work_dir, resume, gpus, nnodes, node_rank, master_addr, master_port, accumulate,
+           init_from=None, finetune=False, **train_options):
+    """The command line of train / finetune to _run's arguments."""
     _run(preset, overrides, work_dir, resume, Launch(gpus, nnodes, node_rank, master_addr, master_port),
-         device=device, seed=seed, deterministic=deterministic, autoscale_lr=autoscale_lr, accumulation=accumulate,
-         amp=amp, sync_bn=sync_bn, channels_last=channels_last)
+         init_from=init_from, finetune=finetune, accumulation=accumulate, **train_options)
 
 
-def finetune(
-    checkpoint: Optional[str] = typer.Option(None, "--from", help="A Kinetics-400 (or any) checkpoint: ours, "
-                                         "mmaction2 0.x or the original TSM code's; a path, a URL or a zoo file "
-                                         "name (downloaded once) [default: the preset's load_from]."),
-    preset: str = options.preset(),
-    overrides: Optional[List[str]] = options.overrides(),
-    work_dir: Optional[Path] = typer.Option(None, help="Checkpoints and logs [default: work_dirs/<preset>]."),
-    device: str = options.device(),
-    seed: int = typer.Option(0),
-    deterministic: bool = typer.Option(False, help="Deterministic algorithms (slower)."),
-    autoscale_lr: bool = typer.Option(True, "--autoscale-lr/--no-autoscale-lr",
-                                      help="Scale the preset's lr to this run's total batch (linear rule)."),
-    accumulate: int = typer.Option(1, min=1, help="Gradient accumulation steps (a larger effective batch)."),
-    amp: Optional[str] = options.amp(),
-    channels_last: bool = typer.Option(False, help="Channels-last memory format."),
-    resume: Optional[Path] = typer.Option(None, help="Resume this finetuning run ('auto': WORK_DIR/latest.pth)."),
-    gpus: int = options.gpus(),
-    nnodes: int = typer.Option(1, min=1, help="Machines in the job (run the same command on each)."),
-    node_rank: int = typer.Option(0, min=0, help="This machine's index among --nnodes."),
-    master_addr: str = typer.Option("127.0.0.1", help="Address of node 0, for several machines."),
-    master_port: int = typer.Option(29500, help="A free port on node 0."),
-    sync_bn: bool = typer.Option(False, help="Synchronise BatchNorm statistics across processes."),
-):
+def finetune(checkpoint: Optional[str] = None, **train_options):
     """Finetune: keep a checkpoint's backbone, start a new head for the preset's classes, train with the
-    preset's recipe. The log lists what was kept and what was dropped.
+    preset's recipe. The log lists what was kept and what was dropped. Options as in `tsm train`.
 
     Examples:
 
@@ -81,9 +65,16 @@ def finetune(
 
       tsm prepare custom --root data/mine --base tsm_r50_1x1x8_50e_k400 && tsm finetune --from tsm_r50_1x1x8_50e_kinetics400_rgb_20200607-af7fb746.pth -p data/mine/tsm.yaml
     """
-    _run(preset, overrides, work_dir, resume, Launch(gpus, nnodes, node_rank, master_addr, master_port),
-         init_from=checkpoint, finetune=True, device=device, seed=seed, deterministic=deterministic,
-         autoscale_lr=autoscale_lr, accumulation=accumulate, amp=amp, sync_bn=sync_bn, channels_last=channels_last)
+    _start(**train_options, init_from=checkpoint, finetune=True)
+
+
+# finetune takes every option of train, plus --from
+finetune.__signature__ = inspect.Signature([
+    inspect.Parameter("checkpoint", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Optional[str],
+                      default=typer.Option(None, "--from", help="A Kinetics-400 (or any) checkpoint: ours, mmaction2 "
+                                           "0.x or the original TSM code's; a path, a URL or a zoo file name "
+                                           "(downloaded once) [default: the preset's load_from].")),
+    *inspect.signature(train).parameters.values()])
 
 
 @dataclass

@@ -22,6 +22,7 @@ class Recognizer(nn.Module):
         self.head = head
         self.num_segments = num_segments
         self.average_clips = average_clips
+        self.channels_last = False
         if normalize is not None:
             self.register_buffer("mean", torch.tensor(normalize["mean"]).view(1, 3, 1, 1), persistent=False)
             self.register_buffer("std", torch.tensor(normalize["std"]).view(1, 3, 1, 1), persistent=False)
@@ -37,6 +38,8 @@ class Recognizer(nn.Module):
         x = x.reshape((n * vt,) + x.shape[2:])
         if self.mean is not None:
             x = (x.float() - self.mean) / self.std
+        if self.channels_last:  # set by models.fast.prepare_for_inference
+            x = x.contiguous(memory_format=torch.channels_last)
         scores = self.head(self.backbone(x))
         return scores.view(n, -1, scores.shape[-1])
 

@@ -11,7 +11,9 @@ checkpoint. `auto` picks incremental where the model allows it.
 Frame spacing: a model trained on T segments spread over a whole clip sees frames far apart; consecutive
 30 fps frames are another input. The stream steps on every s-th source frame, s from the preset (dense
 sampling: its frame interval; uniform segments: the typical clip length of its dataset / T) and the
-source's frame rate, unless `every` is given; `average` sets how many step outputs are averaged.
+source's frame rate, unless `every` is given; `average` sets how many steps' logits are averaged (then softmax, as the model's consensus does: with
+average = T in incremental mode, the output after the first T steps equals the offline model's on
+those T frames; later, each frame also carries what the shift brought from before the window).
 """
 import time as clock
 from dataclasses import dataclass
@@ -44,7 +46,7 @@ class StreamResult:
     step: int                  # steps taken so far (1 for the first)
     frame_index: int           # the source frame of this step
     time: float                # its time in the source, seconds
-    probs: torch.Tensor        # (K,) averaged over the last `average` outputs
+    probs: torch.Tensor        # (K,) softmax of the mean logits of the last `average` steps
     top: List[Tuple[int, str, float]]  # (class index, name, probability), best first
     latency_ms: float          # the model's time for this step
     dropped: int               # source frames dropped so far (realtime)
@@ -119,8 +121,10 @@ class Streamer:
         latency = (clock.perf_counter() - tick) * 1e3
         if output is None:
             return None
-        self.recent = (self.recent + [output[0].float().softmax(-1).cpu()])[-self.average:]
-        mean = torch.stack(self.recent).mean(0)
+        # the mean of the last logits, then softmax: the consensus the model was trained with (averaging
+        # probabilities instead lets the early, past-blind frames of an online model outvote the rest)
+        self.recent = (self.recent + [output[0].float().cpu()])[-self.average:]
+        mean = torch.stack(self.recent).mean(0).softmax(-1)
         self.steps += 1
         best = mean.argsort(descending=True)[:self.top].tolist()
         return StreamResult(self.steps, index, float(time), mean, [(i, self.labels[i], float(mean[i])) for i in best],

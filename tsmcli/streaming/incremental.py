@@ -38,19 +38,19 @@ class _Slots:
 
 
 class _CachedShift(nn.Module):
-    """The online shift of one frame: channels [fold, 2*fold) come from the previous step's frame."""
+    """The online shift of one frame: channels [0, 2*fold) come from the previous step's frame."""
 
     def __init__(self, shift_div, slots, index):
         super().__init__()
         self.shift_div, self.slots, self.index = shift_div, slots, index
 
     def forward(self, x):
-        fold = x.shape[1] // self.shift_div
+        moved = 2 * (x.shape[1] // self.shift_div)
         previous = self.slots.inputs[self.index]
         if previous is None:  # the first step, as the offline shift zero-pads the first frame
-            previous = torch.zeros_like(x[:, fold:2 * fold])
-        self.slots.outputs[self.index] = x[:, fold:2 * fold]
-        return torch.cat([x[:, :fold], previous, x[:, 2 * fold:]], dim=1)
+            previous = torch.zeros_like(x[:, :moved])
+        self.slots.outputs[self.index] = x[:, :moved]
+        return torch.cat([previous, x[:, moved:]], dim=1)
 
 
 class _CachedShiftConv2d(nn.Module):

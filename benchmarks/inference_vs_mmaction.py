@@ -1,0 +1,168 @@
+"""CPU inference against mmaction2 0.x, side by side in one process, on the same mmaction2-written checkpoint.
+
+Runs in the scratch virtualenv that has mmaction2 0.24.1 (tools/mmaction_reference/README.md), with this
+repository on PYTHONPATH:
+
+    PYTHONPATH=. /tmp/mmvenv/bin/python benchmarks/inference_vs_mmaction.py \
+        --configs /tmp/mma/mmaction/.mim/configs/recognition/tsm [--allocator] [--rounds 8] [--threads 2]
+
+For TSM-R50, MobileNetV2-TSM and TSM-R101 (8 x 224 x 224, batch 1): mmaction2's forward
+(`model(imgs, return_loss=False)`), ours as loaded (`load_model(path)`), ours on the fast path
+(`load_model(path, fast=True)`: BatchNorm folded, channels-last), the fast path under bf16 autocast, and
+the ONNX export of ours in onnxruntime (2 intra-op threads). Weights: mmaction2's model filled with the
+deterministic reference values (tests/reference_weights.py) and written by mmcv's save_checkpoint.
+Outputs are compared on ../shared/fixtures/videos/demo.mp4 and 8 toy validation videos (data/toy, from
+`tsm prepare toy`), decoded through the preset's one-view test steps. `--allocator` tunes glibc's
+allocator first, as the `tsm` command does (one process setting, so both sides get it); without it,
+what a Python API user gets. Also reports the share of mmaction2's forward spent in convolutions, which
+bounds any software-side speed-up that leaves the convolutions as they are.
+"""
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+np.int, np.float, np.bool = int, float, bool  # mmaction2 0.x predates numpy 1.24
+import mmcv  # noqa: E402
+
+_version, mmcv.__version__ = mmcv.__version__, "1.7.0"  # the 0.24.1 wheel asserts mmcv <= 1.7.0
+import mmaction  # noqa: E402,F401
+
+mmcv.__version__ = _version
+import torch  # noqa: E402
+from mmaction.models import build_model as build_mmaction  # noqa: E402
+from mmcv import Config  # noqa: E402
+from mmcv.runner import save_checkpoint  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+import tsmcli  # noqa: E402
+from reference_weights import fill_state_dict  # noqa: E402
+from tsmcli.allocator import tune_cpu_allocator  # noqa: E402
+from tsmcli.data.pipeline import read_clip  # noqa: E402
+from tsmcli.evaluate import scheme_pipeline  # noqa: E402
+
+CASES = {"TSM-R50": ("tsm_r50_1x1x8_50e_kinetics400_rgb", "tsm_r50_1x1x8_50e_k400", (0.5, 1.0)),
+         "MobileNetV2-TSM": ("tsm_mobilenetv2_dense_1x1x8_100e_kinetics400_rgb",
+                             "tsm_mobilenetv2_dense_1x1x8_100e_k400", (1.0, 1.5)),
+         "TSM-R101": ("tsm_r101_1x1x8_50e_sthv1_rgb", "tsm_r101_1x1x8_50e_sthv1", (0.5, 1.0))}
+
+
+def timed(fn):
+    start = time.perf_counter()
+    fn()
+    return (time.perf_counter() - start) * 1e3
+
+
+def real_clips(model):
+    steps = scheme_pipeline(model.preset["data"], "efficient")
+    videos = [REPO.parent / "shared/fixtures/videos/demo.mp4"]
+    videos += sorted((REPO / "data/toy/videos").glob("*/val_000[0-1].mp4"))
+    return [read_clip(str(v), steps).imgs[None] for v in videos]
+
+
+def compare(reference, other):
+    """Largest probability difference, top-1 agreement and the largest difference among the top-5 classes."""
+    worst = max(float((a - b).abs().max()) for a, b in zip(reference, other))
+    top1 = np.mean([int(a.argmax()) == int(b.argmax()) for a, b in zip(reference, other)])
+    top5 = max(float((a[0, a[0].argsort(descending=True)[:5]] - b[0, a[0].argsort(descending=True)[:5]]).abs().max())
+               for a, b in zip(reference, other))
+    return worst, top1, top5
+
+
+def conv_share(model, clip):
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof, torch.no_grad():
+        model(clip, return_loss=False)
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    conv = sum(e.self_cpu_time_total for e in events if "conv" in e.key or "mkldnn" in e.key)
+    return conv / total
+
+
+def run(name, config_dir, rounds, folder):
+    config, preset, norm_scale = CASES[name]
+    cfg = Config.fromfile(os.path.join(config_dir, config + ".py"))
+    cfg.model.backbone.pretrained = None
+    mm = build_mmaction(cfg.model).eval()
+    keys = [(k, list(v.shape)) for k, v in mm.state_dict().items()]
+    mm.load_state_dict(fill_state_dict(keys, norm_scale))
+    path = Path(folder) / f"{config}.pth"
+    save_checkpoint(mm, str(path))
+    plain = tsmcli.load_model(path, preset=preset)
+    fast = tsmcli.load_model(path, preset=preset, fast=True)
+    onnx_path = Path(folder) / f"{preset}.onnx"
+    from tsmcli.export import session
+    from tsmcli.export.whole import export_model
+
+    export_model(tsmcli.load_model(path, preset=preset), onnx_path, 224, 224)
+    import onnxruntime as ort
+
+    ort_session = session(onnx_path)
+    del ort_session
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.log_severity_level = 3
+    ort_session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+
+    def bf16(x):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return fast(x).float()
+
+    contenders = {
+        "mmaction2": lambda x: torch.from_numpy(np.asarray(mm(x, return_loss=False))),
+        "ours": plain,
+        "ours fast fp32": fast,
+        "ours fast bf16": bf16,
+        "onnxruntime": lambda x: torch.from_numpy(ort_session.run(None, {"clip": x.numpy()})[0]),
+    }
+    clip = torch.randn(1, 8, 3, 224, 224)
+    times = {k: [] for k in contenders}
+    with torch.no_grad():
+        for fn in contenders.values():
+            fn(clip)
+        for _ in range(rounds):
+            for key, fn in contenders.items():
+                times[key].append(timed(lambda: fn(clip)))
+        clips = real_clips(plain)
+        outputs = {k: [fn(c).float() for c in clips] for k, fn in contenders.items()}
+    ms = {k: statistics.median(v) for k, v in times.items()}
+    speedup = {k: statistics.median(a / b for a, b in zip(times["mmaction2"], v)) for k, v in times.items()}
+    return ms, speedup, {k: compare(outputs["ours"], v) for k, v in outputs.items()}, conv_share(mm, clip), len(clips)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--configs", required=True, help="mmaction2's configs/recognition/tsm folder")
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--allocator", action="store_true", help="tune glibc's allocator as `tsm` does")
+    parser.add_argument("--models", nargs="*", default=list(CASES))
+    args = parser.parse_args()
+    if args.allocator:
+        tune_cpu_allocator()
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {args.threads} threads, allocator {'tuned' if args.allocator else 'default'}, "
+          f"batch 1, 8x224x224, {args.rounds} rounds")
+    print("\n| model | contender | ms/video | speed vs mmaction2 | max prob diff vs ours | top-1 agreement | "
+          "max top-5 prob diff |")
+    print("|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as folder:
+        for name in args.models:
+            ms, speedup, diffs, share, count = run(name, args.configs, args.rounds, folder)
+            for key in ms:
+                worst, top1, top5 = diffs[key]
+                print(f"| {name} | {key} | {ms[key]:.0f} | {speedup[key]:.2f}x | {worst:.1e} | {top1:.0%} | {top5:.1e} |")
+            print(f"| {name} | convolutions: {share:.0%} of mmaction2's forward | | at most {1 / share:.2f}x if all "
+                  "else took no time | | | |")
+            print(f"|  | ({count} real clips compared) | | | | | |")
+
+
+if __name__ == "__main__":
+    main()

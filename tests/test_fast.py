@@ -1,0 +1,56 @@
+"""The inference fast path (BatchNorm folded, channels-last): the same outputs as the model as loaded, on
+every architecture and through the commands that use it by default."""
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import tsmcli
+from conftest import SHARED
+from random_models import calibrated
+from tsmcli.models.fast import fold_batchnorm, prepare_for_inference
+
+
+@pytest.mark.parametrize("preset, batchnorms", [
+    ("tsm_r50_1x1x8_50e_k400", 53), ("tsm_mobilenetv2_dense_1x1x8_100e_k400", 52),
+    ("tsm_nl_embedded_gaussian_r50_1x1x8_50e_k400", 53), ("tsm_temporal_pool_r50_1x1x8_50e_k400", 53),
+    ("tsm_r18_1x1x8_toy", 20)])
+def test_fast_path_gives_the_same_outputs(preset, batchnorms):
+    model = calibrated(preset, model__num_classes=10)
+    clip = torch.randn(2, 8, 3, 64, 64)
+    with torch.no_grad():
+        before = model.logits(clip)
+    prepare_for_inference(model)
+    with torch.no_grad():
+        after = model.logits(clip)
+    assert model.fast == f"{batchnorms} BatchNorms folded, channels-last"
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    assert float((after - before).abs().max()) <= 1e-4 * max(1.0, float(before.abs().max()))
+    assert fold_batchnorm(model) == 0  # nothing left to fold
+
+
+def test_predict_fast_and_plain_agree_on_real_video(tmp_path):
+    model = calibrated("tsm_r18_1x1x8_toy", model__num_classes=10)
+    tsmcli.save_checkpoint(tmp_path / "m.pth", model, model.preset, labels=[str(i) for i in range(10)])
+    scores = {}
+    for flag in ("--fast", "--no-fast"):
+        run = subprocess.run([sys.executable, "-m", "tsmcli.cli", "predict", SHARED / "fixtures/videos/demo.mp4",
+                              "--ckpt", tmp_path / "m.pth", "--json", flag], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        scores[flag] = torch.tensor(json.loads(run.stdout)["scores"])
+    assert float((scores["--fast"] - scores["--no-fast"]).abs().max()) <= 1e-5
+    loaded = tsmcli.load_model(tmp_path / "m.pth", fast=True)
+    assert loaded.fast and loaded.channels_last
+
+
+def test_benchmark_model_on_onnxruntime():
+    pytest.importorskip("onnxruntime")
+    run = subprocess.run([sys.executable, "-m", "tsmcli.cli", "benchmark", "model", "-p", "tsm_r18_1x1x8_toy",
+                          "--backend", "onnxruntime", "--iters", "2", "--batch", "1", "--batch", "2", "--json"],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    results = json.loads(run.stdout)
+    assert [r["batch"] for r in results] == [1, 2] and results[0]["input"] == [1, 8, 3, 56, 56]
+    assert all(r["videos_per_s"] > 0 and r["backend"] == "onnxruntime" for r in results)
