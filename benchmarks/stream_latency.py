@@ -5,14 +5,16 @@
    (the ratio: the goal is <= 1.15), and the window mode's cost per output (T = 8 frames re-run) with the
    speed-up of incremental over it (at most T);
 2. the state each stream keeps, and streams per second when B streams share one batched step;
-3. channels-last and bf16 autocast on the incremental step, with the logits difference each one causes
-   over 16 steps of real video (../shared/fixtures/videos/demo.mp4).
+3. channels-last, bf16 autocast and the fast path (BatchNorm folded, channels-last: what `tsm stream` runs)
+   on the incremental step, with the logits difference each one causes over 16 steps of real video
+   (../shared/fixtures/videos/demo.mp4).
 
     python benchmarks/stream_latency.py [--rounds 20] [--threads 2] [--batch 8]
 
 Contenders are interleaved round by round; medians are reported, and ratios are medians of per-round ratios.
 """
 import argparse
+import copy
 import statistics
 import sys
 import time
@@ -26,6 +28,7 @@ import tsmcli
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import random_models  # noqa: E402
 from tsmcli.allocator import tune_cpu_allocator
+from tsmcli.models.fast import prepare_for_inference
 from tsmcli.streaming import FramePreprocessor, IncrementalStream, StreamStep, frames_of
 
 DEMO = Path(__file__).resolve().parents[2] / "shared/fixtures/videos/demo.mp4"
@@ -88,10 +91,15 @@ def variants(model, rounds):
     real = real_frames(model)
     out = {}
     reference = None
+    fast = prepare_for_inference(copy.deepcopy(model))  # what tsm stream runs by default
     for label, channels_last, bf16 in (("fp32", False, False), ("channels-last", True, False),
-                                       ("channels-last + bf16", True, True)):
-        runner = IncrementalStream(model.to(memory_format=torch.channels_last) if channels_last else
-                                   model.to(memory_format=torch.contiguous_format))
+                                       ("channels-last + bf16", True, True), ("fast path (tsm stream)", True, False),
+                                       ("fast path + bf16", True, True)):
+        if label.startswith("fast"):
+            runner = IncrementalStream(fast)
+        else:
+            runner = IncrementalStream(model.to(memory_format=torch.channels_last) if channels_last else
+                                       model.to(memory_format=torch.contiguous_format))
         logits, spent = [], []
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             for x in real:  # 16 steps of real video (the first 2 are warm-up for the timing)
