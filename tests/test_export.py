@@ -66,3 +66,18 @@ def test_export_command_whole_and_streaming_step(tmp_path):
     refused = subprocess.run([sys.executable, "-m", "tsmcli.cli", "export", tmp_path / "online.pth", "--out",
                               tmp_path / "m.txt"], capture_output=True, text=True)
     assert refused.returncode == 2 and "end in .onnx" in refused.stderr
+
+
+def test_tracing_works_with_autograd_on():
+    """torch.jit.trace used to stop in the shift's autograd function unless run under no_grad."""
+    import warnings
+
+    import torch
+
+    model = calibrated("tsm_r18_1x1x8_toy", model__num_classes=10)
+    clip = torch.randn(1, 8, 3, 64, 64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(model, clip)
+    other = torch.randn(2, 8, 3, 64, 64)
+    assert torch.allclose(traced(other), model(other), atol=1e-6)

@@ -41,6 +41,11 @@ def test_predict_fast_and_plain_agree_on_real_video(tmp_path):
         assert run.returncode == 0, run.stderr
         scores[flag] = torch.tensor(json.loads(run.stdout)["scores"])
     assert float((scores["--fast"] - scores["--no-fast"]).abs().max()) <= 1e-5
+    bf16 = subprocess.run([sys.executable, "-m", "tsmcli.cli", "predict", SHARED / "fixtures/videos/demo.mp4",
+                           "--ckpt", tmp_path / "m.pth", "--json", "--amp", "bf16"], capture_output=True, text=True)
+    assert bf16.returncode == 0, bf16.stderr
+    bf16_scores = torch.tensor(json.loads(bf16.stdout)["scores"])
+    assert 0 < float((bf16_scores - scores["--fast"]).abs().max()) <= 0.05  # bf16 did run, and is close
     loaded = tsmcli.load_model(tmp_path / "m.pth", fast=True)
     assert loaded.fast and loaded.channels_last
 

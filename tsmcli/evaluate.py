@@ -65,15 +65,16 @@ def compute_metrics(scores, labels, metric_names=METRIC_NAMES):
 
 
 @torch.no_grad()
-def score_videos(model, loader, device, world=1, progress=None):
+def score_videos(model, loader, device, world=1, progress=None, amp=None):
     """(scores, labels, metas) of every item, gathered from all processes of the job in dataset order
-    (each process scoring its own share): every video exactly once."""
+    (each process scoring its own share): every video exactly once. amp: an autocast dtype or None."""
     if getattr(model, "average_clips", "prob") is None:
         raise UserError("model.average_clips: null returns per-view scores, which validation and tsm test "
                         "cannot rank; set model.average_clips=prob (or score)")
     scores, labels, metas = [], [], []
     for batch in loader:
-        scores.append(model(batch["imgs"].to(device)).float().cpu())
+        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            scores.append(model(batch["imgs"].to(device)).float().cpu())
         labels.append(batch["label"])
         metas += batch["meta"]
         if progress:
@@ -93,9 +94,10 @@ def score_videos(model, loader, device, world=1, progress=None):
 @torch.no_grad()
 def test_checkpoint(checkpoint, preset=None, scheme="preset", ann_file=None, data_prefix=None, device="cpu",
                     batch_size=None, workers=None, progress=None,
-                    metric_names=METRIC_NAMES, fast=False):
+                    metric_names=METRIC_NAMES, fast=False, amp=None):
     """Evaluate; under several processes (torchrun, SLURM, `tsm test --gpus N`) each scores the videos
     rank, rank + world, ... and rank 0 gathers them: every video exactly once, in list order."""
+    from .devices import amp_dtype
     from .distributed import every_nth, join_process_group
 
     if scheme not in SCHEMES:
@@ -107,7 +109,7 @@ def test_checkpoint(checkpoint, preset=None, scheme="preset", ann_file=None, dat
     dataset = every_nth(build_dataset(cfg, "test", ann_file=ann_file, data_prefix=data_prefix), world, rank)
     loader = build_loader(dataset, batch_size or cfg["data"]["test_videos_per_gpu"],
                           cfg["data"]["workers_per_gpu"] if workers is None else workers, shuffle=False)
-    scores, labels, metas = score_videos(model, loader, device, world, progress)
+    scores, labels, metas = score_videos(model, loader, device, world, progress, amp_dtype(amp, device))
     videos = [{"index": m["index"], "path": m["path"], "label": int(label), "scores": [round(float(x), 6) for x in s]}
               for m, s, label in zip(metas, scores, labels)]
     failed = [{"path": m["path"], "reason": m["failures"][0]["reason"]} for m in metas if m["failed"]]

@@ -12,6 +12,10 @@ from . import options
 def export(
     checkpoint: str = typer.Argument(..., help=options.CHECKPOINT_HELP),
     out: Path = typer.Option(..., "--out", "-o", help="The .onnx file to write."),
+    format: str = typer.Option("onnx", "--format", help="onnx: runs outside Python (onnxruntime, TensorRT, "
+                                                        "OpenVINO) and is verified here. TorchScript is deprecated "
+                                                        "in PyTorch and a torch.export program still needs "
+                                                        "PyTorch to run, so neither is offered."),
     preset: Optional[str] = options.preset(required=False),
     stream: bool = typer.Option(False, "--stream", help="Export the incremental streaming step of an online model "
                                                         "(frame and state in, logits and state out) instead."),
@@ -37,6 +41,8 @@ def export(
     from ..evaluate import scheme_pipeline
     from ..export import onnx_modules
 
+    if format != "onnx":
+        raise UserError(f"--format {format}: tsm exports onnx (see --help for why not TorchScript or torch.export)")
     onnx_modules()  # the extra is needed: say so before loading anything
     if out.suffix.lower() != ".onnx":
         raise UserError(f"--out {out}: ONNX files end in .onnx")

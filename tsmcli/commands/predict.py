@@ -16,6 +16,7 @@ def predict(
     scheme: str = typer.Option("preset", help="preset | efficient | accurate | dense (as in `tsm test`)."),
     device: str = options.device(),
     fast: bool = options.fast(),
+    amp: Optional[str] = options.amp(),
     timeline: bool = typer.Option(False, help="A long video: top classes per window of T frames (at the stream's "
                                               "frame spacing, see tsm stream --every) and the windows merged into "
                                               "labelled segments (start, end, label, score)."),
@@ -39,11 +40,12 @@ def predict(
     from ..api import load_model
     from ..data.pipeline import read_clip
     from ..data.decode import MediaError
-    from ..devices import resolve_device
+    from ..devices import amp_dtype, resolve_device
     from ..errors import UserError
     from ..evaluate import scheme_pipeline
 
     device = resolve_device(device)
+    dtype = amp_dtype(amp, device)
     model = load_model(ckpt, preset=preset, device=device, fast=fast)
     if timeline:
         return _timelines(model, inputs, every, top, as_json)
@@ -58,7 +60,7 @@ def predict(
             typer.echo(f"cannot read {e.path}: {e.reason}", err=True)
             failed = True
             continue
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             probs = model(clip.imgs[None].to(device))[0].float().cpu()
         best = probs.argsort(descending=True)[:top].tolist()
         if as_json:

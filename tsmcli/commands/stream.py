@@ -35,6 +35,7 @@ def stream(
                                     "latency_ms}."),
     device: str = options.device(),
     fast: bool = options.fast(),
+    amp: Optional[str] = options.amp(),
 ):
     """Class probabilities as the frames arrive. An online model (trained or fine-tuned with
     --set model.shift_mode=online) steps one frame at a time at about the cost of one 2D frame; any
@@ -49,7 +50,7 @@ def stream(
       ffmpeg -i in.mp4 -f rawvideo -pix_fmt rgb24 - | tsm stream - --size 340x256 --ckpt best.pth --json
     """
     from ..api import load_model
-    from ..devices import resolve_device
+    from ..devices import amp_dtype, resolve_device
     from ..errors import UserError
     from ..streaming import Streamer, frames_of
     from ..streaming.annotate import AnnotatedVideo
@@ -57,10 +58,12 @@ def stream(
 
     if out is not None and out.suffix.lower() != ".mp4":
         raise UserError(f"--out {out}: the annotated video is written as .mp4")
-    model = load_model(ckpt, preset=preset, device=resolve_device(device), fast=fast)
+    device = resolve_device(device)
+    dtype = amp_dtype(amp, device)
+    model = load_model(ckpt, preset=preset, device=device, fast=fast)
     source_fps, frames = frames_of(source, fps, parse_size(size))
     streamer = Streamer(model, mode=mode, every=every, average=average, top=top, realtime=realtime,
-                        window_every=window_every, fps=source_fps)
+                        window_every=window_every, fps=source_fps, amp=dtype)
     typer.echo(f"{source}: {streamer.mode} mode, a step every {streamer.every} frames at {source_fps:.3g} fps, "
                f"outputs averaged over {streamer.average}", err=True)
     video = AnnotatedVideo(out, source_fps) if out else None

@@ -20,6 +20,7 @@ def test(
     out: Optional[Path] = typer.Option(None, help="Write metrics, scheme and per-video scores as JSON."),
     device: str = options.device(),
     fast: bool = options.fast(),
+    amp: Optional[str] = options.amp(),
     batch_size: Optional[int] = typer.Option(None, help="Videos per batch [default: the preset's test batch]."),
     workers: Optional[int] = options.workers(),
     gpus: int = options.gpus(minimum=1),
@@ -39,10 +40,10 @@ def test(
     import tempfile
 
     from ..checkpoint import resolve_checkpoint
-    from ..devices import resolve_device
+    from ..devices import amp_dtype, resolve_device
     from ..evaluate import launch_test, test_checkpoint, write_result
 
-    resolve_device(device)
+    amp_dtype(amp, resolve_device(device))  # a bad --amp before anything loads
     if plot:
         from ..viz import pyplot
 
@@ -51,7 +52,7 @@ def test(
 
     args = dict(preset=preset, scheme=scheme, ann_file=str(list_file) if list_file else None,
                 data_prefix=str(data_root) if data_root is not None else None, device=device,
-                batch_size=batch_size, workers=workers, metric_names=tuple(metrics), fast=fast)
+                batch_size=batch_size, workers=workers, metric_names=tuple(metrics), fast=fast, amp=amp)
     unknown = set(metrics) - set(METRIC_NAMES)
     if unknown:
         from ..errors import UserError

@@ -94,16 +94,17 @@ class Streamer:
     StreamResult on the frames it steps on, else None."""
 
     def __init__(self, model, mode="auto", every=None, average=None, top=5, realtime=False, window_every=1,
-                 fps=30.0, device=None):
+                 fps=30.0, device=None, amp=None):
         self.mode = resolve_mode(model, mode)
         self.fps, self.top, self.realtime = fps, top, realtime
         self.every = every or frame_spacing(model.preset, fps)
         self.runner = IncrementalStream(model) if self.mode == "incremental" else WindowStream(model, window_every)
         self.average = average or (model.num_segments if self.mode == "incremental" else 1)
         self.preprocess = FramePreprocessor(model.preset)
-        self.device = device or next(model.parameters()).device
+        self.device = torch.device(device) if device else next(model.parameters()).device
         self.labels = model.labels or [str(i) for i in range(model.head.fc.out_features)]
         self.recent, self.steps, self.dropped, self.since, self.start = [], 0, 0, self.every, None
+        self.amp = amp  # an autocast dtype (bf16 on CPUs with AVX512-BF16 / AMX, fp16 on GPUs) or None
 
     def feed(self, index, time, frame):
         if self.start is None:
@@ -117,7 +118,8 @@ class Streamer:
         self.since = 0
         x = self.preprocess(frame).to(self.device)
         tick = clock.perf_counter()
-        output = self.runner.step(x)
+        with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None):
+            output = self.runner.step(x)
         latency = (clock.perf_counter() - tick) * 1e3
         if output is None:
             return None
