@@ -35,8 +35,10 @@ def export(
 
       tsm export work_dirs/online/best.pth --stream --out step.onnx
     """
+    import tempfile
+
     from ..api import load_model
-    from ..data.pipeline import output_size, read_clip
+    from ..data.pipeline import output_size
     from ..errors import UserError
     from ..evaluate import scheme_pipeline
     from ..export import onnx_modules
@@ -49,22 +51,9 @@ def export(
     model = load_model(checkpoint, preset=preset)
     steps = scheme_pipeline(model.preset["data"], "efficient")
     height, width = output_size(steps)
-    source = str(video) if video else _toy_clip(out.parent)
-    if stream:
-        from ..export.stream_step import VERIFY_STEPS, export_step
-        from ..streaming import FramePreprocessor, frames_of
-        from ..streaming.incremental import check_streamable
-
-        check_streamable(model)
-        prepare = FramePreprocessor(model.preset)
-        frames = [prepare(frame) for _, frame in frames_of(source)[1]]
-        frames = (frames * (VERIFY_STEPS // len(frames) + 1))[:max(VERIFY_STEPS, len(frames))]
-        report = export_step(model, out, height, width, frames)
-    else:
-        from ..export.whole import export_model
-
-        real = read_clip(source, steps, model.preset["data"]["filename_tmpl"]).imgs[None]
-        report = export_model(model, out, height, width, real_clip=real)
+    with tempfile.TemporaryDirectory(prefix="tsm-export-") as scratch:
+        source = str(video) if video else _toy_clip(scratch)
+        report = _export(model, out, stream, steps, height, width, source)
     if as_json:
         typer.echo(json.dumps(report, indent=1))
         return
@@ -80,14 +69,32 @@ def export(
                    "preset's test pipeline; see its metadata)")
 
 
-def _toy_clip(folder):
-    import tempfile
+def _export(model, out, stream, steps, height, width, source):
+    from ..data.pipeline import read_clip
 
+    if stream:
+        from ..export.stream_step import VERIFY_STEPS, export_step
+        from ..streaming import FramePreprocessor, frames_of
+        from ..streaming.incremental import check_streamable
+
+        check_streamable(model)
+        prepare = FramePreprocessor(model.preset)
+        frames = [prepare(frame) for _, frame in frames_of(source)[1]]
+        frames = (frames * (VERIFY_STEPS // len(frames) + 1))[:max(VERIFY_STEPS, len(frames))]
+        return export_step(model, out, height, width, frames)
+    from ..export.whole import export_model
+
+    real = read_clip(source, steps, model.preset["data"]["filename_tmpl"]).imgs[None]
+    return export_model(model, out, height, width, real_clip=real)
+
+
+def _toy_clip(folder):
+    """A rendered toy clip (a square moving left), encoded as H.264 in `folder`."""
     import numpy as np
 
     from ..prepare.toy import render
     from ..prepare.video_io import write_video
 
-    path = Path(tempfile.mkdtemp(prefix="tsm-export-")) / "toy.mp4"
+    path = Path(folder) / "toy.mp4"
     write_video(path, render(0, np.random.default_rng(0), size=256, frames=32))
     return str(path)
