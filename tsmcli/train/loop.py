@@ -194,7 +194,7 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
                 log.line(f"epoch {epoch + 1} val " + " ".join(f"{k} {v:.4f}" for k, v in scores.items())
                          + f" ({metrics['videos']} videos"
                          + (f", {len(metrics['failed'])} unreadable" if metrics["failed"] else "") + ")")
-                log.draw_curves()
+                log.draw_curves(last=last)
                 ranked_by = "top1" if "top1" in scores else "mean_class_accuracy"  # best.pth follows this one
                 if metrics[ranked_by] > best:
                     best = metrics[ranked_by]

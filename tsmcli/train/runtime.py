@@ -5,6 +5,7 @@ import json
 import os
 import random
 import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -106,12 +107,15 @@ class EpochBar:
             self.progress.stop()
 
 
+CURVES_EVERY_S = 30  # a drawing takes ~0.5 s: short epochs would spend much of their time on it
+
+
 class Logger:
     """Rank 0 writes log.txt and log.jsonl (and echoes); other ranks stay silent."""
 
     def __init__(self, work_dir, echo=print, enabled=True):
         self.enabled, self.echo, self.board = enabled, echo, None
-        self.work_dir, self.curves_failed = Path(work_dir), False
+        self.work_dir, self.curves_failed, self.curves_drawn_at = Path(work_dir), False, None
         if enabled:
             self.text = open(Path(work_dir) / "log.txt", "a")
             self.jsonl = open(Path(work_dir) / "log.jsonl", "a")
@@ -130,11 +134,16 @@ class Logger:
         if self.echo:
             self.echo(message)
 
-    def draw_curves(self):
-        """WORK_DIR/curves.png, the figure of `tsm plot`, redrawn from log.jsonl (replaced atomically).
-        Without matplotlib (tsm[plots]) or on any drawing error, training goes on; it is said once."""
+    def draw_curves(self, last=False):
+        """WORK_DIR/curves.png, the figure of `tsm plot`, redrawn from log.jsonl (replaced atomically) at
+        most every CURVES_EVERY_S seconds, and at the last validation. Without matplotlib (tsm[plots]) or
+        on any drawing error, training goes on; it is said once."""
         if not self.enabled or self.curves_failed:
             return
+        now = time.monotonic()
+        if not last and self.curves_drawn_at is not None and now - self.curves_drawn_at < CURVES_EVERY_S:
+            return
+        self.curves_drawn_at = now
         try:
             from ..viz import save
             from ..viz.curves import plot_runs
