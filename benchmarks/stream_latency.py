@@ -9,7 +9,7 @@
    on the incremental step, with the logits difference each one causes over 16 steps of real video
    (../shared/fixtures/videos/demo.mp4).
 
-    python benchmarks/stream_latency.py [--rounds 20] [--threads 2] [--batch 8]
+    python benchmarks/stream_latency.py [--rounds 20] [--threads 2] [--batch 8] [--compile]
 
 Contenders are interleaved round by round; medians are reported, and ratios are medians of per-round ratios.
 """
@@ -86,30 +86,34 @@ def measure(name, rounds, batch):
             "streams_per_s": batch * 1e3 / medians[f"incremental, {batch} streams"], "model": model}
 
 
-def variants(model, rounds):
+def variants(model, rounds, compile=False):
     """Incremental step fp32 / channels-last / bf16: ms per frame and logits difference on real video."""
     real = real_frames(model)
     out = {}
     reference = None
     fast = prepare_for_inference(copy.deepcopy(model))  # what tsm stream runs by default
-    for label, channels_last, bf16 in (("fp32", False, False), ("channels-last", True, False),
-                                       ("channels-last + bf16", True, True), ("fast path (tsm stream)", True, False),
-                                       ("fast path + bf16", True, True)):
+    cases = [("fp32", False, False), ("channels-last", True, False), ("channels-last + bf16", True, True),
+             ("fast path (tsm stream)", True, False), ("fast path + bf16", True, True)]
+    if compile:
+        cases.append(("fast path + torch.compile", True, False))
+    for label, channels_last, bf16 in cases:
         if label.startswith("fast"):
             runner = IncrementalStream(fast)
+            if "compile" in label:  # compiled on the first steps, which the timing leaves out
+                runner.step_module = torch.compile(runner.step_module)
         else:
             runner = IncrementalStream(model.to(memory_format=torch.channels_last) if channels_last else
                                        model.to(memory_format=torch.contiguous_format))
         logits, spent = [], []
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            for x in real:  # 16 steps of real video (the first 2 are warm-up for the timing)
+            for x in real:  # 16 steps of real video (the first 3 are warm-up for the timing)
                 x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
                 spent.append(timed(lambda: logits.append(runner.step(x).float())))
             for _ in range(rounds):
                 spent.append(timed(lambda: runner.step(x)))
         logits = torch.cat(logits)
         reference = logits if reference is None else reference
-        out[label] = {"ms": statistics.median(spent[2:]), "max_abs_diff": float((logits - reference).abs().max()),
+        out[label] = {"ms": statistics.median(spent[3:]), "max_abs_diff": float((logits - reference).abs().max()),
                       "top1_agree": float((logits.argmax(1) == reference.argmax(1)).float().mean())}
     return out
 
@@ -119,6 +123,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--compile", action="store_true", help="also time the fast path under torch.compile")
     args = parser.parse_args()
     tune_cpu_allocator()
     torch.set_num_threads(args.threads)
@@ -135,7 +140,7 @@ def main():
     print("\n| model | variant | ms/frame | max abs logits diff vs fp32 (16 real frames) | top-1 agreement |")
     print("|---|---|---|---|---|")
     for r in results:
-        for label, v in variants(r["model"], args.rounds).items():
+        for label, v in variants(r["model"], args.rounds, args.compile).items():
             print(f"| {r['name']} | {label} | {v['ms']:.1f} | {v['max_abs_diff']:.2e} | {v['top1_agree']:.0%} |")
 
 
