@@ -102,14 +102,7 @@ def run(name, config_dir, rounds, folder):
     from tsmcli.export.whole import export_model
 
     export_model(tsmcli.load_model(path, preset=preset), onnx_path, 224, 224)
-    import onnxruntime as ort
-
-    ort_session = session(onnx_path)
-    del ort_session
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
-    options.log_severity_level = 3
-    ort_session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    ort_session = session(onnx_path, torch.get_num_threads())
 
     def bf16(x):
         with torch.autocast("cpu", dtype=torch.bfloat16):

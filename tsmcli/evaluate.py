@@ -14,6 +14,7 @@ import torch.distributed as dist
 from .api import load_model
 from .data import build_dataset, build_loader
 from .errors import UserError
+from .labels import names_or_indices
 from .metrics import confusion_matrix, mean_class_accuracy, top_k_accuracy
 from .presets.schema import METRIC_NAMES
 
@@ -121,7 +122,7 @@ def test_checkpoint(checkpoint, preset=None, scheme="preset", ann_file=None, dat
                         f"{failed[0]['reason']}); check the list and the data root")
     metrics = compute_metrics(scores, labels, metric_names)
     matrix = confusion_matrix(scores, labels, scores.shape[1])
-    names = model.labels or [str(i) for i in range(scores.shape[1])]
+    names = names_or_indices(model)
     per_class = [{"index": c, "label": names[c], "videos": int(matrix[c].sum()),
                   "top1": float(matrix[c, c] / matrix[c].sum())} for c in range(len(matrix)) if matrix[c].sum()]
     return {"checkpoint": str(checkpoint), "preset": cfg["name"], "scheme": scheme, "views": views,

@@ -26,6 +26,11 @@ def read_label_map(path):
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
+def names_or_indices(model):
+    """The model's class names, or "0", "1", ... where they are unknown: what a person reads."""
+    return model.labels or [str(i) for i in range(model.head.fc.out_features)]
+
+
 def class_names(cfg):
     """The class names of a resolved preset, one per class of its model, or None when unknown.
 

@@ -89,20 +89,16 @@ def measure_onnxruntime(preset, batches=(1,), iters=200, warmup=3):
     import tempfile
     from pathlib import Path
 
-    from .export import onnx_modules
+    from .export import session
     from .export.whole import export_model
 
-    _, ort = onnx_modules()
     model = build_model(preset, pretrained=False).eval()
     height, width = output_size(model.preset["data"]["test"]["pipeline"])
     frames = model.preset["model"]["num_segments"]
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.onnx"
         export_model(model, path, height, width)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = torch.get_num_threads()
-        options.log_severity_level = 3
-        runner = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        runner = session(path, torch.get_num_threads())
         results = []
         for batch in batches:
             x = torch.randn(batch, frames, 3, height, width).numpy()

@@ -43,6 +43,7 @@ def predict(
     from ..devices import amp_dtype, resolve_device
     from ..errors import UserError
     from ..evaluate import scheme_pipeline
+    from ..labels import names_or_indices
 
     device = resolve_device(device)
     dtype = amp_dtype(amp, device)
@@ -51,7 +52,7 @@ def predict(
         return _timelines(model, inputs, every, top, as_json)
     data = copy.deepcopy(model.preset["data"])
     steps = scheme_pipeline(data, scheme)
-    labels = model.labels or [str(i) for i in range(model.head.fc.out_features)]
+    labels = names_or_indices(model)
     failed = False
     for path in inputs:
         try:

@@ -133,13 +133,12 @@ def build_dataset(preset, split="train", ann_file=None, data_prefix=None, seed=0
     return dataset
 
 
-PREPARED_DATASETS = ("toy", "kinetics400", "ucf101", "hmdb51", "sthv1", "sthv2", "diving48", "jester")
-
-
 def _missing_list(cfg, split, list_file, given):
+    from ..presets import DATASET_ORDER  # the datasets `tsm prepare` has a command for, with toy
+
     where = "" if given else f" (data.{split}.ann_file of preset '{cfg['name']}')"
     dataset = cfg.get("dataset")
-    if not given and dataset in PREPARED_DATASETS and not os.path.isabs(list_file):
+    if not given and (dataset == "toy" or dataset in DATASET_ORDER) and not os.path.isabs(list_file):
         return (f"list file {list_file} does not exist{where}: run `tsm prepare {dataset}` first, in the folder "
                 f"you run this from (paths such as data/{dataset}/ are read from there)")
     return (f"list file {list_file} does not exist{where}: prepare the data (`tsm prepare`) or give your list "

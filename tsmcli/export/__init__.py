@@ -20,10 +20,13 @@ def onnx_modules():
     return onnx, onnxruntime
 
 
-def session(path):
+def session(path, threads=None):
+    """An onnxruntime CPU session (threads: intra-op threads, e.g. torch's, for timing side by side)."""
     _, ort = onnx_modules()
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 

@@ -25,6 +25,7 @@ import torch
 from ..data.transforms import Clip
 from ..data.pipeline import STEP_TYPES
 from ..errors import UserError
+from ..labels import names_or_indices
 from ..evaluate import scheme_pipeline
 from .incremental import IncrementalStream, StreamStep, check_streamable, per_frame_logits
 from .sources import open_source
@@ -102,7 +103,7 @@ class Streamer:
         self.average = average or (model.num_segments if self.mode == "incremental" else 1)
         self.preprocess = FramePreprocessor(model.preset)
         self.device = torch.device(device) if device else next(model.parameters()).device
-        self.labels = model.labels or [str(i) for i in range(model.head.fc.out_features)]
+        self.labels = names_or_indices(model)
         self.recent, self.steps, self.dropped, self.since, self.start = [], 0, 0, self.every, None
         self.amp = amp  # an autocast dtype (bf16 on CPUs with AVX512-BF16 / AMX, fp16 on GPUs) or None
 

@@ -125,10 +125,8 @@ class IncrementalStream:
 
     @torch.no_grad()
     def step(self, frame):
-        if self.state is None:
-            self.state = self.step_module.initial_state(frame.shape[0], *frame.shape[-2:], device=frame.device,
-                                                        dtype=frame.dtype if frame.is_floating_point() else torch.float32)
-        logits, *self.state = self.step_module(frame, *self.state)
+        state = self.state or [None] * self.step_module.num_states  # None: zeros, as on the first frame
+        logits, *self.state = self.step_module(frame, *state)
         return logits
 
     def state_bytes(self):

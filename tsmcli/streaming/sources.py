@@ -13,7 +13,6 @@ DEFAULT_FPS = 30.0
 
 class Source:
     fps = DEFAULT_FPS
-    live = False  # a camera or a pipe: frames arrive in real time
 
     def __iter__(self):
         raise NotImplementedError
@@ -25,7 +24,7 @@ class VideoSource(Source):
     def __init__(self, path, camera=False):
         import av
 
-        self.path, self.live = str(path), camera
+        self.path = str(path)
         try:
             self.container = av.open(self.path, format="v4l2" if camera else None)
         except (av.error.FFmpegError, OSError) as e:
@@ -68,8 +67,6 @@ class FrameFolderSource(Source):
 
 class RawStdinSource(Source):
     """Raw rgb24 frames of a known size on standard input (e.g. `ffmpeg ... -f rawvideo -pix_fmt rgb24 -`)."""
-
-    live = True
 
     def __init__(self, size, fps=None, stream=None):
         if not size:

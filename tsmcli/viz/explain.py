@@ -8,6 +8,7 @@ import torch
 from ..data.pipeline import read_clip
 from ..data.transforms import Clip, Normalize
 from ..errors import UserError
+from ..labels import names_or_indices
 from ..evaluate import scheme_pipeline
 from . import pyplot, save
 from .gradcam import default_layer, grad_cam
@@ -28,7 +29,7 @@ def explain_video(model, path, target=None, layer=None):
         x = Normalize(**params)(Clip(frames, None, {}), None).imgs
     device = next(model.parameters()).device
     maps, index, prob = grad_cam(model, x[None].to(device), _class_index(model, target), layer)
-    labels = model.labels or [str(i) for i in range(model.head.fc.out_features)]
+    labels = names_or_indices(model)
     return {"frames": frames.permute(0, 2, 3, 1).contiguous().numpy(), "maps": maps.numpy(), "index": index,
             "label": labels[index], "prob": prob, "layer": layer or default_layer(model),
             "frame_inds": clip.meta["frame_inds"]}
