@@ -27,6 +27,26 @@ def test_every_architecture_exports_and_matches_pytorch(preset, tmp_path):
     assert list(tmp_path.iterdir()) == [tmp_path / "m.onnx"]
 
 
+@pytest.mark.parametrize("preset", ["tsm_r50_1x1x8_50e_k400", "tsm_mobilenetv2_dense_1x1x8_100e_k400",
+                                    "tsm_nl_embedded_gaussian_r50_1x1x8_50e_k400", "tsm_temporal_pool_r50_1x1x8_50e_k400"])
+def test_fp16_graphs_hold_fp16_weights_and_match_the_fp32_model(preset, tmp_path):
+    import onnx
+
+    model = calibrated(preset, model__num_classes=10)
+    export_model(model, tmp_path / "fp32.onnx", 64, 64)
+    report = export_model(model, tmp_path / "fp16.onnx", 64, 64, precision="fp16")
+    assert 0 < report["max_abs_diff"] <= report["tolerance"] == 5e-2
+    assert report["output_moves_with_input"] > 5 * report["max_abs_diff"]
+    graph = onnx.load(tmp_path / "fp16.onnx").graph
+    sizes = {}
+    for tensor in graph.initializer:
+        kind = onnx.TensorProto.DataType.Name(tensor.data_type)
+        sizes[kind] = sizes.get(kind, 0) + len(tensor.raw_data)
+    assert sizes["FLOAT16"] > 20 * sizes.get("FLOAT", 0)  # fp32: the classifier (and folded shapes) only
+    assert [i.type.tensor_type.elem_type for i in list(graph.input) + list(graph.output)] == [onnx.TensorProto.FLOAT] * 2
+    assert (tmp_path / "fp16.onnx").stat().st_size < 0.6 * (tmp_path / "fp32.onnx").stat().st_size
+
+
 def test_a_graph_that_differs_from_pytorch_is_not_kept(tmp_path, monkeypatch):
     import tsmcli.export.whole as whole
 
@@ -51,7 +71,7 @@ def test_export_command_whole_and_streaming_step(tmp_path):
     whole = subprocess.run([sys.executable, "-m", "tsmcli.cli", "export", tmp_path / "online.pth", "--out",
                             tmp_path / "m.onnx", "--video", video], capture_output=True, text=True)
     assert whole.returncode == 0, whole.stderr
-    assert "real      max |onnxruntime - PyTorch|" in whole.stdout
+    assert "real      max |onnxruntime - PyTorch fp32|" in whole.stdout
     step = subprocess.run([sys.executable, "-m", "tsmcli.cli", "export", tmp_path / "online.pth", "--stream",
                            "--out", tmp_path / "step.onnx", "--video", video, "--json"], capture_output=True, text=True)
     assert step.returncode == 0, step.stderr
@@ -66,6 +86,29 @@ def test_export_command_whole_and_streaming_step(tmp_path):
     refused = subprocess.run([sys.executable, "-m", "tsmcli.cli", "export", tmp_path / "online.pth", "--out",
                               tmp_path / "m.txt"], capture_output=True, text=True)
     assert refused.returncode == 2 and "end in .onnx" in refused.stderr
+
+
+def test_export_command_fp16_streaming_step_and_bf16_refusal(tmp_path):
+    import json
+
+    import onnx
+
+    model = calibrated("tsm_r18_1x1x8_toy", model__shift_mode="online", model__num_classes=10)
+    tsmcli.save_checkpoint(tmp_path / "online.pth", model, model.preset)
+    step = subprocess.run([sys.executable, "-m", "tsmcli.cli", "export", tmp_path / "online.pth", "--stream",
+                           "--precision", "fp16", "--out", tmp_path / "step.onnx", "--json"],
+                          capture_output=True, text=True)
+    assert step.returncode == 0, step.stderr
+    report = json.loads(step.stdout)
+    assert report["precision"] == "fp16" and 0 < report["max_abs_diff"] <= 5e-2 and report["top1_agree"] == 1.0
+    graph = onnx.load(tmp_path / "step.onnx").graph
+    states = [i.type.tensor_type.elem_type for i in graph.input if i.name.startswith("state_in")]
+    assert states == [onnx.TensorProto.FLOAT16] * report["states"]
+    assert json.loads({p.key: p.value for p in onnx.load(tmp_path / "step.onnx").metadata_props}["tsm"])[
+        "state_dtype"] == "float16"
+    refused = subprocess.run([sys.executable, "-m", "tsmcli.cli", "export", tmp_path / "online.pth", "--precision",
+                              "bf16", "--out", tmp_path / "m.onnx"], capture_output=True, text=True)
+    assert refused.returncode == 2 and "no bfloat16 type" in refused.stderr and not (tmp_path / "m.onnx").exists()
 
 
 def test_tracing_works_with_autograd_on():

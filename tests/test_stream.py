@@ -12,6 +12,7 @@ import torch
 import tsmcli
 from conftest import SHARED
 from tsmcli.errors import UserError
+from tsmcli.models.fast import prepare_for_inference
 from tsmcli.models.shift import temporal_shift
 from tsmcli.streaming import FramePreprocessor, IncrementalStream, WindowStream, per_frame_logits, resolve_mode, stream
 
@@ -71,6 +72,23 @@ def test_incremental_steps_equal_the_offline_forward(preset, overrides):
     assert float((online - offline).abs().max()) <= 1e-5 * max(1.0, float(scale)) and float(scale) > 0
     with torch.no_grad():  # and their average is the model's own (segment-averaged) output
         assert torch.allclose(model.logits(clip)[:, 0], offline.mean(dim=1), atol=1e-5)
+
+
+def test_incremental_steps_on_the_bf16_fast_path_keep_bf16_state():
+    model = online_model()
+    clip = torch.randn(2, 8, 3, 64, 64)
+    fp32 = IncrementalStream(model)
+    fp32_logits = torch.stack([fp32.step(clip[:, t]) for t in range(8)], dim=1)
+    prepare_for_inference(model, dtype=torch.bfloat16)
+    with torch.no_grad():
+        offline = per_frame_logits(model, clip)
+    runner = IncrementalStream(model)
+    online = torch.stack([runner.step(clip[:, t]) for t in range(8)], dim=1)
+    assert online.dtype == torch.float32 and {s.dtype for s in runner.state} == {torch.bfloat16}
+    assert runner.state_bytes() * 2 == fp32.state_bytes()
+    scale = float(offline.abs().max())
+    assert float((online - offline).abs().max()) <= 0.02 * scale
+    assert 0 < float((online - fp32_logits).abs().max()) <= 0.05 * scale
 
 
 def real_frames(count, spacing):

@@ -22,12 +22,13 @@ def build_model(preset, pretrained=True, **overrides):
     return model
 
 
-def load_model(checkpoint, preset=None, device="cpu", fast=False, **overrides):
+def load_model(checkpoint, preset=None, device="cpu", fast=False, amp=None, **overrides):
     """A model in eval mode with the checkpoint's weights (ours, mmaction2 0.x or original TSM format).
 
     fast=True: for inference only, BatchNorm folded into the convolutions and channels-last memory
     (models/fast.py; same outputs up to float rounding). Off by default here, since a model loaded from
     Python may be trained further; the inference commands (predict, test, stream, benchmark) turn it on.
+    amp="bf16" (with fast=True): the backbone's weights and activations in bf16, the head in fp32.
 
     The preset comes from `preset` if given, else from the checkpoint (ours embeds it), else from a
     model-zoo file name such as tsm_r50_1x1x8_50e_kinetics400_rgb_20200607-af7fb746.pth.
@@ -58,8 +59,28 @@ def load_model(checkpoint, preset=None, device="cpu", fast=False, **overrides):
     model.labels = labels
     model.checkpoint_format = ckpt["format"]
     model = model.to(device).eval()
+    if amp not in (None, "bf16") or (amp and not fast):
+        raise UserError(f"load_model(amp={amp!r}): only amp='bf16' with fast=True; otherwise run the model "
+                        "under torch.autocast")
     if fast:
+        import torch
+
         from .models.fast import prepare_for_inference
 
-        prepare_for_inference(model)
+        prepare_for_inference(model, dtype=torch.bfloat16 if amp else None)
     return model
+
+
+def load_for_inference(checkpoint, preset=None, device="cpu", fast=True, amp=None):
+    """What the inference commands run: (model, the autocast dtype to run it under, or None).
+
+    bf16 on the fast path converts the backbone once (load_model's amp); otherwise, fp16 included,
+    autocast casts at each call, which keeps overflow-prone ops such as softmax in fp32 for fp16."""
+    import torch
+
+    from .devices import amp_dtype
+
+    dtype = amp_dtype(amp, device)
+    converted = fast and dtype == torch.bfloat16
+    model = load_model(checkpoint, preset=preset, device=device, fast=fast, amp="bf16" if converted else None)
+    return model, None if converted else dtype

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from .api import load_model
+from .api import load_for_inference
 from .data import build_dataset, build_loader
 from .errors import UserError
 from .labels import names_or_indices
@@ -98,19 +98,18 @@ def test_checkpoint(checkpoint, preset=None, scheme="preset", ann_file=None, dat
                     metric_names=METRIC_NAMES, fast=False, amp=None):
     """Evaluate; under several processes (torchrun, SLURM, `tsm test --gpus N`) each scores the videos
     rank, rank + world, ... and rank 0 gathers them: every video exactly once, in list order."""
-    from .devices import amp_dtype
     from .distributed import every_nth, join_process_group
 
     if scheme not in SCHEMES:
         raise UserError(f"--scheme must be one of {', '.join(SCHEMES)}, got {scheme!r}")
     world, rank, device = join_process_group(device)
-    model = load_model(checkpoint, preset=preset, device=device, fast=fast)
+    model, dtype = load_for_inference(checkpoint, preset=preset, device=device, fast=fast, amp=amp)
     cfg = copy.deepcopy(model.preset)
     cfg["data"]["test"]["pipeline"] = scheme_pipeline(cfg["data"], scheme)
     dataset = every_nth(build_dataset(cfg, "test", ann_file=ann_file, data_prefix=data_prefix), world, rank)
     loader = build_loader(dataset, batch_size or cfg["data"]["test_videos_per_gpu"],
                           cfg["data"]["workers_per_gpu"] if workers is None else workers, shuffle=False)
-    scores, labels, metas = score_videos(model, loader, device, world, progress, amp_dtype(amp, device))
+    scores, labels, metas = score_videos(model, loader, device, world, progress, dtype)
     videos = [{"index": m["index"], "path": m["path"], "label": int(label), "scores": [round(float(x), 6) for x in s]}
               for m, s, label in zip(metas, scores, labels)]
     failed = [{"path": m["path"], "reason": m["failures"][0]["reason"]} for m in metas if m["failed"]]

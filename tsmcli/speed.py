@@ -29,11 +29,14 @@ def measure_model(preset, device="cpu", batch=1, iters=200, warmup=10, amp=None,
     at the preset's videos_per_gpu when train=True. size: frame height and width [default: what the
     preset's test (or train) pipeline gives the model]. fast: inference on models/fast.py's path."""
     device = resolve_device(device)
+    dtype = amp_dtype(amp, device)
     model = build_model(preset, pretrained=False, **dict(overrides)).to(device)
     if fast and not train:
         from .models.fast import prepare_for_inference
 
-        prepare_for_inference(model.eval())
+        converted = dtype == torch.bfloat16  # as load_for_inference runs it: a bf16 backbone, no autocast
+        prepare_for_inference(model.eval(), dtype=dtype if converted else None)
+        dtype = None if converted else dtype
     elif channels_last:
         model = model.to(memory_format=torch.channels_last)
     runner = torch.compile(model) if compile else model
@@ -44,7 +47,6 @@ def measure_model(preset, device="cpu", batch=1, iters=200, warmup=10, amp=None,
     height, width = (size, size) if size else output_size(cfg["data"]["train" if train else "test"]["pipeline"])
     shape = (batch, frames, 3, height, width)
     x = torch.randn(shape, device=device)
-    dtype = amp_dtype(amp, device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     if train:
@@ -83,9 +85,10 @@ def measure_model(preset, device="cpu", batch=1, iters=200, warmup=10, amp=None,
             "compile": compile, "fast": bool(fast and not train)}
 
 
-def measure_onnxruntime(preset, batches=(1,), iters=200, warmup=3):
-    """The preset's model (random weights) exported to ONNX, verified, and timed in onnxruntime on the CPU
-    with as many intra-op threads as torch uses; -> one result per batch size, as measure_model's."""
+def measure_onnxruntime(preset, batches=(1,), iters=200, warmup=3, precision="fp32"):
+    """The preset's model (random weights) exported to ONNX at `precision`, verified, and timed in
+    onnxruntime on the CPU with as many intra-op threads as torch uses; -> one result per batch size, as
+    measure_model's."""
     import tempfile
     from pathlib import Path
 
@@ -97,7 +100,7 @@ def measure_onnxruntime(preset, batches=(1,), iters=200, warmup=3):
     frames = model.preset["model"]["num_segments"]
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.onnx"
-        export_model(model, path, height, width)
+        export_model(model, path, height, width, precision=precision)
         runner = session(path, torch.get_num_threads())
         results = []
         for batch in batches:
@@ -110,8 +113,9 @@ def measure_onnxruntime(preset, batches=(1,), iters=200, warmup=3):
                 start = time.perf_counter()
                 runner.run(None, {"clip": x})
                 times.append(time.perf_counter() - start)
-            results.append({"preset": model.preset["name"], "device": "cpu", "mode": "inference, onnxruntime",
+            results.append({"preset": model.preset["name"], "device": "cpu", "mode": f"inference, onnxruntime {precision}",
                             "batch": batch, "input": list(x.shape), "videos": steps * batch,
                             "videos_per_s": steps * batch / sum(times), "ms_per_batch": 1e3 * statistics.median(times),
-                            "peak_memory_mb": _peak_memory_mb(torch.device("cpu")), "backend": "onnxruntime"})
+                            "peak_memory_mb": _peak_memory_mb(torch.device("cpu")), "backend": "onnxruntime",
+                            "precision": precision})
     return results

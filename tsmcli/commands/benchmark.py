@@ -125,7 +125,8 @@ def model(
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
     fast: bool = options.fast(),
     backend: str = typer.Option("pytorch", help="pytorch, or onnxruntime (the model exported to ONNX and "
-                                                "verified first; tsm[deploy])."),
+                                                "verified first; tsm[deploy]; with --amp fp16, the fp16 graph "
+                                                "of tsm export --precision fp16)."),
 ):
     """Model speed as the zoo measures it: batch 1, the preset's frames at its test size, warm-up, then
     --iters videos; no IO or preprocessing. Prints video/s and peak memory (GPU memory, or the process's
@@ -147,9 +148,12 @@ def model(
     if backend not in ("pytorch", "onnxruntime"):
         raise UserError(f"--backend {backend}: use pytorch or onnxruntime")
     if backend == "onnxruntime":
-        if train or amp or compile:
-            raise UserError("--backend onnxruntime times inference in fp32: drop --train, --amp and --compile")
-        results = measure_onnxruntime(preset, batch, iters)
+        if train or compile:
+            raise UserError("--backend onnxruntime times inference of the exported graph: drop --train and --compile")
+        from ..export import check_precision
+
+        check_precision(amp or "fp32", "--backend onnxruntime --amp")
+        results = measure_onnxruntime(preset, batch, iters, precision=amp or "fp32")
     else:
         results = [measure_model(preset, device, b, iters, amp=amp, channels_last=channels_last, compile=compile,
                                  train=train, fast=fast) for b in ([None] if train else batch)]

@@ -37,17 +37,16 @@ def predict(
 
     import torch
 
-    from ..api import load_model
+    from ..api import load_for_inference
     from ..data.pipeline import read_clip
     from ..data.decode import MediaError
-    from ..devices import amp_dtype, resolve_device
+    from ..devices import resolve_device
     from ..errors import UserError
     from ..evaluate import scheme_pipeline
     from ..labels import names_or_indices
 
     device = resolve_device(device)
-    dtype = amp_dtype(amp, device)
-    model = load_model(ckpt, preset=preset, device=device, fast=fast)
+    model, dtype = load_for_inference(ckpt, preset=preset, device=device, fast=fast, amp=amp)
     if timeline:
         return _timelines(model, inputs, every, top, as_json)
     data = copy.deepcopy(model.preset["data"])

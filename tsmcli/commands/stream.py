@@ -49,8 +49,8 @@ def stream(
 
       ffmpeg -i in.mp4 -f rawvideo -pix_fmt rgb24 - | tsm stream - --size 340x256 --ckpt best.pth --json
     """
-    from ..api import load_model
-    from ..devices import amp_dtype, resolve_device
+    from ..api import load_for_inference
+    from ..devices import resolve_device
     from ..errors import UserError
     from ..streaming import Streamer, frames_of
     from ..streaming.annotate import AnnotatedVideo
@@ -59,8 +59,7 @@ def stream(
     if out is not None and out.suffix.lower() != ".mp4":
         raise UserError(f"--out {out}: the annotated video is written as .mp4")
     device = resolve_device(device)
-    dtype = amp_dtype(amp, device)
-    model = load_model(ckpt, preset=preset, device=device, fast=fast)
+    model, dtype = load_for_inference(ckpt, preset=preset, device=device, fast=fast, amp=amp)
     source_fps, frames = frames_of(source, fps, parse_size(size))
     streamer = Streamer(model, mode=mode, every=every, average=average, top=top, realtime=realtime,
                         window_every=window_every, fps=source_fps, amp=dtype)

@@ -1,6 +1,7 @@
 """Taking a model out of Python: ONNX graphs of the whole recognizer (whole.py) and of the streaming
 step (stream_step.py), each checked against PyTorch with onnxruntime before it is kept. Needs the
 deploy extra: pip install 'tsm[deploy]'."""
+import copy
 import os
 
 import numpy as np
@@ -8,6 +9,37 @@ import numpy as np
 from ..errors import JobFailed, UserError
 
 FP32_TOLERANCE = 1e-4
+# fp16 keeps about 3 significant digits, and deep random-weight models amplify its rounding: calibrated
+# random R50s at 64 px moved by 0.01-0.045 in probability (tests/test_export.py), a trained model far
+# less (docs/benchmarks.md). A graph that computes something else differs by 0.1 or more.
+FP16_TOLERANCE = 5e-2
+PRECISIONS = ("fp32", "fp16")
+
+
+def check_precision(precision, option="--precision"):
+    """A UserError for a precision no ONNX runtime could run or that tsm does not export."""
+    if precision == "bf16":
+        raise UserError(f"{option} bf16: ONNX's Conv has no bfloat16 type (opset 17), so no runtime could run "
+                        "the graph; use fp16 for GPU runtimes, or bf16 in PyTorch (tsm predict/test/stream "
+                        "--amp bf16)")
+    if precision not in PRECISIONS:
+        raise UserError(f"{option} {precision!r}: use one of {', '.join(PRECISIONS)}")
+
+
+def at_precision(model, precision):
+    """(the model to export, the tolerance its graph is verified to against the fp32 model).
+
+    fp16: a copy with BatchNorm folded (in fp32, then rounded once) and the backbone in fp16; the graph
+    casts its fp32 input to fp16 and the features back, so inputs, head and outputs stay fp32."""
+    import torch
+
+    from ..models.fast import prepare_for_inference
+
+    check_precision(precision)
+    if precision == "fp32":
+        return model, FP32_TOLERANCE
+    half = prepare_for_inference(copy.deepcopy(model), channels_last=False, dtype=torch.float16)
+    return half, FP16_TOLERANCE
 
 
 def onnx_modules():

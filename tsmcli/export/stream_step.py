@@ -8,19 +8,22 @@ import warnings
 import numpy as np
 import torch
 
-from . import FP32_TOLERANCE, keep_if_verified, onnx_modules, session
+from . import at_precision, keep_if_verified, onnx_modules, session
 from ..streaming.incremental import StreamStep
 
 VERIFY_STEPS = 32
 
 
-def export_step(model, path, height, width, frames):
-    """Export, then run the graph and PyTorch side by side over `frames` (>= 32 preprocessed frames,
-    (1, 3, H, W) each), feeding each one's state back; keep the file only when every step agrees within
-    1e-4. Returns {"path", "states", "state_bytes", "steps", "max_abs_diff", "top1_agree"}."""
+def export_step(model, path, height, width, frames, precision="fp32"):
+    """Export, then run the graph and the fp32 PyTorch step side by side over `frames` (>= 32 preprocessed
+    frames, (1, 3, H, W) each), each feeding its own state back; keep the file only when every step's
+    logits agree within 1e-4 (fp32) or 5e-2 (fp16) of their scale (at least 1). The fp16 graph's state
+    tensors are fp16. Returns {"path", "states", "state_bytes", "steps", "max_abs_diff", "top1_agree"}."""
     onnx, _ = onnx_modules()
-    step = StreamStep(model).eval()
-    state = step.initial_state(1, height, width)
+    exported, tolerance = at_precision(model.eval(), precision)
+    reference, step = StreamStep(model).eval(), StreamStep(exported).eval()
+    dtype = exported.compute_dtype or torch.float32
+    state = step.initial_state(1, height, width, dtype=dtype)
     names_in = ["frame"] + [f"state_in_{i}" for i in range(len(state))]
     names_out = ["logits"] + [f"state_out_{i}" for i in range(len(state))]
     tmp = f"{path}.tmp-{os.getpid()}.onnx"
@@ -31,24 +34,28 @@ def export_step(model, path, height, width, frames):
                           dynamic_axes={name: {0: "batch"} for name in names_in + names_out})
     graph = onnx.load(tmp)
     meta = {"labels": model.labels, "preset": model.preset["name"], "input": [1, 3, height, width],
-            "state_shapes": [list(s.shape) for s in state], "note": "state starts as zeros; feed state_out back"}
+            "precision": precision, "state_shapes": [list(s.shape) for s in state],
+            "state_dtype": str(dtype).replace("torch.", ""), "note": "state starts as zeros; feed state_out back"}
     graph.metadata_props.add(key="tsm", value=json.dumps(meta))
     onnx.save(graph, tmp)
-    worst, agree = _compare(tmp, step, state, frames, names_in)
-    keep_if_verified(tmp, path, worst, FP32_TOLERANCE, f"{path} (streaming step)")
-    return {"path": str(path), "states": len(state), "state_bytes": sum(s.numel() * 4 for s in state),
-            "steps": len(frames), "max_abs_diff": worst, "top1_agree": agree}
+    worst, agree = _compare(tmp, reference, state, frames, names_in)
+    keep_if_verified(tmp, path, worst, tolerance, f"{path} (streaming step)")
+    return {"path": str(path), "precision": precision, "states": len(state),
+            "state_bytes": sum(s.numel() * s.element_size() for s in state), "steps": len(frames),
+            "max_abs_diff": worst, "top1_agree": agree}
 
 
 def _compare(path, step, state, frames, names):
+    """The largest logit difference relative to the logits' scale (at least 1), and top-1 agreement."""
     runner = session(path)
-    ours, theirs = list(state), [s.numpy() for s in state]
+    ours, theirs = [None] * len(state), [s.numpy() for s in state]
     worst, agree = 0.0, 0
     for frame in frames:
         with torch.no_grad():
             logits, *ours = step(frame, *ours)
         out = runner.run(None, dict(zip(names, [frame.numpy(), *theirs])))
         theirs = out[1:]
-        worst = max(worst, float(np.abs(out[0] - logits.numpy()).max()))
+        scale = max(1.0, float(logits.abs().max()))
+        worst = max(worst, float(np.abs(out[0] - logits.numpy()).max()) / scale)
         agree += int(out[0].argmax() == int(logits.argmax()))
     return worst, agree / len(frames)

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import torch
 
-from . import FP32_TOLERANCE, keep_if_verified, onnx_modules, session
+from . import at_precision, keep_if_verified, onnx_modules, session
 
 
 def input_layout(model, height, width):
@@ -20,21 +20,24 @@ def input_layout(model, height, width):
             "sampling": model.preset["data"]["test"]["pipeline"][0]}
 
 
-def export_model(model, path, height, width, real_clip=None, seed=0):
+def export_model(model, path, height, width, real_clip=None, seed=0, precision="fp32"):
     """Export, verify with onnxruntime on a random clip, a second random clip (the output must move with
     the input: nothing frozen into constants), a batch of 2 (dynamic batch) and `real_clip` (a decoded
-    video, (1, T, 3, H, W)); keep the file only within 1e-4. Returns the comparison."""
+    video, (1, T, 3, H, W)) against the fp32 model; keep the file only within 1e-4 (fp32) or 5e-2 (fp16).
+    Returns the comparison."""
     onnx, _ = onnx_modules()
     model = model.eval()
+    exported, tolerance = at_precision(model, precision)
     generator = torch.Generator().manual_seed(seed)
     example = torch.randn(1, model.num_segments, 3, height, width, generator=generator)
     tmp = f"{path}.tmp-{os.getpid()}.onnx"
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        torch.onnx.export(model, (example,), tmp, input_names=["clip"], output_names=["probs"], opset_version=17,
+        torch.onnx.export(exported, (example,), tmp, input_names=["clip"], output_names=["probs"], opset_version=17,
                           dynamo=False, dynamic_axes={"clip": {0: "batch"}, "probs": {0: "batch"}})
     graph = onnx.load(tmp)
-    graph.metadata_props.add(key="tsm", value=json.dumps(input_layout(model, height, width)))
+    layout = {**input_layout(model, height, width), "precision": precision}
+    graph.metadata_props.add(key="tsm", value=json.dumps(layout))
     onnx.save(graph, tmp)
     clips = {"random": example, "random_2": torch.randn(example.shape, generator=generator),
              "batch_2": torch.randn((2,) + example.shape[1:], generator=generator)}
@@ -55,5 +58,6 @@ def export_model(model, path, height, width, real_clip=None, seed=0):
     # by `moved`, so the comparison above fails it whenever `moved` exceeds the tolerance (reported).
     moved = float(np.abs(outputs["random"][0] - outputs["random_2"][0]).max())
     worst = max(r["max_abs_diff"] for r in report.values())
-    keep_if_verified(tmp, path, worst, FP32_TOLERANCE, str(path))
-    return {"path": str(path), "checks": report, "output_moves_with_input": moved, "max_abs_diff": worst}
+    keep_if_verified(tmp, path, worst, tolerance, str(path))
+    return {"path": str(path), "precision": precision, "tolerance": tolerance, "checks": report,
+            "output_moves_with_input": moved, "max_abs_diff": worst}

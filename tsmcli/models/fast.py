@@ -1,8 +1,11 @@
-"""The inference fast path: BatchNorm folded into the convolution before it, and channels-last memory.
+"""The inference fast path: BatchNorm folded into the convolution before it, channels-last memory and,
+optionally, a bf16 backbone.
 
-Both leave the arithmetic the same up to float rounding (measured on real video in docs/benchmarks.md);
-folding removes one pass over every activation per BatchNorm. A prepared model is for inference only:
-its BatchNorms are gone, so it must not be trained (load the checkpoint again for that).
+Folding and channels-last leave the arithmetic the same up to float rounding (measured on real video in
+docs/benchmarks.md); folding removes one pass over every activation per BatchNorm. A bf16 backbone holds
+its weights in bf16 once, where autocast would cast them at every call; the head stays in fp32. A
+prepared model is for inference only: its BatchNorms are gone, so it must not be trained (load the
+checkpoint again for that).
 """
 import torch
 from torch import nn
@@ -29,8 +32,9 @@ def fold_batchnorm(module):
     return folded
 
 
-def prepare_for_inference(model, fold_bn=True, channels_last=True):
-    """The model in eval mode on the fast path, in place; model.fast says what was done."""
+def prepare_for_inference(model, fold_bn=True, channels_last=True, dtype=None):
+    """The model in eval mode on the fast path, in place; model.fast says what was done.
+    dtype=torch.bfloat16: the backbone computes in bf16 (its input is cast, its features cast back)."""
     model.eval()
     done = []
     if fold_bn:
@@ -41,5 +45,9 @@ def prepare_for_inference(model, fold_bn=True, channels_last=True):
                 module.weight.data = module.weight.data.contiguous(memory_format=torch.channels_last)
         model.channels_last = True
         done.append("channels-last")
+    if dtype is not None and dtype != torch.float32:
+        model.backbone.to(dtype)
+        model.compute_dtype = dtype
+        done.append(f"{str(dtype).replace('torch.', '')} backbone")
     model.fast = ", ".join(done)
     return model

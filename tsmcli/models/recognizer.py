@@ -23,6 +23,7 @@ class Recognizer(nn.Module):
         self.num_segments = num_segments
         self.average_clips = average_clips
         self.channels_last = False
+        self.compute_dtype = None  # the backbone's dtype when models.fast made it bf16
         if normalize is not None:
             self.register_buffer("mean", torch.tensor(normalize["mean"]).view(1, 3, 1, 1), persistent=False)
             self.register_buffer("std", torch.tensor(normalize["std"]).view(1, 3, 1, 1), persistent=False)
@@ -40,8 +41,14 @@ class Recognizer(nn.Module):
             x = (x.float() - self.mean) / self.std
         if self.channels_last:  # set by models.fast.prepare_for_inference
             x = x.contiguous(memory_format=torch.channels_last)
-        scores = self.head(self.backbone(x))
+        scores = self.head(self.features(x))
         return scores.view(n, -1, scores.shape[-1])
+
+    def features(self, frames):
+        """Backbone features of normalised frames (N*T, 3, H, W), in fp32 whatever the backbone computes in."""
+        if self.compute_dtype is not None:
+            frames = frames.to(self.compute_dtype)
+        return self.backbone(frames).float()
 
     def forward(self, x):
         scores = self.logits(x)

@@ -71,6 +71,7 @@ class StreamStep(nn.Module):
         check_streamable(model)
         self.fc = model.head.fc
         self.mean, self.std = model.mean, model.std
+        self.compute_dtype = model.compute_dtype
         self.slots = _Slots()
         self.backbone, self.num_states = _with_cached_shifts(model.backbone, self.slots)
         self.slots.outputs = [None] * self.num_states
@@ -81,7 +82,7 @@ class StreamStep(nn.Module):
         if self.mean is not None:
             frame = (frame.float() - self.mean) / self.std
         self.slots.inputs = list(state)
-        features = self.backbone(frame)
+        features = self.backbone(frame if self.compute_dtype is None else frame.to(self.compute_dtype)).float()
         logits = self.fc(features.mean(dim=(2, 3)))
         new_state = tuple(self.slots.outputs)
         self.slots.inputs, self.slots.outputs = [], [None] * self.num_states
@@ -140,5 +141,5 @@ def per_frame_logits(model, clip):
     x = clip.reshape((n * t,) + clip.shape[2:])
     if model.mean is not None:
         x = (x.float() - model.mean) / model.std
-    features = model.backbone(x)
+    features = model.features(x)
     return model.head.fc(features.mean(dim=(2, 3))).view(n, t, -1)
