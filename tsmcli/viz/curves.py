@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 from ..errors import UserError
-from . import pyplot
+from . import figure as new_figure
 
 TOP_K = re.compile(r"top(\d+)$")
 
@@ -50,12 +50,13 @@ def plot_runs(work_dirs, names=None, x="epoch"):
     per run. x: 'epoch' or 'iteration'."""
     if x not in ("epoch", "iteration"):
         raise UserError(f"--x {x}: use epoch or iteration")
-    plt = pyplot()
     runs = [read_log(d) for d in work_dirs]
     names = names or _names(work_dirs)
-    figure, axes = plt.subplots(2, 2, figsize=(11, 7.5), constrained_layout=True)
-    (loss_ax, lr_ax), (train_ax, val_ax) = axes
-    colours = plt.get_cmap("tab10").colors
+    figure = new_figure(figsize=(11, 7.5), layout="constrained")
+    import matplotlib  # present: new_figure said which extra to install otherwise
+
+    (loss_ax, lr_ax), (train_ax, val_ax) = figure.subplots(2, 2)
+    colours = matplotlib.colormaps["tab10"].colors
     for run, name, colour in zip(runs, names, colours * 10):
         steps = run["train"]
         if steps:
