@@ -93,3 +93,18 @@ def test_validation_reports_the_metrics_the_preset_names(toy, tmp_path):
     run(toy, tmp_path / "both", "data.videos_per_gpu=4")  # the preset's: top-k and mean class
     val = [json.loads(line) for line in (tmp_path / "both/log.jsonl").read_text().splitlines() if '"val"' in line]
     assert {"top1", "top4", "mean_class_accuracy"} <= set(val[0])  # 4 classes: top-4, as tsm test says
+
+
+def test_a_finished_run_leaves_no_loader_workers_behind(toy, tmp_path):
+    """Persistent workers left to the garbage collector were stopped during a later run in the same
+    process (a sweep, a notebook, this suite), after it had forked its own workers: each stop then
+    waited out a 5 s timeout."""
+    import gc
+    import multiprocessing
+
+    gc.disable()  # whether the collector happens to run in between is not what this test is about
+    try:
+        run(toy, tmp_path / "run", "data.videos_per_gpu=2", accumulation=2)  # a run that used to leave them
+        assert multiprocessing.active_children() == []
+    finally:
+        gc.enable()

@@ -68,7 +68,7 @@ def export(
     if stream:
         typer.echo(f"{out}: {precision} streaming step, {report['states']} state tensors ({report['state_bytes'] / 1024:.0f} "
                    f"KiB per stream); over {report['steps']} steps max |onnxruntime - PyTorch fp32| / logit scale "
-                   f"{report['max_abs_diff']:.2e}, top-1 agreement {report['top1_agree']:.0%}")
+                   f"{report['max_scaled_diff']:.2e}, top-1 agreement {report['top1_agree']:.0%}")
     else:
         for name, check in report["checks"].items():
             typer.echo(f"  {name:9s} max |onnxruntime - PyTorch fp32| {check['max_abs_diff']:.2e}  top-5 agreement "

@@ -8,6 +8,7 @@ An unreadable video or frame folder never ends a run: in training the item is re
 and the failure travels in the item's meta (logged once per path); in test mode the item comes back
 marked failed, with blank frames, so evaluation can report it and keep it in the denominator.
 """
+import contextlib
 import logging
 import os
 
@@ -179,3 +180,18 @@ def build_loader(dataset, batch_size, num_workers=2, shuffle=True, seed=0, distr
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, collate_fn=collate,
                       pin_memory=torch.cuda.is_available(), persistent_workers=num_workers > 0,
                       worker_init_fn=_worker_init, drop_last=drop_last, generator=generator)
+
+
+@contextlib.contextmanager
+def workers_stopped_after(*loaders):
+    """Stop the loaders' persistent workers when the block ends. Left to the garbage collector, they are
+    stopped at some later moment, possibly after this process has forked another loader's workers, which
+    inherit their pipes: each then waits out DataLoader's 5 s status timeout (15 s stalls in a second
+    training run in the same process)."""
+    try:
+        yield
+    finally:
+        for loader in loaders:
+            if getattr(loader, "_iterator", None) is not None:
+                loader._iterator._shutdown_workers()
+                loader._iterator = None

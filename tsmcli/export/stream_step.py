@@ -18,7 +18,7 @@ def export_step(model, path, height, width, frames, precision="fp32"):
     """Export, then run the graph and the fp32 PyTorch step side by side over `frames` (>= 32 preprocessed
     frames, (1, 3, H, W) each), each feeding its own state back; keep the file only when every step's
     logits agree within 1e-4 (fp32) or 5e-2 (fp16) of their scale (at least 1). The fp16 graph's state
-    tensors are fp16. Returns {"path", "states", "state_bytes", "steps", "max_abs_diff", "top1_agree"}."""
+    tensors are fp16. Returns {"path", "states", "state_bytes", "steps", "max_scaled_diff", "top1_agree"}."""
     onnx, _ = onnx_modules()
     exported, tolerance = at_precision(model.eval(), precision)
     reference, step = StreamStep(model).eval(), StreamStep(exported).eval()
@@ -42,7 +42,7 @@ def export_step(model, path, height, width, frames, precision="fp32"):
     keep_if_verified(tmp, path, worst, tolerance, f"{path} (streaming step)")
     return {"path": str(path), "precision": precision, "states": len(state),
             "state_bytes": sum(s.numel() * s.element_size() for s in state), "steps": len(frames),
-            "max_abs_diff": worst, "top1_agree": agree}
+            "max_scaled_diff": worst, "top1_agree": agree}
 
 
 def _compare(path, step, state, frames, names):

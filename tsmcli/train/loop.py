@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch.utils.data.distributed import DistributedSampler
 
 from ..checkpoint import read_checkpoint, save_checkpoint
-from ..data import blend_batch, build_dataset, build_loader
+from ..data import blend_batch, build_dataset, build_loader, workers_stopped_after
 from ..devices import amp_dtype
 from ..distributed import every_nth, join_process_group
 from ..evaluate import compute_metrics, score_videos
@@ -124,7 +124,7 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
     iters = math.ceil(len(sampler.inner) / batch)
     blending = cfg["train"]["blending"]
     metrics = {}
-    with StopRequest() as stop:
+    with StopRequest() as stop, workers_stopped_after(train_loader, val_loader):
         for epoch in range(start_epoch, schedule["epochs"]):
             train_set.set_epoch(epoch)
             sampler.set_epoch(epoch)
