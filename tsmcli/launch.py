@@ -7,6 +7,7 @@
   and return normally; the elastic agent's own handling would instead wait out a grace period and
   SIGKILL workers that had already returned. A second signal kills the workers.
 """
+import contextlib
 import glob
 import json
 import multiprocessing
@@ -29,11 +30,26 @@ def run_workers(entrypoint, args, nproc, nnodes=1, node_rank=0, master_addr="127
                           rdzv_backend="static", rdzv_endpoint=f"{master_addr}:{master_port}",
                           rdzv_configs={"rank": node_rank}, max_restarts=0, monitor_interval=0.5,
                           shutdown_timeout=GRACE_SECONDS, signals_to_handle="SIGHUP,SIGQUIT")
-    with _PassSignalsToWorkers():
+    with _PassSignalsToWorkers(), _threads_per_worker(nproc):
         try:
             return elastic_launch(config, entrypoint)(*args)
         except ChildFailedError as e:
             raise JobFailed(_failure_report(e.failures, nproc * nnodes)) from None
+
+
+@contextlib.contextmanager
+def _threads_per_worker(nproc):
+    """OMP_NUM_THREADS for the workers, unless the user set it: this machine's cores shared between
+    them. Each would otherwise start a thread per core, and nproc x cores busy-waiting threads on the CPU
+    (Gloo) runs made steps several times slower, with multi-second stalls."""
+    if "OMP_NUM_THREADS" in os.environ:
+        yield
+        return
+    os.environ["OMP_NUM_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) // nproc))
+    try:
+        yield
+    finally:
+        del os.environ["OMP_NUM_THREADS"]
 
 
 # Errors a worker raises because another one died first (Gloo, NCCL): listed after the root cause.

@@ -11,6 +11,7 @@ marked failed, with blank frames, so evaluation can report it and keep it in the
 import contextlib
 import logging
 import os
+import sys
 
 import numpy as np
 import torch
@@ -177,9 +178,13 @@ def build_loader(dataset, batch_size, num_workers=2, shuffle=True, seed=0, distr
         sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
     if isinstance(dataset, VideoDataset):
         sampler = EpochTaggedSampler(sampler, dataset)
+    # Forked on Linux, as in a process started from the shell: a process of `--gpus N` (started by the
+    # elastic launcher with spawn) inherits spawn, whose workers each import torch again (seconds apiece).
+    context = "fork" if num_workers > 0 and sys.platform.startswith("linux") else None
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, collate_fn=collate,
                       pin_memory=torch.cuda.is_available(), persistent_workers=num_workers > 0,
-                      worker_init_fn=_worker_init, drop_last=drop_last, generator=generator)
+                      worker_init_fn=_worker_init, drop_last=drop_last, generator=generator,
+                      multiprocessing_context=context)
 
 
 @contextlib.contextmanager
