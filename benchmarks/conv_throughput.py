@@ -11,6 +11,7 @@ import argparse
 import time
 
 import torch
+from cpu_options import add_cpu_options, apply_cpu_options
 
 # (in channels, out channels, kernel, stride, input size): ResNet50's convolution shapes at 224 x 224
 SHAPES = [(3, 64, 7, 2, 224), (64, 64, 1, 1, 56), (64, 64, 3, 1, 56), (64, 256, 1, 1, 56), (256, 64, 1, 1, 56),
@@ -35,17 +36,10 @@ def gflops(cin, cout, kernel, stride, size, dtype, rounds, frames=8):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--allocator", action="store_true", help="tune glibc's allocator as `tsm` does")
+    add_cpu_options(parser)
     args = parser.parse_args()
-    if args.allocator:
-        from tsmcli.allocator import tune_cpu_allocator
-
-        tune_cpu_allocator()
-    torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} threads, 8 frames, channels-last, allocator "
-          f"{'tuned' if args.allocator else 'default'}\n")
+    print(f"torch {torch.__version__}, {apply_cpu_options(args)}, 8 frames, channels-last\n")
     print("| conv (in, out, kernel, stride, size) | fp32 GFLOP/s | fp32 ms | bf16 GFLOP/s | bf16 ms |")
     print("|---|---|---|---|---|")
     for shape in SHAPES:

@@ -44,8 +44,8 @@ from mmcv.runner import save_checkpoint  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 import tsmcli  # noqa: E402
+from cpu_options import add_cpu_options, apply_cpu_options  # noqa: E402
 from reference_weights import fill_state_dict  # noqa: E402
-from tsmcli.allocator import tune_cpu_allocator  # noqa: E402
 from tsmcli.data.pipeline import read_clip  # noqa: E402
 from tsmcli.evaluate import scheme_pipeline  # noqa: E402
 
@@ -147,15 +147,10 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--configs", required=True, help="mmaction2's configs/recognition/tsm folder")
     parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--allocator", action="store_true", help="tune glibc's allocator as `tsm` does")
+    add_cpu_options(parser)
     parser.add_argument("--models", nargs="*", default=list(CASES))
     args = parser.parse_args()
-    if args.allocator:
-        tune_cpu_allocator()
-    torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} threads, allocator {'tuned' if args.allocator else 'default'}, "
-          f"batch 1, 8x224x224, {args.rounds} rounds")
+    print(f"torch {torch.__version__}, {apply_cpu_options(args)}, batch 1, 8x224x224, {args.rounds} rounds")
     print("\n| model | contender | ms/video | speed vs mmaction2 | max prob diff vs ours | top-1 agreement | "
           "max top-5 prob diff |")
     print("|---|---|---|---|---|---|---|")

@@ -34,6 +34,9 @@ def load_model(checkpoint, preset=None, device="cpu", fast=False, amp=None, **ov
     model-zoo file name such as tsm_r50_1x1x8_50e_kinetics400_rgb_20200607-af7fb746.pth.
     `model.labels` holds the class names where they are known.
     """
+    if amp not in (None, "bf16") or (amp and not fast):
+        raise UserError(f"load_model(amp={amp!r}): only amp='bf16' with fast=True; otherwise run the model "
+                        "under torch.autocast")
     ckpt = read_checkpoint(checkpoint)
     if preset is None:
         preset = ckpt.get("preset") or preset_for_checkpoint_name(str(checkpoint))
@@ -59,9 +62,6 @@ def load_model(checkpoint, preset=None, device="cpu", fast=False, amp=None, **ov
     model.labels = labels
     model.checkpoint_format = ckpt["format"]
     model = model.to(device).eval()
-    if amp not in (None, "bf16") or (amp and not fast):
-        raise UserError(f"load_model(amp={amp!r}): only amp='bf16' with fast=True; otherwise run the model "
-                        "under torch.autocast")
     if fast:
         import torch
 
