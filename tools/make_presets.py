@@ -1,10 +1,10 @@
-"""Write presets/ from mmaction2's resolved configs and the model-zoo table.
+"""Write tsmcli/presets/configs/ from mmaction2's resolved configs and the model-zoo table.
 
     python tools/make_presets.py [--zoo ../shared/reference/tsm_model_zoo.zh-CN.md]
 
 Inputs: tests/data/mmaction/configs.json (made by tools/mmaction_reference/generate.py from mmaction2
 0.24.1's own config files) and the zoo's markdown table (reference results). Shared values go to
-presets/_base/tsm.yaml and one base per dataset; each preset file holds only what differs.
+tsmcli/presets/configs/_base/tsm.yaml and one base per dataset; each preset file holds only what differs.
 """
 import argparse
 import copy
@@ -168,7 +168,7 @@ def main():
     root.update({"dataset": None, "description": "", "reference": []})
     at = list(root).index("description") + 1  # a user's own class names (`tsm prepare custom` sets it)
     root = dict([*list(root.items())[:at], ("label_map", None), *list(root.items())[at:]])
-    out_dir = REPO / "presets"
+    out_dir = REPO / "tsmcli" / "presets" / "configs"
     base_dir = out_dir / "_base"
     base_dir.mkdir(parents=True, exist_ok=True)
     write_yaml(base_dir / "tsm.yaml", {"aliases": [], **root},

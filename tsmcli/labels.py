@@ -1,5 +1,6 @@
 """Class names: a preset's own label map file (`label_map:`), else the map we ship for its dataset
 (tsmcli/label_maps/, in the presets' class order)."""
+from importlib import resources
 from pathlib import Path
 
 from .errors import UserError
@@ -9,10 +10,10 @@ def label_map(dataset):
     """The class names of a dataset we ship a label map for, in the presets' class order, or None."""
     if not dataset:
         return None
-    path = Path(__file__).parent / "label_maps" / f"{dataset}.txt"
+    path = resources.files("tsmcli") / "label_maps" / f"{dataset}.txt"
     if not path.is_file():
         return None
-    return read_label_map(path)
+    return _names(path.read_text(encoding="utf-8"))
 
 
 def read_label_map(path):
@@ -23,6 +24,10 @@ def read_label_map(path):
         raise UserError(f"label map {path} does not exist (key 'label_map' of the preset)") from None
     except UnicodeDecodeError:
         raise UserError(f"label map {path} is not a text file of class names, one per line") from None
+    return _names(text)
+
+
+def _names(text):
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 

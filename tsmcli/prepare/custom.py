@@ -79,16 +79,14 @@ def _trainable_base(base):
 def write_preset(root, base_file, name, num_classes, videos_dir, frames=None, resize=None):
     """<root>/tsm.yaml: the base preset with these classes, label map and lists, every path relative to
     the file itself, so `tsm train -p <root>/tsm.yaml` works from any folder."""
-    from ..presets import PRESET_DIR, dump_preset
+    from ..presets import dump_preset, store
 
     root = os.path.abspath(root)
 
     def rel(path):
         return os.path.relpath(os.path.abspath(path), root)
 
-    base_path = os.path.abspath(base_file)
-    extends = (os.path.splitext(os.path.basename(base_path))[0]
-               if os.path.dirname(base_path) == os.path.abspath(PRESET_DIR) else rel(base_path))
+    extends = store.stem(base_file) if store.is_builtin(base_file) else rel(base_file)
     data = {"format": "videos"}
     if frames:
         data = {"format": "rawframes", "filename_tmpl": "img_{:05d}.jpg", "start_index": 1}

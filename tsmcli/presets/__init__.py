@@ -11,22 +11,22 @@ import difflib
 import os
 import re
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 import yaml
 
 from ..errors import UserError
+from . import store
 from .mmaction import REFERENCE_GPUS
 from .schema import validate
 
 SMALL_PRESET = "tsm_r18_video_1x1x8_25e_small"  # for a user's own videos on a laptop (`tsm prepare custom`)
-PRESET_DIR = Path(os.environ.get("TSM_PRESETS_DIR", Path(__file__).resolve().parents[2] / "presets"))
 
 
 def _read_yaml(path):
     try:
-        with open(path) as f:
-            data = yaml.safe_load(f)
+        data = yaml.safe_load((path if hasattr(path, "read_text") else Path(path)).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UserError(f"preset file {path} does not exist") from None
     except yaml.YAMLError as e:
@@ -44,15 +44,16 @@ def _read_yaml(path):
 def _index():
     """name or alias -> preset file, for the built-in presets."""
     index = {}
-    for path in sorted(PRESET_DIR.glob("*.yaml")):
+    for name, path in sorted(store.require_presets().items()):
         raw = _read_yaml(path)
-        for name in [path.stem] + list(raw.get("aliases", [])):
-            index[name] = path
+        for key in [name] + list(raw.get("aliases", [])):
+            index[key] = path
     return index
 
 
 def preset_names():
-    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+    """The built-in presets' names; an error (UserError) when there are none."""
+    return sorted(store.require_presets())
 
 
 def find_preset_file(name):
@@ -83,12 +84,11 @@ def deep_merge(base, update):
 
 
 def _load_chain(path, seen=()):
-    path = Path(path).resolve()
-    if path in seen:
+    if store.identity(path) in seen:
         raise UserError(f"{path}: 'extends' forms a cycle")
     raw = _read_yaml(path)
-    if PRESET_DIR.resolve() not in path.parents:
-        raw = _paths_relative_to(raw, path.parent)
+    if not store.is_builtin(path):
+        raw = _paths_relative_to(raw, Path(path).resolve().parent)
     parent = raw.pop("extends", None)
     if parent is None:
         return raw
@@ -97,7 +97,7 @@ def _load_chain(path, seen=()):
     parent_path = path.parent / parent
     if not parent_path.is_file():
         parent_path = find_preset_file(parent)
-    base = _load_chain(parent_path, seen + (path,))
+    base = _load_chain(parent_path, seen + (store.identity(path),))
     merged = deep_merge(base, raw)
     _fix_reference_batch(merged, raw)
     return merged
@@ -148,7 +148,7 @@ def load_preset(name, overrides=()):
     validate_partial(raw, str(path))
     cfg = _load_chain(path)
     # A user file extending a preset is not that preset: its name and aliases are its own.
-    cfg = {**cfg, "name": raw.get("name") or path.stem, "aliases": raw.get("aliases", [])}
+    cfg = {**cfg, "name": raw.get("name") or store.stem(path), "aliases": raw.get("aliases", [])}
     cfg = {"name": cfg.pop("name"), **cfg}
     validate(cfg, str(path))
     if overrides:
@@ -159,9 +159,19 @@ def load_preset(name, overrides=()):
 
 def resolve_preset(preset, overrides=()):
     """A preset given as a name, alias, YAML path or an already resolved dict, with overrides applied."""
-    if isinstance(preset, dict):
-        return apply_overrides(preset, overrides)
+    if isinstance(preset, dict):  # e.g. a checkpoint's: keys added since it was written take the base's default
+        return apply_overrides(deep_merge(base_defaults(), preset), overrides)
     return load_preset(preset, overrides)
+
+
+@lru_cache(maxsize=None)
+def _base_defaults():
+    return _read_yaml(resources.files("tsmcli.presets") / "configs" / "_base" / "tsm.yaml")
+
+
+def base_defaults():
+    """Every key a preset can set, at its default (_base/tsm.yaml)."""
+    return copy.deepcopy(_base_defaults())
 
 
 def validate_partial(raw, source):
@@ -249,7 +259,7 @@ def zoo_checkpoints():
     see tools/make_zoo_checkpoints.py)."""
     import json
 
-    return json.loads((Path(__file__).parent / "zoo_checkpoints.json").read_text())
+    return json.loads(resources.files("tsmcli.presets").joinpath("zoo_checkpoints.json").read_text(encoding="utf-8"))
 
 
 def preset_for_checkpoint_name(filename):
@@ -259,7 +269,7 @@ def preset_for_checkpoint_name(filename):
     stem = Path(filename).name
     published = zoo_checkpoints().get(stem)
     if published:
-        return find_preset_file(published["config"]).stem
+        return store.stem(find_preset_file(published["config"]))
     original = preset_for_original_name(filename)
     if original:
         return original
@@ -269,7 +279,7 @@ def preset_for_checkpoint_name(filename):
             rest = stem[len(key):]
             if rest == "" or rest[0] in "_.-":
                 best = key
-    return _index()[best].stem if best else None
+    return store.stem(_index()[best]) if best else None
 
 
 _ORIGINAL_DATASETS = {"kinetics": "kinetics400", "something": "sthv1", "somethingv2": "sthv2", "jester": "jester",

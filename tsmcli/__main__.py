@@ -1,0 +1,5 @@
+"""`python -m tsmcli` is the `tsm` command."""
+from .cli import main
+
+if __name__ == "__main__":
+    main()
