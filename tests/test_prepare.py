@@ -5,7 +5,7 @@ import torch
 
 import tsmcli
 from conftest import SHARED
-from tsmcli.data.decode import open_video, read_video_frames
+from tsmcli.video import open_video, read_rawframes
 from tsmcli.errors import UserError
 from tsmcli.prepare.custom import prepare_custom
 from tsmcli.prepare.toy import CLASSES, prepare_toy
@@ -19,8 +19,8 @@ def toy(tmp_path_factory):
 
 
 def frames_of(path):
-    reader = open_video(str(path))
-    return read_video_frames(reader, str(path), list(range(len(reader)))).float()
+    with open_video(str(path)) as reader:
+        return reader.get(list(range(len(reader)))).float()
 
 
 def foreground_centroid_and_area(clip):
@@ -128,7 +128,7 @@ def test_frame_extraction_is_resumable_and_reports_failures(custom_videos, tmp_p
     assert not (out / "broken").exists() and not (out / "b.tmp-999").exists()
     frames = sorted((out / "b").iterdir())
     assert [f.name for f in frames[:2]] == ["img_00001.jpg", "img_00002.jpg"] and len(frames) == 32
-    image = tsmcli.data.decode.read_rawframes(str(out / "b"), "img_{:05d}.jpg", [1])
+    image = read_rawframes(str(out / "b"), "img_{:05d}.jpg", [1])
     assert min(image.shape[-2:]) == 64
 
 

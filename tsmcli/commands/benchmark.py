@@ -63,7 +63,7 @@ def data(
       tsm benchmark data -p tsm_r50_1x1x8_50e_sthv1 --list data/sthv1/val.txt --data-root data/sthv1/rawframes --split test
     """
     from ..data.benchmark import measure
-    from ..data.decode import VIDEO_SUFFIXES
+    from ..video import VIDEO_SUFFIXES
 
     files = _collect_videos(videos or [])
     if not files and not ann_file:
@@ -98,7 +98,7 @@ def _ms(value):
 
 
 def _collect_videos(paths):
-    from ..data.decode import VIDEO_SUFFIXES
+    from ..video import VIDEO_SUFFIXES
 
     files = []
     for path in paths:

@@ -31,7 +31,7 @@ def explain(
       tsm explain clip.mp4 --ckpt work_dirs/mine/best.pth --class waving --layer backbone.layer3 --out cam.mp4
     """
     from ..api import load_model
-    from ..data.decode import MediaError
+    from ..video import MediaError
     from ..devices import resolve_device
     from ..errors import UserError
     from ..viz import pyplot

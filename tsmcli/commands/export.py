@@ -101,7 +101,7 @@ def _toy_clip(folder):
     import numpy as np
 
     from ..prepare.toy import render
-    from ..prepare.video_io import write_video
+    from ..video import write_video
 
     path = Path(folder) / "toy.mp4"
     write_video(path, render(0, np.random.default_rng(0), size=256, frames=32))

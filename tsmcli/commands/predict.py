@@ -39,7 +39,7 @@ def predict(
 
     from ..api import load_for_inference
     from ..data.pipeline import read_clip
-    from ..data.decode import MediaError
+    from ..video import MediaError
     from ..devices import resolve_device
     from ..errors import UserError
     from ..evaluate import scheme_pipeline

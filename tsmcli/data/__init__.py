@@ -2,7 +2,7 @@
 from .annotations import Record, load_annotations
 from .augment import blend_batch
 from .dataset import VideoDataset, build_dataset, build_loader, collate, workers_stopped_after
-from .decode import MediaError
+from ..video import MediaError
 from .pipeline import Pipeline
 from .sampling import DenseSampleFrames, SampleFrames
 

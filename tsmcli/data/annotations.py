@@ -12,7 +12,7 @@ import numpy as np
 from typing import List
 
 from ..errors import UserError
-from .decode import VIDEO_SUFFIXES
+from ..video import VIDEO_SUFFIXES
 
 
 @dataclass

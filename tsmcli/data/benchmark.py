@@ -6,7 +6,7 @@ import numpy as np
 from ..errors import UserError
 from .annotations import Annotations
 from .dataset import build_dataset, build_loader
-from .decode import MediaError
+from ..video import MediaError
 
 
 def video_records(paths):

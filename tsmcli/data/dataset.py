@@ -20,7 +20,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from ..errors import UserError
 from .annotations import load_annotations
-from .decode import MediaError
+from ..video import MediaError
 from .pipeline import Pipeline
 from .transforms import Clip
 
@@ -129,7 +129,8 @@ def build_dataset(preset, split="train", ann_file=None, data_prefix=None, seed=0
             raise UserError(f"data prefix {prefix} (data.{split}.data_prefix, the folder the paths in {list_file} "
                             "are relative to) is not a folder")
         records.check_labels(cfg["model"]["num_classes"], list_file)
-    pipeline = Pipeline(split_cfg["pipeline"], data["format"], data["filename_tmpl"], data["start_index"])
+    pipeline = Pipeline(split_cfg["pipeline"], data["format"], data["filename_tmpl"], data["start_index"],
+                        data["decoder"])
     dataset = VideoDataset(records, pipeline, cfg["model"]["num_classes"], data["multi_class"], seed=seed)
     dataset.preset = cfg
     return dataset

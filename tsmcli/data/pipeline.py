@@ -6,7 +6,7 @@ the remaining steps transform the uint8 clip; Normalize, where present, makes it
 import numpy as np
 
 from .augment import AUGMENTATIONS
-from .decode import MediaError, open_video, read_rawframes, read_video_frames
+from ..video import MediaError, open_video, read_rawframes
 from .sampling import SAMPLERS
 from .transforms import TRANSFORMS, Clip
 
@@ -14,7 +14,7 @@ STEP_TYPES = {**TRANSFORMS, **AUGMENTATIONS}
 
 
 class Pipeline:
-    def __init__(self, steps, data_format, filename_tmpl="img_{:05d}.jpg", start_index=None):
+    def __init__(self, steps, data_format, filename_tmpl="img_{:05d}.jpg", start_index=None, decoder="auto"):
         if not steps or steps[0]["type"] not in SAMPLERS:
             raise ValueError("a pipeline starts with SampleFrames or DenseSampleFrames")
         first = dict(steps[0])
@@ -26,6 +26,7 @@ class Pipeline:
             self.transforms.append(STEP_TYPES[kind](**params))
         self.data_format = data_format
         self.filename_tmpl = filename_tmpl
+        self.decoder = decoder
         self.start_index = start_index if start_index is not None else (1 if data_format == "rawframes" else 0)
 
     @property
@@ -35,10 +36,10 @@ class Pipeline:
     def load(self, record, rng):
         """Sample and decode: a Clip of uint8 frames (N, 3, H, W) plus meta (frame_inds, path)."""
         if self.data_format == "videos":
-            reader = open_video(record.path)
-            num_frames = len(reader)
-            inds = self.sampler(num_frames, rng)
-            imgs = read_video_frames(reader, record.path, inds)
+            with open_video(record.path, self.decoder) as reader:
+                num_frames = len(reader)
+                inds = self.sampler(num_frames, rng)
+                imgs = reader.get(inds)
         else:
             num_frames = record.total_frames
             inds = self.sampler(num_frames, rng)
@@ -55,7 +56,7 @@ class Pipeline:
         return clip
 
 
-def read_clip(path, steps, filename_tmpl="img_{:05d}.jpg", rng=None):
+def read_clip(path, steps, filename_tmpl="img_{:05d}.jpg", rng=None, decoder="auto"):
     """One video file, or a folder of JPEG frames (img_00001.jpg ... or the preset's filename_tmpl),
     through pipeline steps -> Clip. Raises MediaError when it cannot be read."""
     import os
@@ -66,7 +67,7 @@ def read_clip(path, steps, filename_tmpl="img_{:05d}.jpg", rng=None):
         count = len([f for f in os.listdir(path) if f.lower().endswith((".jpg", ".jpeg"))])
         template = filename_tmpl if os.path.exists(os.path.join(path, filename_tmpl.format(1))) else "img_{:05d}.jpg"
         return Pipeline(steps, "rawframes", template)(Record(str(path), [0], total_frames=count), rng)
-    return Pipeline(steps, "videos")(Record(str(path), [0]), rng)
+    return Pipeline(steps, "videos", decoder=decoder)(Record(str(path), [0]), rng)
 
 
 _CROPS = ("CenterCrop", "ThreeCrop", "TenCrop")

@@ -4,12 +4,12 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from ..data.decode import VIDEO_SUFFIXES, MediaError
+from ..video import VIDEO_SUFFIXES, MediaError
 from ..errors import UserError
 from ..presets import SMALL_PRESET
 from .common import finish
 from .files import write_text
-from .video_io import probe_video
+from ..video import probe_video
 
 
 

@@ -7,6 +7,7 @@ videos) are collected, not raised.
 """
 import glob
 import io
+import itertools
 import os
 import re
 import shutil
@@ -14,14 +15,12 @@ import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from fractions import Fraction
 
 import numpy as np
 import torch
 
-from ..data.decode import MediaError, open_video
 from ..errors import UserError
-from .video_io import add_h264_stream
+from ..video import MediaError, open_video, transcode
 
 
 @dataclass
@@ -82,43 +81,33 @@ def _encode_jpegs(frames, quality):
         return out
 
 
-def extract_frames(job, size=("short", 256), filename_tmpl="img_{:05d}.jpg", quality=95, chunk=64):
+def extract_frames(job, size=("short", 256), filename_tmpl="img_{:05d}.jpg", quality=95, chunk=64,
+                   decoder="auto"):
     """One video -> job.target/img_00001.jpg ... ; returns the number of frames written."""
-    import decord
-
     if os.path.isdir(job.target):
         return ("kept", len(os.listdir(job.target)))
-    reader = open_video(job.source)
-    first = reader[0].shape
-    reader.seek(0)
-    h, w = target_size(first[0], first[1], size)
-    if (h, w) != (first[0], first[1]):  # decord scales while decoding (FFmpeg's bilinear swscale)
-        reader = decord.VideoReader(job.source, width=w, height=h, num_threads=1)
-    for stale in glob.glob(glob.escape(job.target) + ".tmp-*"):  # left by a killed run
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = f"{job.target}.tmp-{os.getpid()}"
-    os.makedirs(tmp)
-    try:
-        count, finished = 0, False
-        while not finished:
-            batch = []
-            try:
-                while len(batch) < chunk:
-                    batch.append(reader.next().asnumpy())
-            except StopIteration:
-                finished = True
-            except Exception as e:  # noqa: BLE001 - decord signals a broken stream with its own errors
-                reason = (str(e).splitlines() or [type(e).__name__])[0][:120]
-                raise MediaError(job.source, f"decoding stopped at frame {count + len(batch)} ({reason})") from None
-            if not batch:
-                break
-            for data in _encode_jpegs(np.stack(batch), quality):
-                count += 1
-                with open(os.path.join(tmp, filename_tmpl.format(count)), "wb") as f:
-                    f.write(data)
-        return _publish(tmp, job, count)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with open_video(job.source, decoder) as reader:
+        first = reader.get([0])
+        h, w = target_size(first.shape[2], first.shape[3], size)
+        scale = None if (h, w) == tuple(first.shape[2:]) else (h, w)  # scaled while decoding
+        for stale in glob.glob(glob.escape(job.target) + ".tmp-*"):  # left by a killed run
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = f"{job.target}.tmp-{os.getpid()}"
+        os.makedirs(tmp)
+        try:
+            count, batch = 0, []
+            for _, frame in itertools.chain(reader.frames(scale), [(None, None)]):
+                if frame is not None:
+                    batch.append(frame)
+                if batch and (len(batch) == chunk or frame is None):
+                    for data in _encode_jpegs(np.stack(batch), quality):
+                        count += 1
+                        with open(os.path.join(tmp, filename_tmpl.format(count)), "wb") as f:
+                            f.write(data)
+                    batch = []
+            return _publish(tmp, job, count)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _publish(tmp, job, count):
@@ -131,39 +120,10 @@ def _publish(tmp, job, count):
 
 def resize_video(job, size=("short", 256), gop=16, crf=18):
     """One video -> a resized H.264 copy with a keyframe every `gop` frames (cheap random access)."""
-    import av
-
     if os.path.isfile(job.target):
         return ("kept", 0)
-    tmp = f"{job.target}.tmp-{os.getpid()}.mp4"
-    os.makedirs(os.path.dirname(job.target) or ".", exist_ok=True)
-    try:
-        try:
-            source = av.open(job.source)
-        except (av.error.FFmpegError, OSError) as e:
-            raise MediaError(job.source, f"cannot open video ({e})") from None
-        with source, av.open(tmp, "w", format="mp4") as out:
-            stream_in = source.streams.video[0]
-            h, w = target_size(stream_in.codec_context.height, stream_in.codec_context.width, size)
-            rate = stream_in.average_rate or 30
-            stream = add_h264_stream(out, rate, w, h, crf, gop)
-            stream.codec_context.time_base = Fraction(1, 1) / rate
-            count = 0
-            try:
-                for frame in source.decode(stream_in):
-                    frame = frame.reformat(width=w, height=h, format="yuv420p")
-                    frame.pts, frame.time_base = count, stream.codec_context.time_base  # renumbered: 0, 1, 2 ...
-                    for packet in stream.encode(frame):
-                        out.mux(packet)
-                    count += 1
-            except av.error.FFmpegError as e:
-                raise MediaError(job.source, f"decoding stopped at frame {count} ({e})") from None
-            for packet in stream.encode():
-                out.mux(packet)
-        return _publish(tmp, job, count)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    count = transcode.resize_video(job.source, job.target, lambda h, w: target_size(h, w, size), gop, crf)
+    return ("done", count)
 
 
 def _run_one(fn, job, kwargs):

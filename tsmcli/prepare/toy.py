@@ -10,7 +10,7 @@ import os
 import numpy as np
 
 from .common import finish
-from .video_io import write_video
+from ..video import write_video
 
 CLASSES = ["moving left", "moving right", "growing", "shrinking"]
 

@@ -87,6 +87,7 @@ def preset_from_mmaction(cfg):
     is_video = train["type"] == "VideoDataset"
     out_data = {
         "format": "videos" if is_video else "rawframes",
+        "decoder": "auto",  # mmaction2 decodes with decord; ours picks the fastest installed decoder
         "filename_tmpl": train.get("filename_tmpl", "img_{:05}.jpg"),
         "start_index": train.get("start_index"),
         "with_offset": train.get("with_offset", False),

@@ -6,6 +6,7 @@ import difflib
 import numbers
 
 from ..errors import UserError
+from ..video.reader import DECODERS
 
 
 class Field:
@@ -186,6 +187,7 @@ SCHEMA = Section({
     }),
     "data": Section({
         "format": Field(str, choices=("rawframes", "videos")),
+        "decoder": Field(str, choices=DECODERS),
         "filename_tmpl": STR,
         "start_index": Field(int, type(None)),
         "with_offset": BOOL,

@@ -19,35 +19,25 @@ class Source:
 
 
 class VideoSource(Source):
-    """A file or a camera (/dev/videoN, or N) decoded by PyAV."""
+    """A file (through the chosen decoder) or a camera (/dev/videoN, or N; through PyAV)."""
 
-    def __init__(self, path, camera=False):
-        import av
+    def __init__(self, path, camera=False, decoder="auto"):
+        from ..video import MediaError, open_camera, open_video
 
         self.path = str(path)
         try:
-            self.container = av.open(self.path, format="v4l2" if camera else None)
-        except (av.error.FFmpegError, OSError) as e:
-            what = "no camera at" if camera else "cannot open video"
-            raise UserError(f"{what} {self.path} ({e.__class__.__name__}: {str(e).splitlines()[0][:120]})") from None
-        if not self.container.streams.video:
-            raise UserError(f"{self.path} has no video stream")
-        stream = self.container.streams.video[0]
-        self.fps = float(stream.average_rate or stream.guessed_rate or DEFAULT_FPS)
-        self.size = (stream.codec_context.width, stream.codec_context.height)
+            self.reader = open_camera(self.path) if camera else open_video(self.path, decoder, threads=0)
+        except MediaError as e:
+            raise UserError(f"{'no camera at' if camera else 'cannot open video'} {self.path} ({e.reason})") from None
+        self.fps = self.reader.fps
 
     def __iter__(self):
-        import av
+        from ..video import MediaError
 
-        stream = self.container.streams.video[0]
         try:
-            for i, frame in enumerate(self.container.decode(stream)):
-                time = float(frame.time) if frame.time is not None else i / self.fps
-                yield time, frame.to_ndarray(format="rgb24")
-        except av.error.FFmpegError as e:  # a truncated file ends the stream where it breaks
-            print(f"{self.path}: stream ends early ({str(e).splitlines()[0][:120]})", file=sys.stderr)
-        finally:
-            self.container.close()
+            yield from self.reader.frames()
+        except MediaError as e:  # a truncated file ends the stream where it breaks
+            print(f"{self.path}: stream ends early ({e.reason})", file=sys.stderr)
 
 
 class FrameFolderSource(Source):
@@ -86,7 +76,7 @@ class RawStdinSource(Source):
             i += 1
 
 
-def open_source(spec, fps=None, size=None):
+def open_source(spec, fps=None, size=None, decoder="auto"):
     """A video file, a folder of frames, /dev/videoN or a camera index, or '-' for raw frames on stdin."""
     spec = str(spec)
     if spec == "-":
@@ -101,7 +91,7 @@ def open_source(spec, fps=None, size=None):
         return FrameFolderSource(spec, fps)
     if not os.path.isfile(spec):
         raise UserError(f"{spec}: no such video file, frame folder or camera")
-    source = VideoSource(spec)
+    source = VideoSource(spec, decoder=decoder)
     if fps:
         source.fps = fps
     return source

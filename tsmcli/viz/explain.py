@@ -78,7 +78,7 @@ def draw_grid(result, path, title=""):
 
 def write_overlay_video(result, path, seconds_per_frame=0.5, min_side=224):
     """Each sampled frame with its heat map for `seconds_per_frame`, scaled up to at least min_side."""
-    from ..prepare.video_io import write_video
+    from ..video import write_video
 
     blended = torch.from_numpy(overlay(result["frames"], result["maps"])).permute(0, 3, 1, 2)
     h, w = blended.shape[-2:]

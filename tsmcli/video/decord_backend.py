@@ -1,0 +1,85 @@
+"""decord (the extra `tsm[decord]`; wheels for Linux x86_64 and Windows only): mmaction2 0.x's decoder."""
+import contextlib
+import os
+import sys
+import threading
+
+from .reader import MediaError, VideoReader, as_clip, first_line
+
+
+def check():
+    _decord()
+
+
+def _decord():
+    """decord, with its and FFmpeg's own stderr messages off: failures reach the user as MediaError,
+    once, naming the file."""
+    import decord
+    import decord.logging
+
+    decord.logging.set_level(decord.logging.QUIET)
+    return decord
+
+
+_STDERR_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _stderr_silenced():
+    """decord's C++ logger writes a failed open to file descriptor 2 itself; the same text is in the
+    exception we report, so while a reader opens, that descriptor points at /dev/null."""
+    with _STDERR_LOCK:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)
+
+
+def open_reader(path, threads=1, size=None):
+    decord = _decord()
+    scale = {"height": size[0], "width": size[1]} if size else {}
+    try:
+        with _stderr_silenced():
+            reader = decord.VideoReader(path, num_threads=threads, **scale)
+    except Exception as e:  # noqa: BLE001 - decord raises its own DECORDError and RuntimeError
+        raise MediaError(path, f"cannot open video ({first_line(e)})") from None
+    return DecordReader(path, reader, threads)
+
+
+class DecordReader(VideoReader):
+    name = "decord"
+
+    def __init__(self, path, reader, threads):
+        self.path, self._reader, self._threads = path, reader, threads
+        self.fps = float(reader.get_avg_fps() or 30.0)
+
+    def __len__(self):
+        return len(self._reader)
+
+    def get(self, indices):
+        import numpy as np
+
+        try:
+            frames = self._reader.get_batch(np.asarray(indices, dtype=np.int64)).asnumpy()
+        except Exception as e:  # noqa: BLE001 - a truncated stream fails here, not at open
+            raise MediaError(self.path, f"cannot decode frames ({first_line(e)})") from None
+        return as_clip(frames)
+
+    def frames(self, size=None):
+        """decord scales while decoding (FFmpeg's bilinear swscale) when size is given."""
+        reader = open_reader(self.path, self._threads, size)._reader if size else self._reader
+        reader.seek(0)
+        for i in range(len(reader)):
+            try:
+                frame = reader.next().asnumpy()
+            except StopIteration:
+                return
+            except Exception as e:  # noqa: BLE001 - decord signals a broken stream with its own errors
+                raise MediaError(self.path, f"decoding stopped at frame {i} ({first_line(e, 120)})") from None
+            yield i / self.fps, frame
