@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv and install tsm with its test dependencies and its plots and deploy extras; a no-op when nothing changed since last time.
+# The decord and torchcodec extras are added where they install (decord has no wheel for macOS arm64 or Linux
+# aarch64): the tests that compare decoders with them skip where they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -7,9 +9,13 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.tsm-installed
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q -e ".[test,plots,deploy]"
+    for extra in decord torchcodec; do  # the packages of the extras of these names in pyproject.toml
+        .venv/bin/python -m pip install -q "$extra" ||
+            echo "setup: the $extra extra does not install here; tests that need it are skipped" >&2
+    done
     echo "$want" > "$stamp"
 fi

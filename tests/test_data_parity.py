@@ -9,6 +9,7 @@ import tsmcli
 from conftest import SHARED, TESTS
 from reference_weights import fill_state_dict
 from tsmcli.data import Pipeline, Record
+from tsmcli.video import available_decoders
 
 FIXTURE = json.loads((TESTS / "data/mmaction/pipeline.json").read_text())
 STD = 57.12  # the smallest of the Normalize stds: one uint8 step is at most 1/STD after normalisation
@@ -21,14 +22,14 @@ def checkpoint(tmp_path_factory):
     return path
 
 
-def run_case(name, checkpoint):
+def run_case(name, checkpoint, decoder="auto"):
     case = FIXTURE[name]
     preset = tsmcli.load_preset(case["config"])
     data = preset["data"]
     steps = [dict(s) for s in data["test"]["pipeline"]]
     if name == "video_resized":
         next(s for s in steps if s["type"] == "Resize")["scale"] = [-1, 320]
-    pipeline = Pipeline(steps, data["format"], data["filename_tmpl"], data["start_index"])
+    pipeline = Pipeline(steps, data["format"], data["filename_tmpl"], data["start_index"], decoder)
     record = (Record(str(SHARED / "fixtures/videos/demo.mp4"), [0]) if data["format"] == "videos"
               else Record(str(SHARED / "fixtures/frames"), [0], total_frames=10))
     clip = pipeline(record)
@@ -38,13 +39,20 @@ def run_case(name, checkpoint):
     return case, clip, probs
 
 
+DECODERS = [pytest.param(d, marks=pytest.mark.skipif(d not in available_decoders(), reason=f"{d} not installed"))
+            for d in ("decord", "pyav", "torchcodec")]
+
+
+@pytest.mark.parametrize("decoder", DECODERS)  # mmaction2 decodes with decord; pyav is our default
 @pytest.mark.parametrize("name, max_step, max_rel_prob", [
-    ("video", 0, 1e-5),            # decord decodes identically and 340x256 needs no resize: exact
+    ("video", 0, 1e-5),            # the same pixels as decord's and 340x256 needs no resize: exact
     ("video_resized", 1, 1e-3),    # bilinear resize: cv2's fixed-point vs torch's float, +-1 level
     ("rawframes", 1, 1e-3),        # 320x240 frames resized to short side 256: the same rounding
 ])
-def test_same_clip_and_scores_as_mmaction(name, max_step, max_rel_prob, checkpoint):
-    case, clip, probs = run_case(name, checkpoint)
+def test_same_clip_and_scores_as_mmaction(name, max_step, max_rel_prob, decoder, checkpoint):
+    if name == "rawframes" and decoder != "decord":
+        pytest.skip("frame folders are read by libjpeg-turbo whatever the video decoder")
+    case, clip, probs = run_case(name, checkpoint, decoder)
     assert clip.meta["frame_inds"] == case["frame_inds"]
     assert list(clip.imgs.shape) == case["shape"]
     pixel_diff = (clip.imgs[:, :, ::16, ::16] - torch.tensor(case["pixels"])).abs().max().item()

@@ -12,6 +12,7 @@ import torch
 import torch.distributed as dist
 
 from .api import load_for_inference
+from .video import resolve_decoder
 from .data import build_dataset, build_loader
 from .errors import UserError
 from .labels import names_or_indices
@@ -95,17 +96,20 @@ def score_videos(model, loader, device, world=1, progress=None, amp=None):
 @torch.no_grad()
 def test_checkpoint(checkpoint, preset=None, scheme="preset", ann_file=None, data_prefix=None, device="cpu",
                     batch_size=None, workers=None, progress=None,
-                    metric_names=METRIC_NAMES, fast=False, amp=None):
+                    metric_names=METRIC_NAMES, fast=False, amp=None, decoder=None):
     """Evaluate; under several processes (torchrun, SLURM, `tsm test --gpus N`) each scores the videos
     rank, rank + world, ... and rank 0 gathers them: every video exactly once, in list order."""
     from .distributed import every_nth, join_process_group
 
     if scheme not in SCHEMES:
         raise UserError(f"--scheme must be one of {', '.join(SCHEMES)}, got {scheme!r}")
+    if decoder:
+        resolve_decoder(decoder)  # a missing decoder is said before the model loads
     world, rank, device = join_process_group(device)
     model, dtype = load_for_inference(checkpoint, preset=preset, device=device, fast=fast, amp=amp)
     cfg = copy.deepcopy(model.preset)
     cfg["data"]["test"]["pipeline"] = scheme_pipeline(cfg["data"], scheme)
+    cfg["data"]["decoder"] = decoder or cfg["data"]["decoder"]
     dataset = every_nth(build_dataset(cfg, "test", ann_file=ann_file, data_prefix=data_prefix), world, rank)
     loader = build_loader(dataset, batch_size or cfg["data"]["test_videos_per_gpu"],
                           cfg["data"]["workers_per_gpu"] if workers is None else workers, shuffle=False)

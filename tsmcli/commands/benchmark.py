@@ -53,6 +53,7 @@ def data(
     workers: int = typer.Option(0, min=0, help="DataLoader workers; 0 times in-process, with the "
                                                "decode / transform split."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+    decoder: Optional[str] = options.decoder(),
 ):
     """Clips per second of a preset's train and test pipelines on your videos or frames.
 
@@ -78,7 +79,7 @@ def data(
         for name in splits:
             task = bar.add_task(f"{name} pipeline", total=clips)
             results[name] = measure(preset, name, clips, ann_file=ann_file, data_prefix=data_prefix,
-                                    videos=files or None, workers=workers,
+                                    videos=files or None, workers=workers, decoder=decoder,
                                     progress=lambda n, t=task: bar.advance(t, n))
     if as_json:
         typer.echo(json.dumps({"preset": preset, **results}, indent=1))

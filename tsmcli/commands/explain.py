@@ -19,6 +19,7 @@ def explain(
     out: Optional[Path] = typer.Option(None, "--out", help="Also write the frames with their maps as a video "
                                                            "(.mp4)."),
     device: str = options.device(),
+    decoder: Optional[str] = options.decoder(),
 ):
     """Grad-CAM: a heat map per sampled frame (one view: the centre crop of one clip) for the predicted
     class or --class, overlaid on the frames. Works on every preset's architecture, on the model as loaded.
@@ -41,6 +42,7 @@ def explain(
     if out is not None and out.suffix.lower() != ".mp4":
         raise UserError(f"--out {out}: the video is written as .mp4")
     model = load_model(ckpt, preset=preset, device=resolve_device(device))
+    model.preset["data"]["decoder"] = decoder or model.preset["data"]["decoder"]
     try:
         result = explain_video(model, video, target, layer)
     except MediaError as e:

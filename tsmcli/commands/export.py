@@ -92,7 +92,7 @@ def _export(model, out, stream, steps, height, width, source, precision):
         return export_step(model, out, height, width, frames, precision)
     from ..export.whole import export_model
 
-    real = read_clip(source, steps, model.preset["data"]["filename_tmpl"]).imgs[None]
+    real = read_clip(source, steps, model.preset["data"]["filename_tmpl"], decoder=model.preset["data"]["decoder"]).imgs[None]
     return export_model(model, out, height, width, real_clip=real, precision=precision)
 
 

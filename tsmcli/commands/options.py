@@ -51,6 +51,11 @@ def as_json(help="Print JSON for scripts."):
 
 
 
+def decoder():
+    return typer.Option(None, help="Video decoder: auto (the fastest installed), pyav, torchcodec or decord "
+                                   "[default: the preset's data.decoder, auto].")
+
+
 def fast():
     return typer.Option(True, "--fast/--no-fast", help="The inference fast path: BatchNorm folded into the "
                                                        "convolutions, channels-last memory (same outputs up to "

@@ -23,6 +23,7 @@ def predict(
     every: Optional[int] = typer.Option(None, min=1, help="With --timeline: source frames between sampled frames."),
     as_json: bool = typer.Option(False, "--json", help='One JSON object per input: {"video", "topk": [{"index", '
                                                        '"label", "prob"}], "scores"}.'),
+    decoder: Optional[str] = options.decoder(),
 ):
     """Top classes for each video, with the checkpoint's label map (or the dataset's shipped one for
     mmaction2 checkpoints), through the preset's test pipeline.
@@ -45,8 +46,12 @@ def predict(
     from ..evaluate import scheme_pipeline
     from ..labels import names_or_indices
 
+    from ..video import resolve_decoder
+
     device = resolve_device(device)
+    decoder and resolve_decoder(decoder)
     model, dtype = load_for_inference(ckpt, preset=preset, device=device, fast=fast, amp=amp)
+    model.preset["data"]["decoder"] = decoder or model.preset["data"]["decoder"]
     if timeline:
         return _timelines(model, inputs, every, top, as_json)
     data = copy.deepcopy(model.preset["data"])
@@ -55,7 +60,7 @@ def predict(
     failed = False
     for path in inputs:
         try:
-            clip = read_clip(str(path), steps, data["filename_tmpl"])
+            clip = read_clip(str(path), steps, data["filename_tmpl"], decoder=data["decoder"])
         except MediaError as e:
             typer.echo(f"cannot read {e.path}: {e.reason}", err=True)
             failed = True

@@ -36,6 +36,7 @@ def stream(
     device: str = options.device(),
     fast: bool = options.fast(),
     amp: Optional[str] = options.amp(),
+    decoder: Optional[str] = options.decoder(),
 ):
     """Class probabilities as the frames arrive. An online model (trained or fine-tuned with
     --set model.shift_mode=online) steps one frame at a time at about the cost of one 2D frame; any
@@ -60,7 +61,7 @@ def stream(
         raise UserError(f"--out {out}: the annotated video is written as .mp4")
     device = resolve_device(device)
     model, dtype = load_for_inference(ckpt, preset=preset, device=device, fast=fast, amp=amp)
-    source_fps, frames = frames_of(source, fps, parse_size(size))
+    source_fps, frames = frames_of(source, fps, parse_size(size), decoder or model.preset["data"]["decoder"])
     streamer = Streamer(model, mode=mode, every=every, average=average, top=top, realtime=realtime,
                         window_every=window_every, fps=source_fps, amp=dtype)
     typer.echo(f"{source}: {streamer.mode} mode, a step every {streamer.every} frames at {source_fps:.3g} fps, "

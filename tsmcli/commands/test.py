@@ -27,6 +27,7 @@ def test(
     metrics: List[str] = typer.Option(list(METRIC_NAMES), help="Metrics to report."),
     plot: Optional[Path] = typer.Option(None, help="Also draw the confusion matrix here (.png, .svg or .pdf; needs tsm[plots])."),
     master_port: int = typer.Option(29501, help="A free local port for --gpus > 1."),
+    decoder: Optional[str] = options.decoder(),
 ):
     """Top-1/top-5/mean-class accuracy of a checkpoint; failed videos are reported and counted.
 
@@ -52,7 +53,8 @@ def test(
 
     args = dict(preset=preset, scheme=scheme, ann_file=str(list_file) if list_file else None,
                 data_prefix=str(data_root) if data_root is not None else None, device=device,
-                batch_size=batch_size, workers=workers, metric_names=tuple(metrics), fast=fast, amp=amp)
+                batch_size=batch_size, workers=workers, metric_names=tuple(metrics), fast=fast, amp=amp,
+                decoder=decoder)
     unknown = set(metrics) - set(METRIC_NAMES)
     if unknown:
         from ..errors import UserError

@@ -30,6 +30,7 @@ def train(
     master_addr: str = typer.Option("127.0.0.1", help="Address of node 0, for several machines."),
     master_port: int = typer.Option(29500, help="A free port on node 0."),
     sync_bn: bool = typer.Option(False, help="Synchronise BatchNorm statistics across processes."),
+    decoder: Optional[str] = options.decoder(),
 ):
     """Train a preset on the CPU, one GPU, several GPUs or several machines; logs, checkpoints and the
     resolved config go to the work dir. Under torchrun or SLURM, the same command runs as one worker.
@@ -49,8 +50,10 @@ def train(
 
 
 def _start(preset, overrides, work_dir, resume, gpus, nnodes, node_rank, master_addr, master_port, accumulate,
-           init_from=None, finetune=False, **train_options):
+           decoder=None, init_from=None, finetune=False, **train_options):
     """The command line of train / finetune to _run's arguments."""
+    if decoder:
+        overrides = [*(overrides or []), f"data.decoder={decoder}"]
     _run(preset, overrides, work_dir, resume, Launch(gpus, nnodes, node_rank, master_addr, master_port),
          init_from=init_from, finetune=finetune, accumulation=accumulate, **train_options)
 

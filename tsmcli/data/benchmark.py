@@ -16,16 +16,18 @@ def video_records(paths):
     return Annotations(paths, [[0]] * n, [-1] * n, [0] * n, list(range(1, n + 1)))
 
 
-def measure(preset, split, clips, ann_file=None, data_prefix=None, videos=None, workers=0, progress=None):
+def measure(preset, split, clips, ann_file=None, data_prefix=None, videos=None, workers=0, progress=None,
+            decoder=None):
     """Run `clips` items of the split's pipeline; returns clips/s and, in-process, the decode share.
 
     workers=0 runs in this process and splits the time into sampling+decoding and transforms;
     workers>0 measures a DataLoader (batch 1) end to end.
     """
+    chosen = {"data__decoder": decoder} if decoder else {}
     if videos:
-        dataset = build_dataset(preset, split, records=video_records(videos), data__format="videos")
+        dataset = build_dataset(preset, split, records=video_records(videos), data__format="videos", **chosen)
     else:
-        dataset = build_dataset(preset, split, ann_file=ann_file, data_prefix=data_prefix or "")
+        dataset = build_dataset(preset, split, ann_file=ann_file, data_prefix=data_prefix or "", **chosen)
     n = len(dataset.records)
     if workers:
         loader = build_loader(dataset, batch_size=1, num_workers=workers, shuffle=False)

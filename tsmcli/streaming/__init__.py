@@ -134,10 +134,10 @@ class Streamer:
                             latency, self.dropped)
 
 
-def frames_of(source, fps=None, size=None):
+def frames_of(source, fps=None, size=None, decoder="auto"):
     """(frames per second, iterator of (time, frame)) of a path (see open_source) or an iterable of frames."""
     if isinstance(source, (str, bytes)) or hasattr(source, "__fspath__"):
-        opened = open_source(source, fps, size)
+        opened = open_source(source, fps, size, decoder)
         return opened.fps, iter(opened)
     fps = fps or 30.0
     return fps, ((i / fps, frame) for i, frame in enumerate(source))
@@ -147,7 +147,7 @@ def stream(model, source, fps=None, size=None, **options):
     """Yield a StreamResult per step over `source`: a path (video file, frame folder, /dev/videoN, '-'),
     or any iterable of uint8 (H, W, 3) frames (at `fps`, default 30). options: those of Streamer
     (mode, every, average, top, realtime, window_every, device)."""
-    fps, frames = frames_of(source, fps, size)
+    fps, frames = frames_of(source, fps, size, model.preset["data"]["decoder"])
     streamer = Streamer(model, fps=fps, **options)
     for index, (time, frame) in enumerate(frames):
         result = streamer.feed(index, time, frame)

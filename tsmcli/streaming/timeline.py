@@ -7,7 +7,7 @@ def timeline(model, video, every=None, top=5, fps=None):
     """-> {"fps", "every", "windows": [{"start", "end", "top": [{"index", "label", "prob"}]}],
     "segments": [{"start", "end", "label", "index", "score"}]}; times in seconds, score = the label's mean
     probability over the segment's windows."""
-    source_fps, frames = frames_of(video, fps)
+    source_fps, frames = frames_of(video, fps, decoder=model.preset["data"]["decoder"])
     frames_per_window = model.num_segments
     streamer = Streamer(model, mode="window", every=every, top=top, window_every=frames_per_window, fps=source_fps)
     span = (frames_per_window - 1) * streamer.every / source_fps  # first to last frame of a window

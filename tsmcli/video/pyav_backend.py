@@ -37,7 +37,10 @@ class PyAVReader(VideoReader):
     def __init__(self, path, threads=1):
         import av
 
+        from av.video.reformatter import VideoReformatter
+
         self.path, self._av, self._threads = path, av, threads
+        self._reformatter = VideoReformatter()  # one for all frames: it keeps its swscale context (~40% faster)
         try:
             self._container = av.open(path)
         except (av.error.FFmpegError, OSError, ValueError, UnicodeDecodeError) as e:
@@ -121,7 +124,7 @@ class PyAVReader(VideoReader):
                         raise _Unordered()
                     last = index
                     if index in wanted_set:
-                        found[index] = frame.to_ndarray(format="rgb24")
+                        found[index] = self._rgb(frame)
         codec.skip_frame = "DEFAULT"
         return found
 
@@ -133,7 +136,7 @@ class PyAVReader(VideoReader):
         for packet in self._packets + [None]:
             for frame in codec.decode(packet):
                 if count in wanted_set:
-                    found[count] = frame.to_ndarray(format="rgb24")
+                    found[count] = self._rgb(frame)
                 count += 1
             if len(found) == len(wanted_set):
                 break
@@ -143,6 +146,10 @@ class PyAVReader(VideoReader):
                                         f"(the stream gives {count} frames)")
         codec.flush_buffers()
         return found
+
+    def _rgb(self, frame, width=None, height=None):
+        interpolation = "BILINEAR" if width else None  # scaling as decord does (FFmpeg's bilinear swscale)
+        return self._reformatter.reformat(frame, width, height, "rgb24", interpolation=interpolation).to_ndarray()
 
     def frames(self, size=None):
         av = self._av
@@ -155,11 +162,7 @@ class PyAVReader(VideoReader):
             height, width = size or (None, None)
             for i, frame in enumerate(container.decode(stream)):
                 time = float(frame.time) if frame.time is not None else i / self.fps
-                if size:
-                    yield time, frame.to_ndarray(format="rgb24", width=width, height=height,
-                                                 interpolation="BILINEAR")
-                else:
-                    yield time, frame.to_ndarray(format="rgb24")
+                yield time, self._rgb(frame, width, height)
         except av.error.FFmpegError as e:
             raise MediaError(self.path, f"decoding stopped ({first_line(e)})") from None
         finally:

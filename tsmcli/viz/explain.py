@@ -21,7 +21,8 @@ def explain_video(model, path, target=None, layer=None):
     "maps": (T, H, W) in [0, 1], "index", "label", "prob", "layer", "frame_inds"}."""
     steps = scheme_pipeline(model.preset["data"], "efficient")
     normalize = [s for s in steps if s["type"] == "Normalize"]
-    clip = read_clip(str(path), [s for s in steps if s["type"] != "Normalize"], model.preset["data"]["filename_tmpl"])
+    clip = read_clip(str(path), [s for s in steps if s["type"] != "Normalize"], model.preset["data"]["filename_tmpl"],
+                     decoder=model.preset["data"]["decoder"])
     frames = clip.imgs  # uint8 (T, 3, H, W)
     x = frames
     if normalize:
