@@ -10,6 +10,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
 
 from ..errors import UserError
 from ..presets import SMALL_PRESET
+from . import options
 
 FRAMES_HELP = "Extract JPEG frames: short256, short320, 340x256, height100 ..."
 RESIZE_HELP = "Write resized H.264 copies (keyframe every 16 frames, for fast random access), e.g. short256."
@@ -68,6 +69,7 @@ def custom(
     resize_videos: Optional[str] = typer.Option(None, help=RESIZE_HELP),
     shard: Optional[str] = typer.Option(None, help="Process only shard i/n of the videos (several machines)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+    decoder: Optional[str] = options.decoder(),
 ):
     """Your own videos, one sub-folder per class (ROOT/videos/<class>/<video>): every video is checked,
     undecodable ones are listed in failures.txt and left out, classes are numbered in sorted folder order
@@ -83,7 +85,7 @@ def custom(
 
     preset = root / PRESET_FILE
     _run(lambda **media: prepare_custom(root, videos, val_ratio, train_list, val_list, seed, base=base, **media),
-         frames, resize_videos, workers, shard, as_json,
+         frames, resize_videos, workers, shard, as_json, decoder,
          next_step=f"tsm train -p {_quoted(preset)}   (or: tsm finetune --from CHECKPOINT -p {_quoted(preset)})")
 
 
@@ -93,7 +95,9 @@ def _quoted(path):
     return shlex.quote(str(path))
 
 
-def _run(prepare, frames, resize_videos, workers, shard, as_json, next_step=None):
+def _run(prepare, frames, resize_videos, workers, shard, as_json, decoder=None, next_step=None):
+    from ..video import resolve_decoder
+
     from ..prepare.extract import parse_size
     from ..prepare.media import parse_shard
 
@@ -105,7 +109,8 @@ def _run(prepare, frames, resize_videos, workers, shard, as_json, next_step=None
     except ValueError as e:
         raise UserError(str(e)) from None
     with _progress(as_json) as advance:
-        summary = prepare(frames=frames, resize=resize_videos, workers=workers, shard=shard_spec, progress=advance)
+        summary = prepare(frames=frames, resize=resize_videos, workers=workers, shard=shard_spec, progress=advance,
+                          decoder=resolve_decoder(decoder))
     _report(summary, as_json, next_step if shard is None else None)
 
 
@@ -117,11 +122,12 @@ def _public(name, function, doc):
         workers: Optional[int] = typer.Option(None, help="Processes [default: all cores]."),
         shard: Optional[str] = typer.Option(None, help="Process only shard i/n of the videos."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+        decoder: Optional[str] = options.decoder(),
     ):
         from ..prepare import datasets
 
         _run(lambda **media: getattr(datasets, function)(root, **media), frames, resize_videos, workers, shard,
-             as_json)
+             as_json, decoder)
 
     command.__doc__ = doc
     app.command(name)(command)

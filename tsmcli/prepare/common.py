@@ -20,7 +20,7 @@ def check_class_order(classes, dataset, source):
 
 
 def finish(root, name, classes, splits, videos_dir, failed=None, frames=None, resize=None, workers=None,
-           shard=None, progress=None, list_names=None, frames_subdir="rawframes", tag=""):
+           shard=None, progress=None, list_names=None, frames_subdir="rawframes", tag="", decoder="auto"):
     """splits: {split name: [(video path relative to videos_dir, label)]}.
 
     Writes <list_names[split] or name_split_list>_videos.txt per split, label_map.txt, and with frames /
@@ -37,7 +37,7 @@ def finish(root, name, classes, splits, videos_dir, failed=None, frames=None, re
     if frames or resize:
         renamed = {list_names[s]: rows for s, rows in splits.items()}
         for path, reason in process_videos(root, videos_dir, renamed, frames, resize, workers, shard, progress=progress,
-                                           frames_subdir=frames_subdir):
+                                           frames_subdir=frames_subdir, decoder=decoder):
             failed[os.path.relpath(path, videos_dir)] = reason
     summary = {"classes": len(classes), "failed": len(failed), **{s: len(r) for s, r in splits.items()}}
     write_outputs(root, classes, failed, summary, tag)

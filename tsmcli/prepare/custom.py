@@ -1,21 +1,20 @@
 """A user's own videos: a folder of class sub-folders, split by a ratio or by given list files."""
+import functools
 import os
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from ..video import VIDEO_SUFFIXES, MediaError
 from ..errors import UserError
 from ..presets import SMALL_PRESET
+from ..video import VIDEO_SUFFIXES, MediaError, probe_video
 from .common import finish
 from .files import write_text
-from ..video import probe_video
 
 
-
-def _check(path):
+def _check(path, decoder="auto"):
     try:
-        return path, probe_video(path), None
+        return path, probe_video(path, decoder), None
     except MediaError as e:
         return path, 0, e.reason
 
@@ -24,7 +23,8 @@ PRESET_FILE = "tsm.yaml"
 
 
 def prepare_custom(root, videos_dir=None, val_ratio=0.2, train_list=None, val_list=None, seed=0, workers=None,
-                   name="custom", frames=None, resize=None, shard=None, progress=None, base=SMALL_PRESET):
+                   name="custom", frames=None, resize=None, shard=None, progress=None, base=SMALL_PRESET,
+                   decoder="auto"):
     """Scan <videos_dir>/<class>/<video>, check every video decodes, write <name>_{train,val}_list_videos.txt,
     label_map.txt (classes in sorted folder order), failures.txt if any video failed, and tsm.yaml: a preset
     extending `base` for these classes and lists (write_preset).
@@ -42,7 +42,8 @@ def prepare_custom(root, videos_dir=None, val_ratio=0.2, train_list=None, val_li
     if not items:
         raise UserError(f"no videos ({', '.join(VIDEO_SUFFIXES)}) under {videos_dir}/<class>/")
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
-        checks = list(pool.map(_check, [os.path.join(videos_dir, rel) for rel, _ in items], chunksize=8))
+        checks = list(pool.map(functools.partial(_check, decoder=decoder),
+                               [os.path.join(videos_dir, rel) for rel, _ in items], chunksize=8))
     failed = {os.path.relpath(path, videos_dir): reason for path, _, reason in checks if reason}
     good = [(rel, label) for rel, label in items if rel not in failed]
     if train_list or val_list:
@@ -56,7 +57,8 @@ def prepare_custom(root, videos_dir=None, val_ratio=0.2, train_list=None, val_li
             raise UserError(f"no {split} videos: training validates on a split of its own; give "
                             f"{'--val-ratio above 0 or --val-list' if split == 'val' else '--train-list'}"
                             f" (decodable videos: {len(good)} of {len(items)})")
-    summary = finish(root, name, classes, splits, videos_dir, failed, frames, resize, workers, shard, progress)
+    summary = finish(root, name, classes, splits, videos_dir, failed, frames, resize, workers, shard, progress,
+                     decoder=decoder)
     result = {"classes": summary["classes"], "videos": len(items), "failed": summary["failed"],
               **{split: len(rows) for split, rows in splits.items()}}
     if summary["failed"]:

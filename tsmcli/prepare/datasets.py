@@ -252,6 +252,7 @@ def prepare_jester(root, **media):
 
 
 def _no_media(name, media):
+    media.pop("decoder", None)  # frame folders: no video to decode
     given = [f"--{key.replace('resize', 'resize-videos')}" for key in ("frames", "resize", "workers", "shard")
              if media.get(key)]
     if given:

@@ -19,7 +19,7 @@ def parse_shard(text):
 
 
 def process_videos(root, videos_dir, lists, frames=None, resize=None, workers=None, shard=None,
-                   filename_tmpl="img_{:05d}.jpg", progress=None, frames_subdir="rawframes"):
+                   filename_tmpl="img_{:05d}.jpg", progress=None, frames_subdir="rawframes", decoder="auto"):
     """lists: {list name: [(relative video path, label)], ...}.
 
     frames='short256' etc.: extract to root/<frames_subdir>/<relative path without suffix>/ and write
@@ -33,7 +33,7 @@ def process_videos(root, videos_dir, lists, frames=None, resize=None, workers=No
         jobs = [Job(os.path.join(videos_dir, rel), os.path.join(root, frames_subdir, os.path.splitext(rel)[0]))
                 for rel in items]
         result = run_jobs(jobs, extract_frames, workers=workers, shard=shard, progress=progress,
-                          size=parse_size(frames), filename_tmpl=filename_tmpl)
+                          size=parse_size(frames), filename_tmpl=filename_tmpl, decoder=decoder)
         failures += result["failed"]
         counts = {os.path.relpath(t, os.path.join(root, frames_subdir)): n for t, n in result["frames"].items()}
         if shard is None:  # with shards, each machine has only its part: lists come from an unsharded run
