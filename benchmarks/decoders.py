@@ -67,6 +67,7 @@ def main():
         print(f"decoders: {', '.join(args.decoders)}; {args.rounds} rounds; ms per clip (median), clips/s, frames/s; "
               f"pixels against {reference or 'nothing (decord is not installed)'}\n")
         totals = {(d, k): 0.0 for d in args.decoders for k in args.fetches}
+        frame_totals = {(d, k): 0 for d in args.decoders for k in args.fetches}
         for kind in args.fetches:
             print(f"| {kind} | frames | " + " | ".join(f"{d} ms" for d in args.decoders)
                   + " | " + " | ".join(f"{d} pixels" for d in args.decoders if d != reference) + " |")
@@ -85,15 +86,16 @@ def main():
                         fetch(str(video), d, kind, seed=r + 1)
                         times[d].append(time.perf_counter() - start)
                 medians = {d: statistics.median(t) for d, t in times.items() if t}
+                frames = len(outputs[reference or next(iter(outputs))][0])
                 for d in medians:
                     totals[d, kind] += medians[d]
-                frames = len(outputs[reference or next(iter(outputs))][0])
+                    frame_totals[d, kind] += frames
                 cells = [f"{medians[d] * 1e3:.1f}" if d in medians else "fails" for d in args.decoders]
                 pixels = [(f"fails: {failed[d][:60]}" if d in failed else pixel_difference(outputs[d][0], outputs[reference][0]))
                           if reference else "-" for d in args.decoders if d != reference]
                 print(f"| {video.name} | {frames} | " + " | ".join(cells) + " | " + " | ".join(pixels) + " |")
             print()
-        print("all videos, clips/s (the sum of the per-video medians, inverted) and the ratio to decord:\n")
+        print("all videos, clips/s (the sum of the per-video medians, inverted) and the ratio to decord; frames/s:\n")
         print("| fetch | " + " | ".join(args.decoders) + " |")
         print("|---|" + "---|" * len(args.decoders))
         for kind in args.fetches:
@@ -101,7 +103,7 @@ def main():
             for d in args.decoders:  # a video a decoder fails on counts as no time: its total is then flattered
                 rate = len(videos) / totals[d, kind]
                 ratio = f" ({totals[reference, kind] / totals[d, kind]:.2f}x)" if reference else ""
-                row.append(f"{rate:.1f}{ratio}")
+                row.append(f"{rate:.1f}{ratio}, {frame_totals[d, kind] / totals[d, kind]:.0f} frames/s")
             print(f"| {kind} | " + " | ".join(row) + " |")
 
 

@@ -115,3 +115,14 @@ def test_presets_load_from_a_zipped_package(installed, tmp_path):
     out = subprocess.run([sys.executable, "-c", code, archive], cwd=work, env={**env, "PYTHONPATH": ""},
                          capture_output=True, text=True, check=True).stdout.split()
     assert out == ["38", "18"]
+
+
+def test_a_presets_dir_of_ones_own_replaces_the_built_in_ones(installed, tmp_path):
+    env, work, target = installed
+    own = tmp_path / "presets"
+    shutil.copytree(ROOT / "tsmcli/presets/configs", own)
+    (own / "tsm_r18_1x1x8_toy.yaml").rename(own / "my_toy.yaml")
+    result = subprocess.run([str(target / "bin" / "tsm"), "presets", "list", "--json"], cwd=work,
+                            env={**env, "TSM_PRESETS_DIR": str(own)}, capture_output=True, text=True, check=True)
+    names = {row["name"] for row in json.loads(result.stdout)}
+    assert "my_toy" in names and "tsm_r18_1x1x8_toy" not in names and len(names) == 38
