@@ -35,8 +35,7 @@ def test_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
     before = path.read_bytes()
 
     def broken_save(obj, f):
-        with open(f, "wb") as fh:
-            fh.write(b"partial")
+        f.write(b"partial")
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", broken_save)

@@ -4,14 +4,18 @@ Ours is a plain dict saved with torch.save:
     {"format": "tsm-checkpoint", "version": 1, "state_dict": {...}, "preset": {resolved preset},
      "labels": [class names] or None, "epoch": int, "iteration": int, "optimizer": {...} or None, ...}
 Files are written atomically (temp file + rename) and read with weights_only=True, so a hostile file
-cannot run code: only tensors and plain containers come back.
+cannot run code: only tensors and plain containers come back. Ours carry "content_sha256", a hash of
+everything else in them, so a damaged file is recognised before a run starts from it.
 """
+import hashlib
 import os
-import tempfile
+import re
+import zipfile
 from pathlib import Path
 
 import torch
 
+from .atomic import atomic_path
 from .errors import UserError
 
 FORMAT = "tsm-checkpoint"
@@ -40,35 +44,128 @@ def safe_torch_load(path):
         raise UserError(f"checkpoint {path} does not exist")
     with open(path, "rb") as f:
         head = f.read(4)
+    size = path.stat().st_size
+    if size == 0:
+        raise DamagedCheckpoint(path, "the file is empty (0 bytes)")
     if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):  # torch.save's zip, or a legacy pickle
         raise UserError(f"{path} is not a PyTorch checkpoint (a .pth file written by torch.save); give the "
                         "checkpoint, not a label map or list")
+    if head.startswith(b"PK") and not zipfile.is_zipfile(path):
+        raise DamagedCheckpoint(path, f"{size} bytes, and the zip archive's closing directory is missing: the file "
+                                      "was cut short (an interrupted copy or write, a full disk)")
     try:
         with torch.serialization.safe_globals(_safe_globals()):
             return torch.load(path, map_location="cpu", weights_only=True)
     except UserError:
         raise
     except Exception as e:  # noqa: BLE001 - any unpickling failure is the file's problem
+        if not _is_refusal(e):
+            raise DamagedCheckpoint(path, f"{size} bytes, unreadable ({str(e).splitlines()[0][:160]})") from None
         raise UserError(f"cannot read checkpoint {path}: {str(e).splitlines()[0]}\n"
                         "Only tensors and plain containers are loaded (weights_only); a file that needs "
                         "other Python objects is refused.") from None
 
 
+class DamagedCheckpoint(UserError):
+    def __init__(self, path, what):
+        super().__init__(f"checkpoint {path} is damaged: {what}")
+        self.path = Path(path)
+
+
+def _is_refusal(error):
+    """weights_only refusing a class (a file that needs code to load), as opposed to a broken file."""
+    return "weights_only" in str(error) or "Unsupported global" in str(error) or "GLOBAL" in str(error)
+
+
+def content_hash(obj):
+    """sha256 of a checkpoint's content: tensors by their bytes, containers in key order, the rest by repr."""
+    digest = hashlib.sha256()
+
+    def feed(value):
+        if isinstance(value, torch.Tensor):
+            t = value.detach().cpu().contiguous()
+            digest.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+            if t.numel():
+                digest.update(t.reshape(-1).view(torch.uint8).numpy())
+        elif isinstance(value, dict):
+            digest.update(b"{")
+            for key in sorted(value, key=str):
+                digest.update(repr(key).encode())
+                feed(value[key])
+            digest.update(b"}")
+        elif isinstance(value, (list, tuple)):
+            digest.update(b"[")
+            for item in value:
+                feed(item)
+            digest.update(b"]")
+        else:
+            digest.update(repr(value).encode())
+
+    feed(obj)
+    return digest.hexdigest()
+
+
+def _tensor_bytes(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(_tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in obj)
+    return 0
+
+
 def save_checkpoint(path, model, preset, labels=None, **state):
-    """Write our checkpoint atomically. `state` holds epoch, iteration, optimizer, ... as plain data."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write our checkpoint atomically. `state` holds epoch, iteration, optimizer, ... as plain data.
+    A full disk raises atomic.DiskFull and leaves the previous file as it was."""
     payload = {"format": FORMAT, "version": VERSION, "state_dict": model.state_dict(), "preset": preset,
                "labels": list(labels) if labels is not None else None, **state}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    payload["content_sha256"] = content_hash(payload)
+    with atomic_path(path, needed=_tensor_bytes(payload)) as tmp:
+        with open(tmp, "wb") as f:  # through a Python file, a full disk is an OSError (torch's own writer
+            torch.save(payload, f)  # says only "unexpected pos")
+            f.flush()
+            os.fsync(f.fileno())
+    return Path(path)
+
+
+def verify_content(obj, path):
+    """Raise DamagedCheckpoint when an (our format) checkpoint's content does not match its hash."""
+    expected = obj.get("content_sha256")
+    if expected is not None:
+        rest = {k: v for k, v in obj.items() if k != "content_sha256"}
+        if content_hash(rest) != expected:
+            raise DamagedCheckpoint(path, "its content does not match the hash written with it (bytes changed "
+                                          "after it was saved)")
+
+
+_EPOCH_FILE = re.compile(r"epoch_(\d+)\.pth$")
+
+
+def find_resumable(work_dir, say=print):
+    """--resume auto: latest.pth, else the newest epoch_N.pth that reads and verifies; each one passed
+    over is said with the reason. None when the work dir has no checkpoint at all; DamagedCheckpoint
+    when it has some but none is readable."""
+    work_dir = Path(work_dir)
+    epochs = sorted((p for p in work_dir.glob("epoch_*.pth") if _EPOCH_FILE.search(p.name)),
+                    key=lambda p: int(_EPOCH_FILE.search(p.name)[1]), reverse=True)
+    candidates = [p for p in [work_dir / "latest.pth", *epochs] if p.is_file()]
+    if not candidates:
+        return None
+    for candidate in candidates:
+        try:
+            obj = safe_torch_load(candidate)
+            if not (isinstance(obj, dict) and obj.get("format") == FORMAT and "optimizer" in obj):
+                raise DamagedCheckpoint(candidate, "not a training checkpoint of tsm's (no optimizer state)")
+            verify_content(obj, candidate)
+        except UserError as e:
+            say(f"--resume auto: passing over {candidate.name}: {e}")
+            continue
+        if candidate != candidates[0]:
+            say(f"--resume auto: resuming from {candidate.name} (epoch {obj.get('epoch')}), the newest readable")
+        return candidate
+    raise DamagedCheckpoint(work_dir, f"none of its checkpoints is readable ({', '.join(p.name for p in candidates)}); "
+                                      "start anew with another --work-dir, or remove them")
 
 
 def resolve_checkpoint(spec):
@@ -102,6 +199,7 @@ def read_checkpoint(path):
     path = resolve_checkpoint(path)
     obj = safe_torch_load(path)
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
+        verify_content(obj, path)
         return {**obj, "format": "ours"}
     state_dict = obj.get("state_dict", obj) if isinstance(obj, dict) else None
     if not isinstance(state_dict, dict) or not state_dict:

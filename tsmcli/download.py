@@ -7,11 +7,11 @@ local mirror, as `wget -x` lays one out).
 import hashlib
 import os
 import re
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from .atomic import atomic_path
 from .errors import UserError
 
 _HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,})\.pth$")  # torchvision's and OpenMMLab's: a sha256 prefix
@@ -38,19 +38,14 @@ def cached_download(url, what="file", progress=True):
         return target
     source = mirrored(url)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=name + ".", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as out:
             digest = _fetch(source, out, f"{what} {name}", progress)
         expected = _HASH_IN_NAME.search(name)
         if expected and not digest.startswith(expected.group(1)):
             raise UserError(f"downloaded {source}, but its sha256 {digest[:12]}... does not start with "
                             f"{expected.group(1)} as its name says: a broken download or a wrong mirror; "
                             "nothing was saved, try again")
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return target
 
 

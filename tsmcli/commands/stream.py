@@ -28,7 +28,7 @@ def stream(
                                               "slower than the source."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write the video with the current label drawn on "
                                                            "each frame (.mp4)."),
-    fps: Optional[float] = typer.Option(None, help="Frame rate of a frame folder or of stdin [default: 30]; "
+    fps: Optional[float] = typer.Option(None, min=0.001, help="Frame rate of a frame folder or of stdin [default: 30]; "
                                                    "overrides a video's."),
     size: Optional[str] = typer.Option(None, help="WIDTHxHEIGHT of the raw frames on stdin."),
     as_json: bool = options.as_json("One JSON object per step: {step, frame, time, top: [{index, label, prob}], "

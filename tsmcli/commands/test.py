@@ -21,12 +21,12 @@ def test(
     device: str = options.device(),
     fast: bool = options.fast(),
     amp: Optional[str] = options.amp(),
-    batch_size: Optional[int] = typer.Option(None, help="Videos per batch [default: the preset's test batch]."),
+    batch_size: Optional[int] = typer.Option(None, min=1, help="Videos per batch [default: the preset's test batch]."),
     workers: Optional[int] = options.workers(),
     gpus: int = options.gpus(minimum=1),
     metrics: List[str] = typer.Option(list(METRIC_NAMES), help="Metrics to report."),
     plot: Optional[Path] = typer.Option(None, help="Also draw the confusion matrix here (.png, .svg or .pdf; needs tsm[plots])."),
-    master_port: int = typer.Option(29501, help="A free local port for --gpus > 1."),
+    master_port: int = typer.Option(29501, min=1, max=65535, help="A free local port for --gpus > 1."),
     decoder: Optional[str] = options.decoder(),
 ):
     """Top-1/top-5/mean-class accuracy of a checkpoint; failed videos are reported and counted.

@@ -1,4 +1,5 @@
 """`tsm train` and `tsm finetune`: train a preset in one process or several."""
+import contextlib
 import inspect
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ def train(
     overrides: Optional[List[str]] = options.overrides(),
     work_dir: Optional[Path] = typer.Option(None, help="Checkpoints and logs [default: work_dirs/<preset>]."),
     device: str = options.device(),
-    seed: int = typer.Option(0),
+    seed: int = typer.Option(0, min=0),
     deterministic: bool = typer.Option(False, help="Deterministic algorithms (slower)."),
     autoscale_lr: bool = typer.Option(True, "--autoscale-lr/--no-autoscale-lr",
                                       help="Scale the preset's lr to this run's total batch (linear rule)."),
@@ -28,7 +29,7 @@ def train(
     nnodes: int = typer.Option(1, min=1, help="Machines in the job (run the same command on each)."),
     node_rank: int = typer.Option(0, min=0, help="This machine's index among --nnodes."),
     master_addr: str = typer.Option("127.0.0.1", help="Address of node 0, for several machines."),
-    master_port: int = typer.Option(29500, help="A free port on node 0."),
+    master_port: int = typer.Option(29500, min=1, max=65535, help="A free port on node 0."),
     sync_bn: bool = typer.Option(False, help="Synchronise BatchNorm statistics across processes."),
     decoder: Optional[str] = options.decoder(),
 ):
@@ -94,13 +95,10 @@ def _run(preset, overrides, work_dir, resume, launch, init_from=None, finetune=F
     """Resolve the preset, the checkpoint to start from (init_from, else the preset's load_from; finetuning
     needs one) and the one to resume, then train in this process or in the launcher's workers.
     options: train()'s keyword arguments (device, seed, amp, ...)."""
-    import torch
-
     from ..checkpoint import resolve_checkpoint
-    from ..devices import amp_dtype, resolve_device
     from ..distributed import distributed_env
     from ..presets import load_preset
-    from ..train import loop
+    from ..train.workdir_lock import WorkDirLock
 
     cfg = load_preset(preset, overrides or ())
     if cfg["inference_only"]:
@@ -114,30 +112,47 @@ def _run(preset, overrides, work_dir, resume, launch, init_from=None, finetune=F
                         "(load_from); give a path, a URL or a model-zoo file name")
     if init_from and not resume:  # fetched once here, before any worker starts
         init_from = str(resolve_checkpoint(init_from))
-    if resume is not None and str(resume) == "auto":
-        resume = work_dir / "latest.pth"
-        if not resume.is_file():
-            typer.echo(f"--resume auto: no {resume} yet, so this is a new run")
-            resume = None
-    elif resume is not None and not resume.is_file():
-        raise UserError(f"--resume {resume}: no such checkpoint")
-    if launch.gpus == 0:
-        options["device"] = "cpu"
-    amp_dtype(options.get("amp"), resolve_device(options["device"]))  # bad --device/--amp: before any worker
-    options.update(resume=resume, init_from=init_from)
-    processes = max(launch.gpus, 1)
-    if distributed_env()[0] == 1 and processes * launch.nnodes > 1:
-        if options["device"] == "auto" and not torch.cuda.is_available():
-            options["device"] = "cpu"
-        metrics = loop.launch(cfg, work_dir, processes, launch.nnodes, launch.node_rank, launch.master_addr,
-                              launch.master_port, **options)
-    else:
-        metrics = loop.train(cfg, work_dir, **options)
+    world, rank = distributed_env()[:2]
+    with contextlib.ExitStack() as held:
+        if rank == 0 and launch.node_rank == 0:  # the run's first process holds the work dir for the whole run
+            held.enter_context(WorkDirLock(work_dir))
+        metrics = _train_or_launch(cfg, work_dir, resume, launch, world, {**options, "init_from": init_from})
     if metrics.get("stopped"):  # the checkpoint is written; a script must not take this for a finished job
         typer.echo(f"stopped by a signal; to continue:\n  {_resume_command(work_dir)}")
         raise typer.Exit(128 + metrics["stopped"])
     else:
         typer.echo(f"done: val top1 {metrics.get('top1', float('nan')):.4f}; checkpoints in {work_dir}")
+
+
+def _train_or_launch(cfg, work_dir, resume, launch, world, options):
+    import torch
+
+    from ..atomic import DiskFull
+    from ..checkpoint import find_resumable
+    from ..devices import amp_dtype, resolve_device
+    from ..train import loop
+
+    if resume is not None and str(resume) == "auto":
+        resume = find_resumable(work_dir, say=typer.echo)
+        if resume is None:
+            typer.echo(f"--resume auto: no checkpoint in {work_dir} yet, so this is a new run")
+    elif resume is not None and not resume.is_file():
+        raise UserError(f"--resume {resume}: no such checkpoint")
+    if launch.gpus == 0:
+        options["device"] = "cpu"
+    amp_dtype(options.get("amp"), resolve_device(options["device"]))  # bad --device/--amp: before any worker
+    options.update(resume=resume)
+    processes = max(launch.gpus, 1)
+    try:
+        if world == 1 and processes * launch.nnodes > 1:
+            if options["device"] == "auto" and not torch.cuda.is_available():
+                options["device"] = "cpu"
+            return loop.launch(cfg, work_dir, processes, launch.nnodes, launch.node_rank, launch.master_addr,
+                               launch.master_port, **options)
+        return loop.train(cfg, work_dir, **options)
+    except DiskFull as e:
+        raise UserError(f"{e}\ntraining stopped; to continue from the last checkpoint written:\n  "
+                        f"{_resume_command(work_dir)}") from None
 
 
 def _resume_command(work_dir):

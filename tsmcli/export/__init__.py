@@ -2,7 +2,6 @@
 step (stream_step.py), each checked against PyTorch with onnxruntime before it is kept. Needs the
 deploy extra: pip install 'tsm[deploy]'."""
 import copy
-import os
 
 import numpy as np
 
@@ -62,10 +61,8 @@ def session(path, threads=None):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def keep_if_verified(tmp, path, worst, tolerance, what):
-    """Rename the verified file into place, or delete it and fail (exit 1) when it differs from PyTorch."""
+def check_verified(worst, tolerance, what):
+    """Fail (exit 1) when the exported file differs from PyTorch; its atomic_path then leaves nothing."""
     if not np.isfinite(worst) or worst > tolerance:
-        os.unlink(tmp)
         raise JobFailed(f"{what}: onnxruntime differs from PyTorch by {worst:.3g} (> {tolerance:g}); nothing was "
                         "written")
-    os.replace(tmp, path)

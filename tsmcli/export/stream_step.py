@@ -2,13 +2,14 @@
 inputs and outputs: frame, state_in_0..n -> logits, state_out_0..n. Whoever runs it keeps the state
 between calls, starting from zeros (shapes in the graph's metadata)."""
 import json
-import os
 import warnings
 
 import numpy as np
 import torch
 
-from . import at_precision, keep_if_verified, onnx_modules, session
+from ..atomic import atomic_path
+
+from . import at_precision, check_verified, onnx_modules, session
 from ..streaming.incremental import StreamStep
 
 VERIFY_STEPS = 32
@@ -26,20 +27,21 @@ def export_step(model, path, height, width, frames, precision="fp32"):
     state = step.initial_state(1, height, width, dtype=dtype)
     names_in = ["frame"] + [f"state_in_{i}" for i in range(len(state))]
     names_out = ["logits"] + [f"state_out_{i}" for i in range(len(state))]
-    tmp = f"{path}.tmp-{os.getpid()}.onnx"
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        torch.onnx.export(step, (torch.zeros(1, 3, height, width), *state), tmp, input_names=names_in,
-                          output_names=names_out, opset_version=17, dynamo=False,
-                          dynamic_axes={name: {0: "batch"} for name in names_in + names_out})
-    graph = onnx.load(tmp)
-    meta = {"labels": model.labels, "preset": model.preset["name"], "input": [1, 3, height, width],
-            "precision": precision, "state_shapes": [list(s.shape) for s in state],
-            "state_dtype": str(dtype).replace("torch.", ""), "note": "state starts as zeros; feed state_out back"}
-    graph.metadata_props.add(key="tsm", value=json.dumps(meta))
-    onnx.save(graph, tmp)
-    worst, agree = _compare(tmp, reference, state, frames, names_in)
-    keep_if_verified(tmp, path, worst, tolerance, f"{path} (streaming step)")
+    with atomic_path(path) as tmp:  # kept only when verified
+        tmp = str(tmp)
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+            torch.onnx.export(step, (torch.zeros(1, 3, height, width), *state), tmp, input_names=names_in,
+                              output_names=names_out, opset_version=17, dynamo=False,
+                              dynamic_axes={name: {0: "batch"} for name in names_in + names_out})
+        graph = onnx.load(tmp)
+        meta = {"labels": model.labels, "preset": model.preset["name"], "input": [1, 3, height, width],
+                "precision": precision, "state_shapes": [list(s.shape) for s in state],
+                "state_dtype": str(dtype).replace("torch.", ""), "note": "state starts as zeros; feed state_out back"}
+        graph.metadata_props.add(key="tsm", value=json.dumps(meta))
+        onnx.save(graph, tmp)
+        worst, agree = _compare(tmp, reference, state, frames, names_in)
+        check_verified(worst, tolerance, f"{path} (streaming step)")
     return {"path": str(path), "precision": precision, "states": len(state),
             "state_bytes": sum(s.numel() * s.element_size() for s in state), "steps": len(frames),
             "max_scaled_diff": worst, "top1_agree": agree}

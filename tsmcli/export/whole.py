@@ -2,13 +2,14 @@
 leaves it -> class probabilities (N, K) (the model's own view averaging for one view). The input layout,
 mean/std and class names are written into the graph's metadata."""
 import json
-import os
 import warnings
 
 import numpy as np
 import torch
 
-from . import at_precision, keep_if_verified, onnx_modules, session
+from ..atomic import atomic_path
+
+from . import at_precision, check_verified, onnx_modules, session
 
 
 def input_layout(model, height, width):
@@ -30,34 +31,35 @@ def export_model(model, path, height, width, real_clip=None, seed=0, precision="
     exported, tolerance = at_precision(model, precision)
     generator = torch.Generator().manual_seed(seed)
     example = torch.randn(1, model.num_segments, 3, height, width, generator=generator)
-    tmp = f"{path}.tmp-{os.getpid()}.onnx"
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        torch.onnx.export(exported, (example,), tmp, input_names=["clip"], output_names=["probs"], opset_version=17,
-                          dynamo=False, dynamic_axes={"clip": {0: "batch"}, "probs": {0: "batch"}})
-    graph = onnx.load(tmp)
-    layout = {**input_layout(model, height, width), "precision": precision}
-    graph.metadata_props.add(key="tsm", value=json.dumps(layout))
-    onnx.save(graph, tmp)
-    clips = {"random": example, "random_2": torch.randn(example.shape, generator=generator),
-             "batch_2": torch.randn((2,) + example.shape[1:], generator=generator)}
-    if real_clip is not None:
-        clips["real"] = real_clip
-    runner = session(tmp)
-    report, outputs = {}, {}
-    for name, clip in clips.items():
-        with torch.no_grad():
-            expected = model(clip).float().numpy()
-        got = runner.run(None, {"clip": clip.numpy()})[0]
-        outputs[name] = (expected, got)
-        top_ours, top_theirs = np.argsort(-expected, 1)[:, :5], np.argsort(-got, 1)[:, :5]
-        report[name] = {"max_abs_diff": float(np.abs(got - expected).max()),
-                        "top5_agree": float(np.mean([set(a) == set(b) for a, b in zip(top_ours, top_theirs)])),
-                        "top1_agree": float(np.mean(top_ours[:, 0] == top_theirs[:, 0]))}
-    # A graph with the input frozen into constants gives one output for both random clips; PyTorch's moves
-    # by `moved`, so the comparison above fails it whenever `moved` exceeds the tolerance (reported).
-    moved = float(np.abs(outputs["random"][0] - outputs["random_2"][0]).max())
-    worst = max(r["max_abs_diff"] for r in report.values())
-    keep_if_verified(tmp, path, worst, tolerance, str(path))
+    with atomic_path(path) as tmp:  # kept only when verified
+        tmp = str(tmp)
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+            torch.onnx.export(exported, (example,), tmp, input_names=["clip"], output_names=["probs"], opset_version=17,
+                              dynamo=False, dynamic_axes={"clip": {0: "batch"}, "probs": {0: "batch"}})
+        graph = onnx.load(tmp)
+        layout = {**input_layout(model, height, width), "precision": precision}
+        graph.metadata_props.add(key="tsm", value=json.dumps(layout))
+        onnx.save(graph, tmp)
+        clips = {"random": example, "random_2": torch.randn(example.shape, generator=generator),
+                 "batch_2": torch.randn((2,) + example.shape[1:], generator=generator)}
+        if real_clip is not None:
+            clips["real"] = real_clip
+        runner = session(tmp)
+        report, outputs = {}, {}
+        for name, clip in clips.items():
+            with torch.no_grad():
+                expected = model(clip).float().numpy()
+            got = runner.run(None, {"clip": clip.numpy()})[0]
+            outputs[name] = (expected, got)
+            top_ours, top_theirs = np.argsort(-expected, 1)[:, :5], np.argsort(-got, 1)[:, :5]
+            report[name] = {"max_abs_diff": float(np.abs(got - expected).max()),
+                            "top5_agree": float(np.mean([set(a) == set(b) for a, b in zip(top_ours, top_theirs)])),
+                            "top1_agree": float(np.mean(top_ours[:, 0] == top_theirs[:, 0]))}
+        # A graph with the input frozen into constants gives one output for both random clips; PyTorch's moves
+        # by `moved`, so the comparison above fails it whenever `moved` exceeds the tolerance (reported).
+        moved = float(np.abs(outputs["random"][0] - outputs["random_2"][0]).max())
+        worst = max(r["max_abs_diff"] for r in report.values())
+        check_verified(worst, tolerance, str(path))
     return {"path": str(path), "precision": precision, "tolerance": tolerance, "checks": report,
             "output_moves_with_input": moved, "max_abs_diff": worst}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..labels import label_map
 from ..errors import UserError
-from .files import write_text
+from ..atomic import write_text
 from .media import process_videos
 
 

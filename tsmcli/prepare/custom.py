@@ -9,7 +9,7 @@ from ..errors import UserError
 from ..presets import SMALL_PRESET
 from ..video import VIDEO_SUFFIXES, MediaError, probe_video
 from .common import finish
-from .files import write_text
+from ..atomic import write_text
 
 
 def _check(path, decoder="auto"):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from .common import check_class_order, finish, write_outputs
-from .files import write_text
+from ..atomic import write_text
 
 
 MISSING_LIMIT = 0.5  # share of a split's listed videos that may be absent (Kinetics always misses some)

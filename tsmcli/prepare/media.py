@@ -2,7 +2,7 @@
 import os
 
 from .extract import Job, extract_frames, parse_size, resize_video, run_jobs
-from .files import write_text
+from ..atomic import write_text
 
 
 def parse_shard(text):

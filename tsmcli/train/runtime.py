@@ -2,7 +2,6 @@
 the logs."""
 import itertools
 import json
-import os
 import random
 import signal
 import time
@@ -13,6 +12,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
 
+from ..atomic import atomic_path
 
 
 def seed_everything(seed, deterministic=False):
@@ -126,6 +126,20 @@ class Logger:
             except ImportError:
                 pass
 
+    def close(self):
+        if self.enabled:
+            self.text.close()
+            self.jsonl.close()
+            if self.board is not None:
+                self.board.close()
+            self.enabled = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
     def line(self, message):
         if not self.enabled:
             return
@@ -148,9 +162,8 @@ class Logger:
             from ..viz import save
             from ..viz.curves import plot_runs
 
-            tmp = self.work_dir / "curves.tmp.png"
-            save(plot_runs([self.work_dir]), tmp)
-            os.replace(tmp, self.work_dir / "curves.png")
+            with atomic_path(self.work_dir / "curves.png") as tmp:
+                save(plot_runs([self.work_dir]), tmp)
         except Exception as e:  # noqa: BLE001 - a picture must never stop a training run
             self.curves_failed = True
             self.line(f"curves.png not drawn: {str(e).splitlines()[0]}")

@@ -1,18 +1,22 @@
 """Writing videos: H.264 (libx264, yuv420p) through PyAV's bundled FFmpeg, frame by frame or all at once.
 A file appears complete under its name or not at all: it is written under a unique temporary name in
 the same folder and renamed into place when closed."""
-import os
-import tempfile
 from fractions import Fraction
 
 import numpy as np
 
+from ..atomic import AtomicFile
 
-def add_h264_stream(container, rate, width, height, crf=20, gop=None):
-    """An H.264 (libx264, yuv420p) stream; gop sets a keyframe every `gop` frames and no B-frames."""
+
+def add_h264_stream(container, rate, width, height, crf=20, gop=None, reproducible=False):
+    """An H.264 (libx264, yuv420p) stream; gop sets a keyframe every `gop` frames and no B-frames.
+    reproducible: the same frames give the same bytes on every run, with one thread and x264's plain C
+    code (its assembly gave other bytes for the same input in ~3 % of small clips here); slower, so only
+    for small generated clips (the toy dataset, the export's check clip)."""
     stream = container.add_stream("libx264", rate=rate)
     stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-    stream.options = {"crf": str(crf), "preset": "veryfast", **({"g": str(gop), "bf": "0"} if gop else {})}
+    stream.options = {"crf": str(crf), "preset": "veryfast", **({"g": str(gop), "bf": "0"} if gop else {}),
+                      **({"threads": "1", "x264-params": "asm=0"} if reproducible else {})}
     return stream
 
 
@@ -25,22 +29,19 @@ class VideoWriter:
                 video.write(frame)
     """
 
-    def __init__(self, path, fps, crf=20, gop=None):
-        self.path, self.crf, self.gop = str(path), crf, gop
+    def __init__(self, path, fps, crf=20, gop=None, reproducible=False):
+        self.path, self.crf, self.gop, self.reproducible = str(path), crf, gop, reproducible
         self.rate = Fraction(fps).limit_denominator(1001)
-        self.container = self.stream = self.size = self.tmp = None
+        self.container = self.stream = self.size = self.file = None
         self.frames = 0
 
     def _open(self, width, height):
         import av
 
-        directory = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(directory, exist_ok=True)
-        fd, self.tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(self.path)}.", suffix=".tmp")
-        os.close(fd)
-        self.container = av.open(self.tmp, "w", format="mp4")
+        self.file = AtomicFile(self.path)
+        self.container = av.open(str(self.file.tmp), "w", format="mp4")
         self.size = (width - width % 2, height - height % 2)
-        self.stream = add_h264_stream(self.container, self.rate, *self.size, self.crf, self.gop)
+        self.stream = add_h264_stream(self.container, self.rate, *self.size, self.crf, self.gop, self.reproducible)
         self.stream.codec_context.time_base = 1 / self.rate
 
     def write(self, frame):
@@ -72,11 +73,12 @@ class VideoWriter:
                     self.container.mux(packet)
             self.container.close()
             if keep:
-                os.replace(self.tmp, self.path)
+                self.file.commit()
+        except OSError as e:
+            raise self.file.failed(e) from None
         finally:
             self.container = None
-            if os.path.exists(self.tmp):
-                os.unlink(self.tmp)
+            self.file.discard()
 
     def __enter__(self):
         return self
@@ -86,10 +88,10 @@ class VideoWriter:
 
 
 def write_video(path, frames, fps=12, crf=20):
-    """frames: uint8 array (T, H, W, 3), H and W even."""
+    """frames: uint8 array (T, H, W, 3), H and W even; the same frames give the same bytes on every run."""
     frames = np.asarray(frames, dtype=np.uint8)
     if frames.shape[1] % 2 or frames.shape[2] % 2:
         raise ValueError(f"H.264 with yuv420p needs even sizes, got {frames.shape[2]}x{frames.shape[1]}")
-    with VideoWriter(path, fps, crf) as video:
+    with VideoWriter(path, fps, crf, reproducible=True) as video:
         for frame in frames:
             video.write(frame)

@@ -1,0 +1,219 @@
+"""Nothing lost when runs collide or files break: the work-dir lock, resuming past a damaged checkpoint,
+a full disk at a checkpoint or a list, unique temporary names, and log files closed after a run. Runs go
+through the CLI with the toy preset's loader workers, as users start them."""
+import errno
+import json
+import os
+import signal
+import sys
+import time
+from multiprocessing import get_context
+
+import pytest
+import torch
+
+import tsmcli
+from toy_runs import finished, tsm_train, write_run_yaml
+from tsmcli.atomic import DiskFull, write_text
+from tsmcli.checkpoint import read_checkpoint
+from tsmcli.errors import UserError
+from tsmcli.prepare.toy import prepare_toy
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    root = tmp_path_factory.mktemp("robust")
+    prepare_toy(root / "toy", train_per_class=3, val_per_class=1, seed=0)
+    write_run_yaml(root / "run.yaml", root / "toy", videos_per_gpu=2, epochs=2)
+    write_run_yaml(root / "run3.yaml", root / "toy", videos_per_gpu=2, epochs=3)
+    return root
+
+
+def _wait_for(predicate, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_second_run_into_a_busy_work_dir_is_refused_naming_the_first(toy):
+    work = toy / "busy"
+    first = tsm_train("--preset", toy / "run.yaml", "--work-dir", work)
+    lock = work / ".tsm-run.lock"
+    try:
+        assert _wait_for(lambda: (work / "log.txt").exists() and lock.exists() and lock.read_text().strip())
+        holder = json.loads(lock.read_text())
+        assert holder["pid"] == first.pid
+        code, output = finished(tsm_train("--preset", toy / "run.yaml", "--work-dir", work))
+        assert code == 2
+        assert f"pid {first.pid}" in output and "is in use by another training run" in output
+        assert "--work-dir" in output and "--resume auto" in output
+    finally:
+        first.kill()  # a killed holder leaves no stale lock: the kernel drops it
+        finished(first)
+    code, output = finished(tsm_train("--preset", toy / "run.yaml", "--work-dir", work, "--resume", "auto"))
+    assert code == 0, output
+
+
+def test_resume_auto_passes_over_a_damaged_latest_to_the_newest_readable_epoch(toy):
+    work = toy / "damaged"
+    assert finished(tsm_train("--preset", toy / "run.yaml", "--work-dir", work))[0] == 0
+    intact = work.parent / "intact_latest.pth"
+    intact.write_bytes((work / "latest.pth").read_bytes())
+    data = (work / "latest.pth").read_bytes()
+    (work / "latest.pth").write_bytes(data[: len(data) // 3])  # a copy cut short
+    code, output = finished(tsm_train("--preset", toy / "run3.yaml", "--work-dir", work, "--resume", "auto"))
+    assert code == 0, output
+    assert "passing over latest.pth" in output and "cut short" in output and "weights_only" not in output
+    assert "resuming from epoch_2.pth (epoch 2)" in output
+    # the same as resuming from the intact latest.pth (the end of epoch 2 either way)
+    reference = toy / "reference"
+    reference.mkdir()
+    (reference / "latest.pth").write_bytes(intact.read_bytes())
+    assert finished(tsm_train("--preset", toy / "run3.yaml", "--work-dir", reference, "--resume", "auto"))[0] == 0
+    ours, theirs = (torch.load(w / "latest.pth", weights_only=True)["state_dict"] for w in (work, reference))
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+def test_a_changed_byte_is_recognised_before_anything_starts_from_it(tmp_path):
+    from tsmcli.checkpoint import save_checkpoint
+
+    model = tsmcli.build_model("tsm_r18_1x1x8_toy", pretrained=False)
+    path = save_checkpoint(tmp_path / "a.pth", model, tsmcli.load_preset("tsm_r18_1x1x8_toy"), epoch=1)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(UserError, match="is damaged: its content does not match the hash"):
+        read_checkpoint(path)
+    (tmp_path / "empty.pth").write_bytes(b"")
+    with pytest.raises(UserError, match=r"empty \(0 bytes\)"):
+        read_checkpoint(tmp_path / "empty.pth")
+
+
+def test_a_full_disk_at_a_checkpoint_keeps_the_last_one_and_says_how_to_go_on(toy, monkeypatch, capsys):
+    """ENOSPC injected while the epoch-2 checkpoint is being written, in the CLI's own process."""
+    import tsmcli.checkpoint as checkpoint
+    from tsmcli import cli
+
+    work = toy / "full"
+    real_save, calls = torch.save, []
+
+    def filling_save(obj, f, *args, **kwargs):
+        calls.append(obj["epoch"])
+        if obj["epoch"] == 2:
+            f.write(b"PK\x03\x04 half a checkpoint")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoint.torch, "save", filling_save)
+    monkeypatch.setattr(sys, "argv", ["tsm", "train", "--preset", str(toy / "run.yaml"), "--work-dir", str(work),
+                                      "--device", "cpu"])
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert "no space left on device" in err and str(work.resolve()) in " ".join(err.split())
+    assert "MB needed" in err and "--resume auto" in err
+    monkeypatch.setattr(checkpoint.torch, "save", real_save)
+    assert read_checkpoint(work / "latest.pth")["epoch"] == 1
+    assert not [p.name for p in work.iterdir() if ".tmp" in p.name]
+
+
+def test_a_full_disk_at_a_list_keeps_the_previous_list(tmp_path, monkeypatch):
+    import tsmcli.atomic as atomic
+
+    target = tmp_path / "train_list.txt"
+    write_text(target, "a.mp4 0\n")
+    monkeypatch.setattr(atomic.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(errno.EDQUOT, "quota")))
+    with pytest.raises(DiskFull, match=f"in {tmp_path}"):
+        write_text(target, "b.mp4 1\n" * 1000)
+    assert target.read_text() == "a.mp4 0\n" and os.listdir(tmp_path) == ["train_list.txt"]
+
+
+def _write_many(args):
+    path, tag = args
+    for _ in range(40):
+        write_text(path, f"{tag}\n" * 2000)
+    return True
+
+
+def test_two_processes_writing_one_list_never_share_a_temporary_file(tmp_path):
+    """`tsm prepare ... --shard i/n` processes on one root both write label_map.txt."""
+    target = tmp_path / "label_map.txt"
+    with get_context("fork").Pool(2) as pool:
+        assert pool.map(_write_many, [(target, "a"), (target, "b")]) == [True, True]
+    assert set(target.read_text().split()) in ({"a"}, {"b"}) and os.listdir(tmp_path) == ["label_map.txt"]
+
+
+def test_training_twice_in_one_process_leaves_no_file_open(toy):
+    from tsmcli.train.loop import train
+
+    def open_files():
+        return sorted(os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
+                      if os.path.exists(f"/proc/self/fd/{fd}"))
+
+    cfg = tsmcli.load_preset(str(toy / "run.yaml"), ["schedule.epochs=1"])
+    for run in ("fd_1", "fd_2"):
+        train(cfg, toy / run, device="cpu", echo=None)
+    assert (toy / "fd_2" / "log.jsonl").exists()
+    assert [f for f in open_files() if str(toy) in f] == []  # log.txt, log.jsonl, TensorBoard's events
+
+
+def test_signals_end_the_lock_with_the_run(toy):
+    work = toy / "signalled"
+    proc = tsm_train("--preset", toy / "run.yaml", "--work-dir", work)
+    assert _wait_for(lambda: (work / "log.jsonl").exists() and '"iter": 2' in (work / "log.jsonl").read_text())
+    proc.send_signal(signal.SIGTERM)
+    assert finished(proc)[0] == 128 + signal.SIGTERM
+    code, output = finished(tsm_train("--preset", toy / "run.yaml", "--work-dir", work, "--resume", "auto"))
+    assert code == 0, output
+
+
+def _numeric_options():
+    """(command, option name, its typer OptionInfo) for every int or float option of every command."""
+    import inspect
+    import typing
+
+    from typer.models import OptionInfo
+
+    from tsmcli.cli import app
+
+    def numeric(annotation):
+        args = typing.get_args(annotation)
+        return annotation in (int, float) or any(numeric(a) for a in args if a is not type(None))
+
+    def walk(typer_app, path):
+        callbacks = [(c.name or c.callback.__name__, c.callback) for c in typer_app.registered_commands]
+        if typer_app.registered_callback is not None:  # a group's own options (tsm benchmark --batch)
+            callbacks.append(("", typer_app.registered_callback.callback))
+        for command, callback in callbacks:
+            for name, param in inspect.signature(callback).parameters.items():
+                if isinstance(param.default, OptionInfo) and numeric(param.annotation):
+                    yield " ".join(path + [command]).strip(), name, param.default
+        for group in typer_app.registered_groups:
+            yield from walk(group.typer_instance, path + [group.name])
+
+    return list(walk(app, []))
+
+
+def test_every_numeric_option_has_a_bound():
+    options = _numeric_options()
+    assert len(options) > 20 and any(name == "batch" for _, name, _ in options)
+    assert [f"{command} --{name}" for command, name, info in options if info.min is None] == []
+
+
+@pytest.mark.parametrize("args", [
+    ["benchmark", "model", "-p", "tsm_r18_1x1x8_toy", "--batch", "0"],
+    ["test", "x.pth", "--batch-size", "0"],
+    ["train", "-p", "tsm_r18_1x1x8_toy", "--accumulate", "0"],
+    ["prepare", "custom", "--root", "x", "--workers", "0"],
+    ["stream", "x.mp4", "--ckpt", "x.pth", "--fps", "0"],
+    ["predict", "x.mp4", "--ckpt", "x.pth", "--top", "0"],
+])
+def test_an_impossible_number_is_refused_at_the_option(args):
+    import subprocess
+
+    result = subprocess.run([sys.executable, "-m", "tsmcli", *args], capture_output=True, text=True)
+    assert result.returncode == 2 and "Invalid value for" in result.stderr and "Traceback" not in result.stderr
