@@ -217,3 +217,110 @@ def test_an_impossible_number_is_refused_at_the_option(args):
 
     result = subprocess.run([sys.executable, "-m", "tsmcli", *args], capture_output=True, text=True)
     assert result.returncode == 2 and "Invalid value for" in result.stderr and "Traceback" not in result.stderr
+
+
+def _children(pid):
+    """The pids whose parent is `pid` (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def _alive(pid):
+    try:
+        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _stop_and_check(args, cwd, ready, delay, sig, whole_group):
+    """Start `tsm ARGS`; once ready() holds (and `delay` s later) send `sig` to the main process or its
+    whole group; it must end within 8 s with 128 + sig, leaving none of its worker processes alive.
+    -> (seconds to stop, workers it had), or None when it finished first."""
+    import subprocess
+
+    proc = subprocess.Popen([sys.executable, "-m", "tsmcli", *args], cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    _wait_for(lambda: proc.poll() is not None or ready(proc), timeout=120)
+    time.sleep(delay)
+    workers = _children(proc.pid)
+    if proc.poll() is not None:
+        return None  # finished before the signal: nothing to check at this moment
+    (os.killpg if whole_group else os.kill)(proc.pid, sig)
+    start = time.time()
+    try:
+        proc.wait(timeout=8)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError(f"tsm {args[0]}: still running 8 s after {signal.Signals(sig).name}")
+    assert proc.returncode == 128 + sig, proc.stderr.read()
+    assert _wait_for(lambda: not any(_alive(w) for w in workers), timeout=5), "a worker outlived its parent"
+    return time.time() - start, len(workers)
+
+
+@pytest.fixture(scope="module")
+def many_videos(tmp_path_factory):
+    from conftest import SHARED
+
+    root = tmp_path_factory.mktemp("signals")
+    for cls in ("a", "b"):
+        (root / "videos" / cls).mkdir(parents=True)
+        for i in range(8):
+            (root / "videos" / cls / f"v{i}.mp4").write_bytes((SHARED / "fixtures/videos/demo.mp4").read_bytes())
+    return root
+
+
+@pytest.mark.parametrize("whole_group", [False, True], ids=["main process", "process group"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_prepare_with_frames_stops_on_a_signal_and_a_rerun_completes(many_videos, sig, whole_group):
+    """Three moments each (checking the videos, extracting, near the end): a one-in-three hang is caught."""
+    args = ["prepare", "custom", "--root", str(many_videos), "--frames", "short64", "--workers", "2"]
+
+    def extracting(proc):
+        return any((many_videos / "rawframes").rglob("*.tmp-*"))
+
+    moments = [(lambda proc: len(_children(proc.pid)) >= 2, 0.0),  # checking the videos
+               (extracting, 0.0), (extracting, 1.0)]                 # extracting frames, then well into it
+    stopped = [_stop_and_check(args, many_videos, ready, delay, sig, whole_group) for ready, delay in moments]
+    assert all(s is not None and s[1] >= 2 for s in stopped[:2]), stopped  # each met both workers at work
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "tsmcli", *args, "--json"], cwd=many_videos, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    frames = sorted((many_videos / "rawframes").rglob("*.jpg"))
+    assert len(frames) == 16 * 280 and not list((many_videos / "rawframes").rglob("*.tmp-*"))
+    from tsmcli.video import read_rawframes
+
+    for folder in {f.parent for f in frames}:
+        assert read_rawframes(str(folder), "img_{:05d}.jpg", [1, 280]).shape[0] == 2
+    import shutil
+
+    shutil.rmtree(many_videos / "rawframes")
+
+
+def test_test_and_its_loader_workers_stop_on_a_signal(many_videos, toy):
+    """tsm test with the preset's 2 loader workers, each signal to the main process and to the group."""
+    import subprocess
+
+    work = toy / "for_test"
+    if not (work / "latest.pth").exists():
+        assert finished(tsm_train("--preset", toy / "run.yaml", "--work-dir", work,
+                                  "--set", "schedule.epochs=1"))[0] == 0
+    listed = toy / "many.txt"
+    listed.write_text("".join(f"{c}/v{i}.mp4 0\n" for c in "ab" for i in range(8)) * 3)
+    args = ["test", str(work / "latest.pth"), "--list", str(listed), "--data-root", str(many_videos / "videos"),
+            "--device", "cpu"]
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        for whole_group in (False, True):
+            result = _stop_and_check(args, toy, lambda proc: len(_children(proc.pid)) >= 2, 1.0, sig, whole_group)
+            assert result is not None and result[1] >= 2
+    assert subprocess.run([sys.executable, "-m", "tsmcli", *args], cwd=toy, capture_output=True).returncode == 0

@@ -17,6 +17,7 @@ from .commands import test as test_cmd
 from .commands import train as train_cmd
 from .errors import JobFailed, UserError
 from .allocator import tune_cpu_allocator
+from .signals import Interrupted, commands_stop_on_signals
 
 app = typer.Typer(
     name="tsm",
@@ -84,8 +85,12 @@ def expand_set_args(argv):
 def main():
     err = Console(stderr=True)
     tune_cpu_allocator()
+    commands_stop_on_signals()
     try:
         app(args=expand_set_args(sys.argv[1:]), prog_name="tsm")
+    except Interrupted as e:
+        err.print(f"stopped by {e}; run the same command again to continue where it stopped", highlight=False)
+        sys.exit(128 + e.signum)
     except UserError as e:
         err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, markup=True, soft_wrap=True)
         sys.exit(2)

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, Sequen
 from torch.utils.data.distributed import DistributedSampler
 
 from ..errors import UserError
+from ..signals import die_with_parent
 from .annotations import load_annotations
 from ..video import MediaError
 from .pipeline import Pipeline
@@ -150,6 +151,7 @@ def _missing_list(cfg, split, list_file, given):
 
 def _worker_init(_):
     torch.set_num_threads(1)  # the workers already use every core between them
+    die_with_parent()
 
 
 class EpochTaggedSampler(Sampler):

@@ -1,5 +1,4 @@
 """A user's own videos: a folder of class sub-folders, split by a ratio or by given list files."""
-import functools
 import os
 from concurrent.futures import ProcessPoolExecutor
 
@@ -7,6 +6,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..presets import SMALL_PRESET
+from ..signals import deferred, die_with_parent, ending
 from ..video import VIDEO_SUFFIXES, MediaError, probe_video
 from .common import finish
 from ..atomic import write_text
@@ -41,9 +41,11 @@ def prepare_custom(root, videos_dir=None, val_ratio=0.2, train_list=None, val_li
              for f in sorted(os.listdir(os.path.join(videos_dir, c))) if f.lower().endswith(VIDEO_SUFFIXES)]
     if not items:
         raise UserError(f"no videos ({', '.join(VIDEO_SUFFIXES)}) under {videos_dir}/<class>/")
-    with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
-        checks = list(pool.map(functools.partial(_check, decoder=decoder),
-                               [os.path.join(videos_dir, rel) for rel, _ in items], chunksize=8))
+    pool = ProcessPoolExecutor(max_workers=workers or os.cpu_count(), initializer=die_with_parent)
+    with ending(pool):
+        with deferred():
+            futures = [pool.submit(_check, os.path.join(videos_dir, rel), decoder) for rel, _ in items]
+        checks = [future.result() for future in futures]
     failed = {os.path.relpath(path, videos_dir): reason for path, _, reason in checks if reason}
     good = [(rel, label) for rel, label in items if rel not in failed]
     if train_list or val_list:

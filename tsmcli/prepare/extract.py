@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from ..signals import deferred, die_with_parent, ending
 from ..video import MediaError, open_video, transcode
 
 
@@ -152,8 +153,10 @@ def run_jobs(jobs, fn, workers=None, shard=None, progress=None, **kwargs):
         outcomes = (_run_one(fn, job, kwargs) for job in jobs)
         _collect(outcomes, result, progress)
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(_run_one, fn, job, kwargs) for job in jobs]
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent)
+        with ending(pool):
+            with deferred():
+                futures = [pool.submit(_run_one, fn, job, kwargs) for job in jobs]
             _collect((f.result() for f in as_completed(futures)), result, progress)
     result["seconds"] = time.perf_counter() - start
     return result
