@@ -11,18 +11,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-VARIANTS = {
+VARIANTS = {  # changes to the preset (one lr for all layers, gradients clipped at 2, one warmup epoch)
     "preset": [],
+    "before: fc lr x5, clip 20, no warmup": ["optimizer.fc_lr5=true", "optimizer.grad_clip=20",
+                                             "schedule.warmup_epochs=0"],
+    "fc lr x5": ["optimizer.fc_lr5=true"],
+    "clip 20": ["optimizer.grad_clip=20"],
     "no warmup": ["schedule.warmup_epochs=0"],
-    "warmup 1 epoch": ["schedule.warmup_epochs=1"],
-    "fc lr x1": ["optimizer.fc_lr5=false", "schedule.warmup_epochs=0"],
-    "lr 0.01": ["optimizer.lr=0.01", "schedule.warmup_epochs=0"],
-    "fc lr x1, warmup 1": ["optimizer.fc_lr5=false", "schedule.warmup_epochs=1"],
-    "fc lr x1, clip 5": ["optimizer.fc_lr5=false", "optimizer.grad_clip=5", "schedule.warmup_epochs=0"],
-    "clip 2": ["optimizer.grad_clip=2", "schedule.warmup_epochs=0"],
-    "fc lr x1, clip 2": ["optimizer.fc_lr5=false", "optimizer.grad_clip=2", "schedule.warmup_epochs=0"],
-    "fc lr x1, clip 1": ["optimizer.fc_lr5=false", "optimizer.grad_clip=1", "schedule.warmup_epochs=0"],
-    "fc lr x1, clip 2, warmup 1": ["optimizer.fc_lr5=false", "optimizer.grad_clip=2", "schedule.warmup_epochs=1"],
 }
 
 

@@ -16,7 +16,7 @@ from .commands import stream as stream_cmd
 from .commands import test as test_cmd
 from .commands import train as train_cmd
 from .errors import JobFailed, UserError
-from .allocator import tune_cpu_allocator
+from .allocator import set_thread_wait_policy, tune_cpu_allocator
 from .signals import Interrupted, commands_stop_on_signals
 
 app = typer.Typer(
@@ -85,6 +85,7 @@ def expand_set_args(argv):
 def main():
     err = Console(stderr=True)
     tune_cpu_allocator()
+    set_thread_wait_policy(sys.argv[1:])
     commands_stop_on_signals()
     try:
         app(args=expand_set_args(sys.argv[1:]), prog_name="tsm")
