@@ -307,14 +307,18 @@ def test_prepare_with_frames_stops_on_a_signal_and_a_rerun_completes(many_videos
     shutil.rmtree(many_videos / "rawframes")
 
 
-def test_test_and_its_loader_workers_stop_on_a_signal(many_videos, toy):
+@pytest.fixture(scope="module")
+def trained(toy):
+    work = toy / "for_test"
+    assert finished(tsm_train("--preset", toy / "run.yaml", "--work-dir", work, "--set", "schedule.epochs=1"))[0] == 0
+    return work
+
+
+def test_test_and_its_loader_workers_stop_on_a_signal(many_videos, toy, trained):
     """tsm test with the preset's 2 loader workers, each signal to the main process and to the group."""
     import subprocess
 
-    work = toy / "for_test"
-    if not (work / "latest.pth").exists():
-        assert finished(tsm_train("--preset", toy / "run.yaml", "--work-dir", work,
-                                  "--set", "schedule.epochs=1"))[0] == 0
+    work = trained
     listed = toy / "many.txt"
     listed.write_text("".join(f"{c}/v{i}.mp4 0\n" for c in "ab" for i in range(5)) * 4)
     args = ["test", str(work / "latest.pth"), "--list", str(listed), "--data-root", str(many_videos / "videos"),
@@ -341,3 +345,16 @@ def test_loader_commands_let_their_threads_sleep_unless_the_user_said_otherwise(
     # libgomp reads the variable when torch loads it: the CLI must set it before torch is imported
     code = "import sys, tsmcli.cli; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_export_stops_on_a_signal_and_leaves_no_file(toy, trained, sig):
+    pytest.importorskip("onnxruntime")
+    out = toy / f"stopped_{sig}.onnx"
+    args = ["export", str(trained / "latest.pth"), "--out", str(out)]
+
+    def writing(proc):  # the graph is in its temporary file: exported, not yet verified
+        return any(p.name.startswith(f".{out.stem}.") for p in toy.iterdir())
+
+    assert _stop_and_check(args, toy, writing, 0.2, sig, whole_group=False) is not None
+    assert not out.exists() and not [p for p in toy.iterdir() if p.name.startswith(f".{out.stem}.")]
