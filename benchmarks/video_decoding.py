@@ -3,7 +3,7 @@
 1. decord's 8-frame training fetch on the original video vs re-encoded copies with a keyframe every
    16 and 8 frames (what `tsm prepare --resize-videos` writes, GOP 16), and with 2 decoder threads;
 2. a full decode with and without FFmpeg's skip_frame=NONREF (PyAV), frames decoded and time;
-3. decord opening the video from its path vs from bytes in memory (what tsmcli.data.decode does);
+3. decord opening the video from its path vs from bytes in memory (mmaction2 opens from bytes);
 4. JPEG decode and encode of the video's frames: torchvision (libjpeg-turbo, batched) vs Pillow.
 
     python benchmarks/video_decoding.py [--rounds 20]
