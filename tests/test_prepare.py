@@ -75,7 +75,8 @@ def _hashes(root):
 def test_the_toy_dataset_is_the_same_bytes_on_every_run(tmp_path):
     """Every newcomer trains on the same data: the rendered frames are fixed by the seed (their hash is
     pinned here, so a machine that renders otherwise fails), and their encoding is reproducible (one x264
-    thread, its plain C code) so the files are too. 48 small clips: ~3 % differed between runs before."""
+    thread, its plain C code) so the files are too. With x264's defaults, some of these clips differed
+    between the two runs."""
     import hashlib
 
     import numpy as np

@@ -81,6 +81,13 @@ def test_frames_come_channels_last_as_the_transforms_expect():
     assert clip.permute(0, 2, 3, 1).is_contiguous()
 
 
+@pytest.mark.parametrize("decoder", available_decoders())
+def test_frame_size_is_the_decoded_frames_size(decoder):
+    for name in H264 + ["test.avi"]:
+        with open_video(str(VIDEOS / name), decoder) as video:
+            assert video.frame_size == tuple(video.get([0]).shape[2:])
+
+
 def test_broken_files_are_media_errors_naming_the_file(tmp_path):
     empty, garbage, cut = tmp_path / "empty.mp4", tmp_path / "garbage.mp4", tmp_path / "cut.mp4"
     empty.write_bytes(b"")

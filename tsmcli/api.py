@@ -71,7 +71,18 @@ def load_model(checkpoint, preset=None, device="cpu", fast=False, amp=None, **ov
     return model
 
 
-def load_for_inference(checkpoint, preset=None, device="cpu", fast=True, amp=None):
+def decoder_override(decoder):
+    """The load_model / build_model keyword of a --decoder choice ({} for none: the preset's data.decoder),
+    checked to work here first, so that a missing decoder says what to install before a model loads."""
+    if not decoder:
+        return {}
+    from .video import resolve_decoder
+
+    resolve_decoder(decoder)
+    return {"data__decoder": decoder}
+
+
+def load_for_inference(checkpoint, preset=None, device="cpu", fast=True, amp=None, **overrides):
     """What the inference commands run: (model, the autocast dtype to run it under, or None).
 
     bf16 on the fast path converts the backbone once (load_model's amp); otherwise, fp16 included,
@@ -82,5 +93,6 @@ def load_for_inference(checkpoint, preset=None, device="cpu", fast=True, amp=Non
 
     dtype = amp_dtype(amp, device)
     converted = fast and dtype == torch.bfloat16
-    model = load_model(checkpoint, preset=preset, device=device, fast=fast, amp="bf16" if converted else None)
+    model = load_model(checkpoint, preset=preset, device=device, fast=fast, amp="bf16" if converted else None,
+                       **overrides)
     return model, None if converted else dtype

@@ -11,8 +11,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from .api import load_for_inference
-from .video import resolve_decoder
+from .api import decoder_override, load_for_inference
 from .data import build_dataset, build_loader
 from .errors import UserError
 from .labels import names_or_indices
@@ -103,13 +102,11 @@ def test_checkpoint(checkpoint, preset=None, scheme="preset", ann_file=None, dat
 
     if scheme not in SCHEMES:
         raise UserError(f"--scheme must be one of {', '.join(SCHEMES)}, got {scheme!r}")
-    if decoder:
-        resolve_decoder(decoder)  # a missing decoder is said before the model loads
     world, rank, device = join_process_group(device)
-    model, dtype = load_for_inference(checkpoint, preset=preset, device=device, fast=fast, amp=amp)
+    model, dtype = load_for_inference(checkpoint, preset=preset, device=device, fast=fast, amp=amp,
+                                      **decoder_override(decoder))
     cfg = copy.deepcopy(model.preset)
     cfg["data"]["test"]["pipeline"] = scheme_pipeline(cfg["data"], scheme)
-    cfg["data"]["decoder"] = decoder or cfg["data"]["decoder"]
     dataset = every_nth(build_dataset(cfg, "test", ann_file=ann_file, data_prefix=data_prefix), world, rank)
     loader = build_loader(dataset, batch_size or cfg["data"]["test_videos_per_gpu"],
                           cfg["data"]["workers_per_gpu"] if workers is None else workers, shuffle=False)

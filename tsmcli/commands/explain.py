@@ -31,7 +31,7 @@ def explain(
 
       tsm explain clip.mp4 --ckpt work_dirs/mine/best.pth --class waving --layer backbone.layer3 --out cam.mp4
     """
-    from ..api import load_model
+    from ..api import decoder_override, load_model
     from ..video import MediaError
     from ..devices import resolve_device
     from ..errors import UserError
@@ -41,8 +41,7 @@ def explain(
     pyplot()  # the extra is needed: say so before loading anything
     if out is not None and out.suffix.lower() != ".mp4":
         raise UserError(f"--out {out}: the video is written as .mp4")
-    model = load_model(ckpt, preset=preset, device=resolve_device(device))
-    model.preset["data"]["decoder"] = decoder or model.preset["data"]["decoder"]
+    model = load_model(ckpt, preset=preset, device=resolve_device(device), **decoder_override(decoder))
     try:
         result = explain_video(model, video, target, layer)
     except MediaError as e:

@@ -38,7 +38,7 @@ def predict(
 
     import torch
 
-    from ..api import load_for_inference
+    from ..api import decoder_override, load_for_inference
     from ..data.pipeline import read_clip
     from ..video import MediaError
     from ..devices import resolve_device
@@ -46,12 +46,9 @@ def predict(
     from ..evaluate import scheme_pipeline
     from ..labels import names_or_indices
 
-    from ..video import resolve_decoder
-
     device = resolve_device(device)
-    decoder and resolve_decoder(decoder)
-    model, dtype = load_for_inference(ckpt, preset=preset, device=device, fast=fast, amp=amp)
-    model.preset["data"]["decoder"] = decoder or model.preset["data"]["decoder"]
+    model, dtype = load_for_inference(ckpt, preset=preset, device=device, fast=fast, amp=amp,
+                                      **decoder_override(decoder))
     if timeline:
         return _timelines(model, inputs, every, top, as_json)
     data = copy.deepcopy(model.preset["data"])

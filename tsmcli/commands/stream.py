@@ -50,7 +50,7 @@ def stream(
 
       ffmpeg -i in.mp4 -f rawvideo -pix_fmt rgb24 - | tsm stream - --size 340x256 --ckpt best.pth --json
     """
-    from ..api import load_for_inference
+    from ..api import decoder_override, load_for_inference
     from ..devices import resolve_device
     from ..errors import UserError
     from ..streaming import Streamer, frames_of
@@ -60,8 +60,9 @@ def stream(
     if out is not None and out.suffix.lower() != ".mp4":
         raise UserError(f"--out {out}: the annotated video is written as .mp4")
     device = resolve_device(device)
-    model, dtype = load_for_inference(ckpt, preset=preset, device=device, fast=fast, amp=amp)
-    source_fps, frames = frames_of(source, fps, parse_size(size), decoder or model.preset["data"]["decoder"])
+    model, dtype = load_for_inference(ckpt, preset=preset, device=device, fast=fast, amp=amp,
+                                      **decoder_override(decoder))
+    source_fps, frames = frames_of(source, fps, parse_size(size), model.preset["data"]["decoder"])
     streamer = Streamer(model, mode=mode, every=every, average=average, top=top, realtime=realtime,
                         window_every=window_every, fps=source_fps, amp=dtype)
     typer.echo(f"{source}: {streamer.mode} mode, a step every {streamer.every} frames at {source_fps:.3g} fps, "

@@ -7,7 +7,6 @@ videos) are collected, not raised.
 """
 import glob
 import io
-import itertools
 import os
 import re
 import shutil
@@ -88,27 +87,32 @@ def extract_frames(job, size=("short", 256), filename_tmpl="img_{:05d}.jpg", qua
     if os.path.isdir(job.target):
         return ("kept", len(os.listdir(job.target)))
     with open_video(job.source, decoder) as reader:
-        first = reader.get([0])
-        h, w = target_size(first.shape[2], first.shape[3], size)
-        scale = None if (h, w) == tuple(first.shape[2:]) else (h, w)  # scaled while decoding
+        h, w = target_size(*reader.frame_size, size)
+        scale = None if (h, w) == reader.frame_size else (h, w)  # scaled while decoding
         for stale in glob.glob(glob.escape(job.target) + ".tmp-*"):  # left by a killed run
             shutil.rmtree(stale, ignore_errors=True)
         tmp = f"{job.target}.tmp-{os.getpid()}"
         os.makedirs(tmp)
         try:
             count, batch = 0, []
-            for _, frame in itertools.chain(reader.frames(scale), [(None, None)]):
-                if frame is not None:
-                    batch.append(frame)
-                if batch and (len(batch) == chunk or frame is None):
-                    for data in _encode_jpegs(np.stack(batch), quality):
-                        count += 1
-                        with open(os.path.join(tmp, filename_tmpl.format(count)), "wb") as f:
-                            f.write(data)
+            for _, frame in reader.frames(scale):
+                batch.append(frame)
+                if len(batch) == chunk:
+                    count = _write_jpegs(batch, tmp, filename_tmpl, count, quality)
                     batch = []
+            count = _write_jpegs(batch, tmp, filename_tmpl, count, quality)
             return _publish(tmp, job, count)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_jpegs(frames, folder, filename_tmpl, count, quality):
+    """frames numbered from count + 1 in folder; -> the new count."""
+    for data in _encode_jpegs(np.stack(frames), quality) if frames else ():
+        count += 1
+        with open(os.path.join(folder, filename_tmpl.format(count)), "wb") as f:
+            f.write(data)
+    return count
 
 
 def _publish(tmp, job, count):

@@ -17,6 +17,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.utils.data.distributed import DistributedSampler
 
+from ..atomic import write_text
 from ..checkpoint import read_checkpoint, save_checkpoint
 from ..data import blend_batch, build_dataset, build_loader, workers_stopped_after
 from ..devices import amp_dtype
@@ -83,134 +84,135 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
     work_dir = Path(work_dir)
     if main:
         work_dir.mkdir(parents=True, exist_ok=True)
-        (work_dir / "config.yaml").write_text(dump_preset(cfg))
-    with Logger(work_dir, echo, enabled=main) as log:  # its files close however the run ends
-        class_names = _labels(cfg)
-        seed_everything(seed, deterministic)
-        data_cfg, opt_cfg, schedule = cfg["data"], cfg["optimizer"], cfg["schedule"]
-        train_set = build_dataset(cfg, "train", seed=seed)
-        val_set = build_dataset(cfg, "val", seed=seed)
-        batch = data_cfg["videos_per_gpu"]
-        workers = data_cfg["workers_per_gpu"]
-        # The same shuffled order for any number of processes: rank r takes every world-th video of it.
-        sampler = ResumableSampler(DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=seed))
-        train_loader = build_loader(train_set, batch, workers, seed=seed, sampler=sampler)
-        val_loader = build_loader(every_nth(val_set, world, rank), data_cfg["val_videos_per_gpu"] or batch, workers, shuffle=False)
-        model = build_recognizer(cfg["model"], load_pretrained=init_from is None)
-        if init_from and not resume:
-            init_from_checkpoint(model, init_from, log)
-        if sync_bn and world > 1:
-            model = convert_sync_batchnorm(model, device)
-        model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
-        base_lr, reference, actual = scaled_lr(opt_cfg, batch, world, accumulation, autoscale_lr)
-        log.line(f"lr {base_lr:g}: preset lr {opt_cfg['lr']:g} is for a total batch of {reference}; this run's is "
-                 f"{actual} ({batch} videos x {world} processes x {accumulation} accumulation)"
-                 + ("" if autoscale_lr else ", kept (--no-autoscale-lr)") + " [linear scaling rule]")
-        optimizer = build_optimizer(model, opt_cfg, base_lr)
-        net = model
-        if world > 1:
-            net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-        scaler = torch.amp.GradScaler("cuda", enabled=amp == "fp16")
-        start_epoch, start_iter, best, rng_state = 0, 0, -1.0, None
-        if resume:
-            state = read_checkpoint(resume)
-            model.load_state_dict(state["state_dict"])
-            optimizer.load_state_dict(state["optimizer"])
-            if state.get("scaler"):
-                scaler.load_state_dict(state["scaler"])
-            start_epoch, start_iter = state["epoch"], state.get("iteration", 0)
-            best, rng_state = state.get("best_top1", -1.0), state.get("torch_rng")
-            log.line(f"resumed from {resume} at epoch {start_epoch + 1}, iteration {start_iter}")
-        iters = math.ceil(len(sampler.inner) / batch)
-        blending = cfg["train"]["blending"]
-        metrics = {}
-        with StopRequest() as stop, workers_stopped_after(train_loader, val_loader):
-            for epoch in range(start_epoch, schedule["epochs"]):
-                train_set.set_epoch(epoch)
-                sampler.set_epoch(epoch)
-                sampler.skip = start_iter * batch if epoch == start_epoch else 0
-                first = start_iter if epoch == start_epoch else 0
-                if first and rng_state is not None:
-                    torch.set_rng_state(rng_state)
-                else:  # each epoch's randomness (dropout) depends on (seed, epoch) only: resumable exactly
-                    torch.manual_seed(seed * 100_003 + epoch)
-                net.train()
-                bar.epoch(epoch + 1, iters, first)
+        write_text(work_dir / "config.yaml", dump_preset(cfg))
+    class_names = _labels(cfg)
+    seed_everything(seed, deterministic)
+    data_cfg, opt_cfg, schedule = cfg["data"], cfg["optimizer"], cfg["schedule"]
+    train_set = build_dataset(cfg, "train", seed=seed)
+    val_set = build_dataset(cfg, "val", seed=seed)
+    batch = data_cfg["videos_per_gpu"]
+    workers = data_cfg["workers_per_gpu"]
+    # The same shuffled order for any number of processes: rank r takes every world-th video of it.
+    sampler = ResumableSampler(DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=seed))
+    train_loader = build_loader(train_set, batch, workers, seed=seed, sampler=sampler)
+    val_loader = build_loader(every_nth(val_set, world, rank), data_cfg["val_videos_per_gpu"] or batch, workers, shuffle=False)
+    model = build_recognizer(cfg["model"], load_pretrained=init_from is None)
+    # opened once the data is found (a missing list is the usual failure), closed by the `with` below
+    log = Logger(work_dir, echo, enabled=main)
+    if init_from and not resume:
+        init_from_checkpoint(model, init_from, log)
+    if sync_bn and world > 1:
+        model = convert_sync_batchnorm(model, device)
+    model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
+    base_lr, reference, actual = scaled_lr(opt_cfg, batch, world, accumulation, autoscale_lr)
+    log.line(f"lr {base_lr:g}: preset lr {opt_cfg['lr']:g} is for a total batch of {reference}; this run's is "
+             f"{actual} ({batch} videos x {world} processes x {accumulation} accumulation)"
+             + ("" if autoscale_lr else ", kept (--no-autoscale-lr)") + " [linear scaling rule]")
+    optimizer = build_optimizer(model, opt_cfg, base_lr)
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp == "fp16")
+    start_epoch, start_iter, best, rng_state = 0, 0, -1.0, None
+    if resume:
+        state = read_checkpoint(resume)
+        model.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        if state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        start_epoch, start_iter = state["epoch"], state.get("iteration", 0)
+        best, rng_state = state.get("best_top1", -1.0), state.get("torch_rng")
+        log.line(f"resumed from {resume} at epoch {start_epoch + 1}, iteration {start_iter}")
+    iters = math.ceil(len(sampler.inner) / batch)
+    blending = cfg["train"]["blending"]
+    metrics = {}
+    with log, StopRequest() as stop, workers_stopped_after(train_loader, val_loader):
+        for epoch in range(start_epoch, schedule["epochs"]):
+            train_set.set_epoch(epoch)
+            sampler.set_epoch(epoch)
+            sampler.skip = start_iter * batch if epoch == start_epoch else 0
+            first = start_iter if epoch == start_epoch else 0
+            if first and rng_state is not None:
+                torch.set_rng_state(rng_state)
+            else:  # each epoch's randomness (dropout) depends on (seed, epoch) only: resumable exactly
+                torch.manual_seed(seed * 100_003 + epoch)
+            net.train()
+            bar.epoch(epoch + 1, iters, first)
+            tick = time.perf_counter()
+            for i, data in enumerate(train_loader, start=first):
+                data_time = time.perf_counter() - tick
+                lr = lr_at(schedule, base_lr, epoch, iters, i)
+                set_lr(optimizer, lr)
+                imgs, labels = data["imgs"].to(device, non_blocking=True), data["label"].to(device)
+                if channels_last:  # frames are (N, V*T, 3, H, W): channels-last per frame
+                    imgs = imgs.flatten(0, 1).contiguous(memory_format=torch.channels_last).view(imgs.shape)
+                target = labels
+                if blending:
+                    imgs, target = blend_batch(imgs, labels, cfg["model"]["num_classes"], blending["type"],
+                                               blending["alpha"], np.random.default_rng([seed, epoch, i]))
+                with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+                    logits = net(imgs)
+                    loss = soft_cross_entropy(logits.float(), target) / accumulation
+                scaler.scale(loss).backward()
+                if (i + 1) % accumulation == 0 or i + 1 == iters:
+                    if opt_cfg["grad_clip"]:
+                        scaler.unscale_(optimizer)
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), opt_cfg["grad_clip"])
+                    scaler.step(optimizer)
+                    scaler.update()
+                    optimizer.zero_grad(set_to_none=True)
+                step_time = time.perf_counter() - tick
+                bar.step(loss.detach() * accumulation)
+                if (i + 1) % cfg["log"]["interval"] == 0 or i + 1 == iters:
+                    reported = torch.stack([loss.detach().float() * accumulation,
+                                            torch.tensor(top_k_accuracy(logits.detach(), labels), device=loss.device)])
+                    if world > 1:  # the mean over all processes: what the global batch saw
+                        dist.all_reduce(reported)
+                        reported /= world
+                    record = {"mode": "train", "epoch": epoch + 1, "iter": i + 1, "step": epoch * iters + i + 1, "lr": lr,
+                              "loss": reported[0].item(), "top1": reported[1].item(),
+                              "data_time": data_time, "time": step_time,
+                              "memory_mb": torch.cuda.max_memory_allocated() / 2 ** 20 if device.type == "cuda" else 0}
+                    log.record(**record)
+                    log.line(f"epoch {epoch + 1} [{i + 1}/{iters}] lr {lr:.5f} loss {record['loss']:.4f} "
+                             f"top1 {record['top1']:.3f} time {step_time:.2f}s data {data_time:.2f}s")
+                signum = (i + 1) % accumulation == 0 and i + 1 < iters and stop.agreed(world, device)
+                if signum:
+                    if main:
+                        save_checkpoint(work_dir / "latest.pth", model, cfg, labels=class_names, epoch=epoch,
+                                        iteration=i + 1, optimizer=optimizer.state_dict(), scaler=scaler.state_dict(),
+                                        best_top1=best, torch_rng=torch.get_rng_state())
+                    log.line(f"stopped by {signal.Signals(signum).name} at epoch {epoch + 1}, iteration {i + 1}; "
+                             f"wrote {work_dir / 'latest.pth'}")
+                    bar.close()
+                    return {**metrics, "stopped": signum}
                 tick = time.perf_counter()
-                for i, data in enumerate(train_loader, start=first):
-                    data_time = time.perf_counter() - tick
-                    lr = lr_at(schedule, base_lr, epoch, iters, i)
-                    set_lr(optimizer, lr)
-                    imgs, labels = data["imgs"].to(device, non_blocking=True), data["label"].to(device)
-                    if channels_last:  # frames are (N, V*T, 3, H, W): channels-last per frame
-                        imgs = imgs.flatten(0, 1).contiguous(memory_format=torch.channels_last).view(imgs.shape)
-                    target = labels
-                    if blending:
-                        imgs, target = blend_batch(imgs, labels, cfg["model"]["num_classes"], blending["type"],
-                                                   blending["alpha"], np.random.default_rng([seed, epoch, i]))
-                    with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                        logits = net(imgs)
-                        loss = soft_cross_entropy(logits.float(), target) / accumulation
-                    scaler.scale(loss).backward()
-                    if (i + 1) % accumulation == 0 or i + 1 == iters:
-                        if opt_cfg["grad_clip"]:
-                            scaler.unscale_(optimizer)
-                            torch.nn.utils.clip_grad_norm_(model.parameters(), opt_cfg["grad_clip"])
-                        scaler.step(optimizer)
-                        scaler.update()
-                        optimizer.zero_grad(set_to_none=True)
-                    step_time = time.perf_counter() - tick
-                    bar.step(loss.detach() * accumulation)
-                    if (i + 1) % cfg["log"]["interval"] == 0 or i + 1 == iters:
-                        reported = torch.stack([loss.detach().float() * accumulation,
-                                                torch.tensor(top_k_accuracy(logits.detach(), labels), device=loss.device)])
-                        if world > 1:  # the mean over all processes: what the global batch saw
-                            dist.all_reduce(reported)
-                            reported /= world
-                        record = {"mode": "train", "epoch": epoch + 1, "iter": i + 1, "step": epoch * iters + i + 1, "lr": lr,
-                                  "loss": reported[0].item(), "top1": reported[1].item(),
-                                  "data_time": data_time, "time": step_time,
-                                  "memory_mb": torch.cuda.max_memory_allocated() / 2 ** 20 if device.type == "cuda" else 0}
-                        log.record(**record)
-                        log.line(f"epoch {epoch + 1} [{i + 1}/{iters}] lr {lr:.5f} loss {record['loss']:.4f} "
-                                 f"top1 {record['top1']:.3f} time {step_time:.2f}s data {data_time:.2f}s")
-                    signum = (i + 1) % accumulation == 0 and i + 1 < iters and stop.agreed(world, device)
-                    if signum:
-                        if main:
-                            save_checkpoint(work_dir / "latest.pth", model, cfg, labels=class_names, epoch=epoch,
-                                            iteration=i + 1, optimizer=optimizer.state_dict(), scaler=scaler.state_dict(),
-                                            best_top1=best, torch_rng=torch.get_rng_state())
-                        log.line(f"stopped by {signal.Signals(signum).name} at epoch {epoch + 1}, iteration {i + 1}; "
-                                 f"wrote {work_dir / 'latest.pth'}")
-                        bar.close()
-                        return {**metrics, "stopped": signum}
-                    tick = time.perf_counter()
-                last = epoch + 1 == schedule["epochs"]
-                if (epoch + 1) % cfg["evaluation"]["interval"] == 0 or last:
-                    metrics = evaluate(model, val_loader, device, cfg["evaluation"]["metrics"], world)
-                    scores = {k: v for k, v in metrics.items() if k not in ("videos", "failed")}
-                    log.record(mode="val", epoch=epoch + 1, **scores, videos=metrics["videos"],
-                               failed=len(metrics["failed"]))
-                    log.line(f"epoch {epoch + 1} val " + " ".join(f"{k} {v:.4f}" for k, v in scores.items())
-                             + f" ({metrics['videos']} videos"
-                             + (f", {len(metrics['failed'])} unreadable" if metrics["failed"] else "") + ")")
-                    log.draw_curves(last=last)
-                    ranked_by = "top1" if "top1" in scores else "mean_class_accuracy"  # best.pth follows this one
-                    if metrics[ranked_by] > best:
-                        best = metrics[ranked_by]
-                        if main:
-                            save_checkpoint(work_dir / "best.pth", model, cfg, labels=class_names, epoch=epoch + 1,
-                                            best_top1=best)
-                state = {"epoch": epoch + 1, "iteration": 0, "optimizer": optimizer.state_dict(),
-                         "scaler": scaler.state_dict(), "best_top1": best}
-                if main:
-                    if (epoch + 1) % cfg["checkpoint"]["interval"] == 0 or last:
-                        save_checkpoint(work_dir / f"epoch_{epoch + 1}.pth", model, cfg, labels=class_names, **state)
-                    save_checkpoint(work_dir / "latest.pth", model, cfg, labels=class_names, **state)
-        bar.close()
-        if world > 1:
-            dist.barrier()
-        return metrics
+            last = epoch + 1 == schedule["epochs"]
+            if (epoch + 1) % cfg["evaluation"]["interval"] == 0 or last:
+                metrics = evaluate(model, val_loader, device, cfg["evaluation"]["metrics"], world)
+                scores = {k: v for k, v in metrics.items() if k not in ("videos", "failed")}
+                log.record(mode="val", epoch=epoch + 1, **scores, videos=metrics["videos"],
+                           failed=len(metrics["failed"]))
+                log.line(f"epoch {epoch + 1} val " + " ".join(f"{k} {v:.4f}" for k, v in scores.items())
+                         + f" ({metrics['videos']} videos"
+                         + (f", {len(metrics['failed'])} unreadable" if metrics["failed"] else "") + ")")
+                log.draw_curves(last=last)
+                ranked_by = "top1" if "top1" in scores else "mean_class_accuracy"  # best.pth follows this one
+                if metrics[ranked_by] > best:
+                    best = metrics[ranked_by]
+                    if main:
+                        save_checkpoint(work_dir / "best.pth", model, cfg, labels=class_names, epoch=epoch + 1,
+                                        best_top1=best)
+            state = {"epoch": epoch + 1, "iteration": 0, "optimizer": optimizer.state_dict(),
+                     "scaler": scaler.state_dict(), "best_top1": best}
+            if main:
+                if (epoch + 1) % cfg["checkpoint"]["interval"] == 0 or last:
+                    save_checkpoint(work_dir / f"epoch_{epoch + 1}.pth", model, cfg, labels=class_names, **state)
+                save_checkpoint(work_dir / "latest.pth", model, cfg, labels=class_names, **state)
+    bar.close()
+    if world > 1:
+        dist.barrier()
+    return metrics
 
 
 def _worker(cfg, work_dir, kwargs):

@@ -53,11 +53,14 @@ def open_reader(path, threads=1, size=None):
 
 
 class DecordReader(VideoReader):
-    name = "decord"
 
     def __init__(self, path, reader, threads):
         self.path, self._reader, self._threads = path, reader, threads
         self.fps = float(reader.get_avg_fps() or 30.0)
+
+    @property
+    def frame_size(self):  # decord reports no header size: its first frame's
+        return tuple(self._reader[0].shape[:2])
 
     def __len__(self):
         return len(self._reader)

@@ -32,7 +32,6 @@ class _Unordered(Exception):
 
 
 class PyAVReader(VideoReader):
-    name = "pyav"
 
     def __init__(self, path, threads=1):
         import av
@@ -40,7 +39,7 @@ class PyAVReader(VideoReader):
         from av.video.reformatter import VideoReformatter
 
         self.path, self._av, self._threads = path, av, threads
-        self._reformatter = VideoReformatter()  # one for all frames: it keeps its swscale context (~40% faster)
+        self._reformatter = VideoReformatter()  # one for all frames: it keeps its swscale context
         try:
             self._container = av.open(path)
         except (av.error.FFmpegError, OSError, ValueError, UnicodeDecodeError) as e:
@@ -71,6 +70,10 @@ class PyAVReader(VideoReader):
             self._frame_of_pts = {t: i for i, t in enumerate(order)}
             self._keys = [k for k, p in enumerate(packets) if p.is_keyframe] or [0]
             self._key_frames = [self._frame_of_pts[packets[k].pts] for k in self._keys]
+
+    @property
+    def frame_size(self):  # from the stream's header: nothing decoded
+        return self._stream.codec_context.height, self._stream.codec_context.width
 
     def __len__(self):
         self._index()
@@ -174,8 +177,6 @@ class PyAVReader(VideoReader):
 
 class CameraReader:
     """A camera through FFmpeg's v4l2 input: frames as they arrive (len and get do not apply)."""
-
-    name = "pyav"
 
     def __init__(self, device):
         import av

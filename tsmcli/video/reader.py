@@ -44,10 +44,14 @@ def first_line(error, limit=200):
 
 
 class VideoReader:
-    """What every decoder gives: len(reader) frames, fps, get(indices), frames()."""
+    """What every decoder gives: len(reader) frames, fps, frame_size, get(indices), frames()."""
 
-    name = None
     fps = 30.0
+
+    @property
+    def frame_size(self):
+        """(height, width) of the decoded frames."""
+        raise NotImplementedError
 
     def __len__(self):
         raise NotImplementedError

@@ -26,11 +26,14 @@ def open_reader(path, threads=1):
 
 
 class TorchcodecReader(VideoReader):
-    name = "torchcodec"
 
     def __init__(self, path, decoder):
         self.path, self._decoder = path, decoder
         self.fps = float(decoder.metadata.average_fps or 30.0)
+
+    @property
+    def frame_size(self):
+        return self._decoder.metadata.height, self._decoder.metadata.width
 
     def __len__(self):
         return len(self._decoder)

@@ -11,8 +11,8 @@ from ..atomic import AtomicFile
 def add_h264_stream(container, rate, width, height, crf=20, gop=None, reproducible=False):
     """An H.264 (libx264, yuv420p) stream; gop sets a keyframe every `gop` frames and no B-frames.
     reproducible: the same frames give the same bytes on every run, with one thread and x264's plain C
-    code (its assembly gave other bytes for the same input in ~3 % of small clips here); slower, so only
-    for small generated clips (the toy dataset, the export's check clip)."""
+    code (its assembly gave other bytes for the same input now and then; tests/test_prepare.py catches
+    it); slower, so only for small generated clips (the toy dataset, the export's check clip)."""
     stream = container.add_stream("libx264", rate=rate)
     stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
     stream.options = {"crf": str(crf), "preset": "veryfast", **({"g": str(gop), "bf": "0"} if gop else {}),
