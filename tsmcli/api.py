@@ -1,4 +1,5 @@
 """The Python API: build and load models from presets and checkpoints."""
+from pathlib import Path
 
 from .checkpoint import read_checkpoint
 from .convert import ORIGINAL_SORTED_CLASSES, original_to_our_class_order
@@ -82,17 +83,63 @@ def decoder_override(decoder):
     return {"data__decoder": decoder}
 
 
-def load_for_inference(checkpoint, preset=None, device="cpu", fast=True, amp=None, **overrides):
+def load_for_inference(checkpoint, preset=None, device="cpu", fast=True, amp=None, backend="torch", kind="whole",
+                       say=None, **overrides):
     """What the inference commands run: (model, the autocast dtype to run it under, or None).
 
     bf16 on the fast path converts the backbone once (load_model's amp); otherwise, fp16 included,
-    autocast casts at each call, which keeps overflow-prone ops such as softmax in fp32 for fp16."""
+    autocast casts at each call, which keeps overflow-prone ops such as softmax in fp32 for fp16.
+    An exported file (.onnx, OpenVINO .xml) runs in its engine (export/exported.py); so does a checkpoint
+    with backend onnxruntime or openvino, exported once into a cache (kind: whole, or stream_step for
+    tsm stream's incremental mode). OpenVINO takes amp=bf16 as its inference precision."""
     import torch
 
     from .devices import amp_dtype
+
+    if backend == "pytorch":
+        backend = "torch"
+    from .export.engines import BACKENDS, is_exported
+
+    if backend not in BACKENDS:
+        raise UserError(f"--backend {backend}: use one of {', '.join(BACKENDS)}")
+    if is_exported(checkpoint) or backend != "torch":
+        return _load_exported(checkpoint, preset, device, amp, backend, kind, say, overrides), None
 
     dtype = amp_dtype(amp, device)
     converted = fast and dtype == torch.bfloat16
     model = load_model(checkpoint, preset=preset, device=device, fast=fast, amp="bf16" if converted else None,
                        **overrides)
     return model, None if converted else dtype
+
+
+def _load_exported(checkpoint, preset, device, amp, backend, kind, say, overrides):
+    import torch
+
+    from .export.cache import exported_checkpoint
+    from .export.engines import SUFFIX_BACKEND, is_exported
+    from .export.exported import open_exported
+
+    if torch.device(device).type != "cpu":
+        raise UserError(f"--device {device}: exported models and --backend {backend} run on the CPU here")
+    if amp not in (None, "bf16"):
+        raise UserError(f"--amp {amp}: exported models run at the precision they were exported at (an OpenVINO "
+                        "model also at --amp bf16)")
+    if is_exported(checkpoint):
+        given = SUFFIX_BACKEND[Path(str(checkpoint)).suffix.lower()]
+        if backend not in ("torch", given):
+            raise UserError(f"--backend {backend}: {checkpoint} runs in {given}")
+        if preset is not None:
+            raise UserError(f"--preset: {checkpoint} carries its preset; export again to change it")
+        path, data_overrides = checkpoint, {k: v for k, v in overrides.items() if k.startswith("data__")}
+    else:
+        data_overrides = {k: v for k, v in overrides.items() if k.startswith("data__")}
+        rest = {k: v for k, v in overrides.items() if k not in data_overrides}
+        path = exported_checkpoint(checkpoint, backend, kind, preset, overrides=rest, say=say)
+        given = backend
+    if amp and given != "openvino":
+        raise UserError("--amp bf16: onnxruntime has no bf16 convolutions on the CPU; use --backend openvino, or "
+                        "the PyTorch backend")
+    model = open_exported(path, precision="bf16" if amp else None)
+    for key, value in data_overrides.items():  # reading the input is ours to choose: e.g. the decoder
+        model.preset["data"][key.split("__", 1)[1]] = value
+    return model

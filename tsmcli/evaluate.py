@@ -80,7 +80,7 @@ def score_videos(model, loader, device, world=1, progress=None, amp=None):
         metas += batch["meta"]
         if progress:
             progress(len(batch["meta"]))
-    scores = torch.cat(scores) if scores else torch.zeros(0, model.head.fc.out_features)
+    scores = torch.cat(scores) if scores else torch.zeros(0, model.num_classes)
     labels = torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long)
     if world > 1:
         parts = [None] * world
@@ -95,7 +95,7 @@ def score_videos(model, loader, device, world=1, progress=None, amp=None):
 @torch.no_grad()
 def test_checkpoint(checkpoint, preset=None, scheme="preset", ann_file=None, data_prefix=None, device="cpu",
                     batch_size=None, workers=None, progress=None,
-                    metric_names=METRIC_NAMES, fast=False, amp=None, decoder=None):
+                    metric_names=METRIC_NAMES, fast=False, amp=None, decoder=None, backend="torch"):
     """Evaluate; under several processes (torchrun, SLURM, `tsm test --gpus N`) each scores the videos
     rank, rank + world, ... and rank 0 gathers them: every video exactly once, in list order."""
     from .distributed import every_nth, join_process_group
@@ -103,8 +103,8 @@ def test_checkpoint(checkpoint, preset=None, scheme="preset", ann_file=None, dat
     if scheme not in SCHEMES:
         raise UserError(f"--scheme must be one of {', '.join(SCHEMES)}, got {scheme!r}")
     world, rank, device = join_process_group(device)
-    model, dtype = load_for_inference(checkpoint, preset=preset, device=device, fast=fast, amp=amp,
-                                      **decoder_override(decoder))
+    model, dtype = load_for_inference(checkpoint, preset=preset, device=device, fast=fast, amp=amp, backend=backend,
+                                      say=print if rank == 0 else None, **decoder_override(decoder))
     cfg = copy.deepcopy(model.preset)
     cfg["data"]["test"]["pipeline"] = scheme_pipeline(cfg["data"], scheme)
     dataset = every_nth(build_dataset(cfg, "test", ann_file=ann_file, data_prefix=data_prefix), world, rank)

@@ -33,7 +33,7 @@ def _names(text):
 
 def names_or_indices(model):
     """The model's class names, or "0", "1", ... where they are unknown: what a person reads."""
-    return model.labels or [str(i) for i in range(model.head.fc.out_features)]
+    return model.labels or [str(i) for i in range(model.num_classes)]
 
 
 def class_names(cfg):

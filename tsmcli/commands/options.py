@@ -4,7 +4,7 @@ import typer
 
 SET_HELP = "Override preset values: --set model.dropout=0.8 data.videos_per_gpu=4"
 CHECKPOINT_HELP = ("Ours, mmaction2 0.x or original TSM checkpoint: a path, a URL or a model-zoo file name "
-                   "(downloaded once).")
+                   "(downloaded once); or a model tsm export wrote (.onnx, OpenVINO .xml).")
 
 
 def preset(required=True):
@@ -60,3 +60,9 @@ def fast():
     return typer.Option(True, "--fast/--no-fast", help="The inference fast path: BatchNorm folded into the "
                                                        "convolutions, channels-last memory (same outputs up to "
                                                        "float rounding; docs/benchmarks.md).")
+
+
+def backend():
+    return typer.Option("torch", help="torch, onnxruntime or openvino: with a checkpoint, the others run it "
+                                      "exported (once, verified, cached by the checkpoint's hash); an exported "
+                                      "file runs in its own engine. CPU only; tsm[deploy] / tsm[openvino].")

@@ -24,6 +24,7 @@ def predict(
     as_json: bool = typer.Option(False, "--json", help='One JSON object per input: {"video", "topk": [{"index", '
                                                        '"label", "prob"}], "scores"}.'),
     decoder: Optional[str] = options.decoder(),
+    backend: str = options.backend(),
 ):
     """Top classes for each video, with the checkpoint's label map (or the dataset's shipped one for
     mmaction2 checkpoints), through the preset's test pipeline.
@@ -47,7 +48,7 @@ def predict(
     from ..labels import names_or_indices
 
     device = resolve_device(device)
-    model, dtype = load_for_inference(ckpt, preset=preset, device=device, fast=fast, amp=amp,
+    model, dtype = load_for_inference(ckpt, preset=preset, device=device, fast=fast, amp=amp, backend=backend, say=_say,
                                       **decoder_override(decoder))
     if timeline:
         return _timelines(model, inputs, every, top, as_json)
@@ -90,3 +91,7 @@ def _timelines(model, inputs, every, top, as_json):
         for segment in result["segments"]:
             typer.echo(f"  {segment['start']:8.2f}s - {segment['end']:8.2f}s  {segment['label']}  "
                        f"({segment['score']:.1%})")
+
+
+def _say(message):
+    typer.echo(message, err=True)

@@ -37,6 +37,7 @@ def stream(
     fast: bool = options.fast(),
     amp: Optional[str] = options.amp(),
     decoder: Optional[str] = options.decoder(),
+    backend: str = options.backend(),
 ):
     """Class probabilities as the frames arrive. An online model (trained or fine-tuned with
     --set model.shift_mode=online) steps one frame at a time at about the cost of one 2D frame; any
@@ -60,7 +61,8 @@ def stream(
     if out is not None and out.suffix.lower() != ".mp4":
         raise UserError(f"--out {out}: the annotated video is written as .mp4")
     device = resolve_device(device)
-    model, dtype = load_for_inference(ckpt, preset=preset, device=device, fast=fast, amp=amp,
+    model, dtype = load_for_inference(ckpt, preset=preset, device=device, fast=fast, amp=amp, backend=backend,
+                                      kind=_export_kind(ckpt, preset, backend, mode), say=_say,
                                       **decoder_override(decoder))
     source_fps, frames = frames_of(source, fps, parse_size(size), model.preset["data"]["decoder"])
     streamer = Streamer(model, mode=mode, every=every, average=average, top=top, realtime=realtime,
@@ -95,3 +97,19 @@ def stream(
     summary = (f"{len(latencies)} outputs, {sum(latencies) / len(latencies):.1f} ms per step"
                + (f", {streamer.dropped} frames dropped" if streamer.dropped else ""))
     typer.echo(summary + (f"; wrote {out} ({video.frames} frames)" if video else ""), err=True)
+
+
+def _say(message):
+    typer.echo(message, err=True)
+
+
+def _export_kind(ckpt, preset, backend, mode):
+    """What --backend onnxruntime|openvino exports of a checkpoint: the streaming step where the stream
+    runs incrementally, else the whole model (window mode)."""
+    from ..api import load_model
+    from ..export.engines import is_exported
+    from ..streaming import resolve_mode
+
+    if backend in ("torch", "pytorch") or is_exported(ckpt) or mode == "window":
+        return "whole"
+    return "stream_step" if resolve_mode(load_model(ckpt, preset=preset), mode) == "incremental" else "whole"

@@ -28,6 +28,7 @@ def test(
     plot: Optional[Path] = typer.Option(None, help="Also draw the confusion matrix here (.png, .svg or .pdf; needs tsm[plots])."),
     master_port: int = typer.Option(29501, min=1, max=65535, help="A free local port for --gpus > 1."),
     decoder: Optional[str] = options.decoder(),
+    backend: str = options.backend(),
 ):
     """Top-1/top-5/mean-class accuracy of a checkpoint; failed videos are reported and counted.
 
@@ -49,12 +50,15 @@ def test(
         from ..viz import pyplot
 
         pyplot()  # a missing extra is said before the test runs, not after
-    checkpoint = resolve_checkpoint(checkpoint)
+    from ..export.engines import is_exported
+
+    if not is_exported(checkpoint):
+        checkpoint = resolve_checkpoint(checkpoint)
 
     args = dict(preset=preset, scheme=scheme, ann_file=str(list_file) if list_file else None,
                 data_prefix=str(data_root) if data_root is not None else None, device=device,
                 batch_size=batch_size, workers=workers, metric_names=tuple(metrics), fast=fast, amp=amp,
-                decoder=decoder)
+                decoder=decoder, backend=backend)
     unknown = set(metrics) - set(METRIC_NAMES)
     if unknown:
         from ..errors import UserError

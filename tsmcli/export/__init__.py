@@ -1,6 +1,8 @@
-"""Taking a model out of Python: ONNX graphs of the whole recognizer (whole.py) and of the streaming
-step (stream_step.py), each checked against PyTorch with onnxruntime before it is kept. Needs the
-deploy extra: pip install 'tsm[deploy]'."""
+"""Taking a model out of Python: the whole recognizer (whole.py) and the streaming step
+(stream_step.py) as ONNX graphs or OpenVINO models, at fp32, fp16, bf16 or int8 (quantize.py, on real
+clips: clips.py), each checked against PyTorch before it is kept (agreement.py for reduced precision);
+and running such files where a checkpoint goes (engines.py, exported.py; cache.py converts a
+checkpoint once for --backend). Needs pip install 'tsm[deploy]' (ONNX) or 'tsm[openvino]'."""
 import copy
 
 import numpy as np
@@ -12,17 +14,19 @@ FP32_TOLERANCE = 1e-4
 # random R50s at 64 px moved by 0.01-0.045 in probability (tests/test_export.py), a trained model far
 # less (docs/benchmarks.md). A graph that computes something else differs by 0.1 or more.
 FP16_TOLERANCE = 5e-2
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 
 
-def check_precision(precision, option="--precision"):
-    """A UserError for a precision no ONNX runtime could run or that tsm does not export."""
-    if precision == "bf16":
-        raise UserError(f"{option} bf16: ONNX's Conv has no bfloat16 type (opset 17), so no runtime could run "
-                        "the graph; use fp16 for GPU runtimes, or bf16 in PyTorch (tsm predict/test/stream "
-                        "--amp bf16)")
-    if precision not in PRECISIONS:
-        raise UserError(f"{option} {precision!r}: use one of {', '.join(PRECISIONS)}")
+def check_precision(precision, option="--precision", format="onnx"):
+    """A UserError for a precision the format cannot hold or that tsm does not export."""
+    from .whole import FORMAT_PRECISIONS
+
+    if precision == "bf16" and format == "onnx":
+        raise UserError(f"{option} bf16: ONNX's Conv has no bfloat16 type (opset 17), so no ONNX runtime could run "
+                        "the graph; use --format openvino (bf16 is its CPU inference precision), fp16 for GPU "
+                        "runtimes, or bf16 in PyTorch (tsm predict/test/stream --amp bf16)")
+    if precision not in FORMAT_PRECISIONS.get(format, PRECISIONS):
+        raise UserError(f"{option} {precision!r}: {format} exports take {', '.join(FORMAT_PRECISIONS[format])}")
 
 
 def at_precision(model, precision):
@@ -34,7 +38,8 @@ def at_precision(model, precision):
 
     from ..models.fast import prepare_for_inference
 
-    check_precision(precision)
+    if precision not in ("fp32", "fp16"):
+        raise ValueError(f"graph precision {precision!r}: fp32 or fp16")
     if precision == "fp32":
         return model, FP32_TOLERANCE
     half = prepare_for_inference(copy.deepcopy(model), channels_last=False, dtype=torch.float16)

@@ -1,65 +1,168 @@
-"""The whole recognizer as an ONNX graph: clip (N, T, 3, H, W), normalised as the preset's test pipeline
-leaves it -> class probabilities (N, K) (the model's own view averaging for one view). The input layout,
-mean/std and class names are written into the graph's metadata."""
+"""The whole recognizer as an exported file: clip (N, T, 3, H, W), normalised as the preset's test
+pipeline leaves it -> class probabilities "probs" (N, K) (the model's own view averaging for one view)
+and the view's "logits" (N, K). The input layout, normalisation, the resolved preset and the class names
+are written into the file's metadata, so every command can run it without the checkpoint.
+
+ONNX (onnxruntime) or OpenVINO IR, at fp32, fp16 (ONNX, for GPU runtimes), bf16 (OpenVINO's inference
+precision) or int8 (calibrated on real clips). Each file is kept only once verified: the fp32 graph
+against PyTorch within 1e-4 on random clips, a batch of 2 and a real clip; a reduced-precision one, in
+addition, by its top-1 agreement with the fp32 model on held-out real clips (agreement.py)."""
 import json
+import shutil
+import tempfile
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from ..atomic import atomic_path
+from . import at_precision, check_verified, onnx_modules
+from .agreement import DEFAULT_MIN_AGREEMENT, agreement, check_agreement
+from .engines import OnnxRuntimeEngine, OpenVinoEngine, openvino_module
 
-from . import at_precision, check_verified, onnx_modules, session
+FORMATS = {"onnx": ".onnx", "openvino": ".xml"}
+# what each format offers: ONNX's Conv has no bf16 type; fp16 weights are for GPU runtimes, not
+# OpenVINO's CPU plugin (which computes them in f32 or bf16 anyway)
+FORMAT_PRECISIONS = {"onnx": ("fp32", "fp16", "int8"), "openvino": ("fp32", "bf16", "int8")}
 
 
 def input_layout(model, height, width):
     normalize = [s for s in model.preset["data"]["test"]["pipeline"] if s["type"] == "Normalize"]
-    return {"input": ["batch", model.num_segments, 3, height, width], "layout": "N, T (frames per view), RGB, H, W",
+    return {"kind": "whole", "input": ["batch", model.num_segments, 3, height, width],
+            "layout": "N, T (frames per view), RGB, H, W",
             "normalize": {k: normalize[0][k] for k in ("mean", "std", "to_bgr")} if normalize else
             (model.preset["model"].get("normalize") and {**model.preset["model"]["normalize"], "in_model": True}),
-            "labels": model.labels, "preset": model.preset["name"],
-            "sampling": model.preset["data"]["test"]["pipeline"][0]}
+            "labels": model.labels, "preset": model.preset["name"], "preset_config": model.preset,
+            "sampling": model.preset["data"]["test"]["pipeline"][0], "outputs": ["probs", "logits"]}
 
 
-def export_model(model, path, height, width, real_clip=None, seed=0, precision="fp32"):
-    """Export, verify with onnxruntime on a random clip, a second random clip (the output must move with
-    the input: nothing frozen into constants), a batch of 2 (dynamic batch) and `real_clip` (a decoded
-    video, (1, T, 3, H, W)) against the fp32 model; keep the file only within 1e-4 (fp32) or 5e-2 (fp16).
-    Returns the comparison."""
+def scheme_sizes(preset):
+    """The frame sizes tsm test's schemes give this preset's model (the graph is verified at each)."""
+    from ..data.pipeline import output_size
+    from ..evaluate import SCHEMES, scheme_pipeline
+    from ..errors import UserError
+
+    sizes = set()
+    for scheme in SCHEMES:
+        try:
+            sizes.add(tuple(output_size(scheme_pipeline(preset["data"], scheme))))
+        except UserError:  # dense on a preset that does not sample densely
+            pass
+    return sorted(sizes)
+
+
+class _OneView(nn.Module):
+    """The recognizer on one view: (probabilities as its forward gives them, logits)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, clip):
+        logits = self.model.logits(clip)
+        averaged = {"prob": logits.softmax(-1), "score": logits}.get(self.model.average_clips, logits)
+        return averaged[:, 0], logits[:, 0]
+
+
+def export_model(model, path, height, width, real_clip=None, seed=0, precision="fp32", format="onnx",
+                 calibration=None, held_out=None, min_agreement=DEFAULT_MIN_AGREEMENT, other_sizes=()):
+    """Export, verify, keep. The graph takes any frame size; it is verified at (height, width) and at each
+    of `other_sizes` (e.g. the preset's test crop, 256 where the efficient scheme's is 224).
+    calibration: a ClipSet for int8; held_out: the ClipSet that judges bf16 and int8 (clips not
+    calibrated on). Returns the verification report."""
     onnx, _ = onnx_modules()
     model = model.eval()
-    exported, tolerance = at_precision(model, precision)
+    graph_precision = "fp16" if precision == "fp16" else "fp32"
+    exported, tolerance = at_precision(model, graph_precision)
     generator = torch.Generator().manual_seed(seed)
     example = torch.randn(1, model.num_segments, 3, height, width, generator=generator)
-    with atomic_path(path) as tmp:  # kept only when verified
-        tmp = str(tmp)
+    clips = {"random": example, "random_2": torch.randn(example.shape, generator=generator),
+             "batch_2": torch.randn((2,) + example.shape[1:], generator=generator)}
+    for h, w in other_sizes:
+        if (h, w) != (height, width):
+            clips[f"{h}x{w}"] = torch.randn(1, model.num_segments, 3, h, w, generator=generator)
+    if real_clip is not None:
+        clips["real"] = real_clip
+    meta = {**input_layout(model, height, width), "precision": precision,
+            "verified_sizes": sorted({(height, width), *map(tuple, other_sizes)})}
+    with tempfile.TemporaryDirectory(prefix="tsm-export-") as scratch:
+        graph_path = Path(scratch) / "model.onnx"
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-            torch.onnx.export(exported, (example,), tmp, input_names=["clip"], output_names=["probs"], opset_version=17,
-                              dynamo=False, dynamic_axes={"clip": {0: "batch"}, "probs": {0: "batch"}})
-        graph = onnx.load(tmp)
-        layout = {**input_layout(model, height, width), "precision": precision}
-        graph.metadata_props.add(key="tsm", value=json.dumps(layout))
-        onnx.save(graph, tmp)
-        clips = {"random": example, "random_2": torch.randn(example.shape, generator=generator),
-                 "batch_2": torch.randn((2,) + example.shape[1:], generator=generator)}
-        if real_clip is not None:
-            clips["real"] = real_clip
-        runner = session(tmp)
-        report, outputs = {}, {}
-        for name, clip in clips.items():
-            with torch.no_grad():
-                expected = model(clip).float().numpy()
-            got = runner.run(None, {"clip": clip.numpy()})[0]
-            outputs[name] = (expected, got)
-            top_ours, top_theirs = np.argsort(-expected, 1)[:, :5], np.argsort(-got, 1)[:, :5]
-            report[name] = {"max_abs_diff": float(np.abs(got - expected).max()),
-                            "top5_agree": float(np.mean([set(a) == set(b) for a, b in zip(top_ours, top_theirs)])),
-                            "top1_agree": float(np.mean(top_ours[:, 0] == top_theirs[:, 0]))}
-        # A graph with the input frozen into constants gives one output for both random clips; PyTorch's moves
-        # by `moved`, so the comparison above fails it whenever `moved` exceeds the tolerance (reported).
-        moved = float(np.abs(outputs["random"][0] - outputs["random_2"][0]).max())
-        worst = max(r["max_abs_diff"] for r in report.values())
-        check_verified(worst, tolerance, str(path))
-    return {"path": str(path), "precision": precision, "tolerance": tolerance, "checks": report,
-            "output_moves_with_input": moved, "max_abs_diff": worst}
+            torch.onnx.export(_OneView(exported).eval(), (example,), str(graph_path), input_names=["clip"],
+                              output_names=["probs", "logits"], opset_version=17, dynamo=False,
+                              dynamic_axes={"clip": {0: "batch", 3: "height", 4: "width"}, "probs": {0: "batch"},
+                                            "logits": {0: "batch"}})
+        graph = onnx.load(str(graph_path))
+        graph.metadata_props.add(key="tsm", value=json.dumps(meta))
+        onnx.save(graph, str(graph_path))
+        report = {"path": str(path), "format": format, "precision": precision, "tolerance": tolerance}
+        report.update(_compare(model, OnnxRuntimeEngine(graph_path, metadata=meta), clips, tolerance, path))
+        if format == "openvino":
+            ov_model = openvino_module().convert_model(str(graph_path))
+            ov_model.set_rt_info(json.dumps(meta), ["tsm"])
+            graph_path = Path(scratch) / "model.xml"
+            openvino_module().save_model(ov_model, str(graph_path), compress_to_fp16=False)
+            fp32 = OpenVinoEngine(graph_path, metadata=meta, precision="fp32")
+            report["openvino_fp32"] = _compare(model, fp32, clips, tolerance, path)
+        if precision == "int8":
+            graph_path = _quantized(graph_path, format, calibration, scratch, meta)
+            report["calibration"] = {"clips": len(calibration), "source": calibration.source}
+        if precision in ("bf16", "int8"):
+            engine = _engine(graph_path, format, meta)
+            report["held_out"] = agreement(model, lambda clip: engine.run({"clip": clip.numpy()})[0], held_out)
+            check_agreement(report["held_out"], min_agreement, f"{path} ({precision})")
+        _keep(graph_path, Path(path))
+    return report
+
+
+def _compare(model, engine, clips, tolerance, path):
+    """The engine's probabilities beside PyTorch's on each clip; fails above `tolerance`."""
+    checks, outputs = {}, {}
+    for name, clip in clips.items():
+        with torch.no_grad():
+            expected = model(clip).float().numpy()
+        got = engine.run({"clip": clip.numpy()})[0]
+        outputs[name] = (expected, got)
+        top_ours, top_theirs = np.argsort(-expected, 1)[:, :5], np.argsort(-got, 1)[:, :5]
+        checks[name] = {"max_abs_diff": float(np.abs(got - expected).max()),
+                        "top5_agree": float(np.mean([set(a) == set(b) for a, b in zip(top_ours, top_theirs)])),
+                        "top1_agree": float(np.mean(top_ours[:, 0] == top_theirs[:, 0]))}
+    # A graph with the input frozen into constants gives one output for both random clips; PyTorch's moves
+    # by `moved`, so the comparison fails it whenever `moved` exceeds the tolerance (reported).
+    moved = float(np.abs(outputs["random"][0] - outputs["random_2"][0]).max())
+    worst = max(c["max_abs_diff"] for c in checks.values())
+    check_verified(worst, tolerance, f"{path} ({engine.backend})")
+    return {"checks": checks, "output_moves_with_input": moved, "max_abs_diff": worst}
+
+
+def _engine(path, format, meta):
+    return OpenVinoEngine(path, metadata=meta) if format == "openvino" else OnnxRuntimeEngine(path, metadata=meta)
+
+
+def _quantized(path, format, calibration, scratch, meta):
+    from .quantize import quantize_onnx, quantize_openvino
+
+    if format == "onnx":
+        out = Path(scratch) / "int8.onnx"
+        quantize_onnx(path, out, calibration)
+        return out
+    ov = openvino_module()
+    quantized = quantize_openvino(ov.Core().read_model(str(path)), calibration)
+    quantized.set_rt_info(json.dumps(meta), ["tsm"])
+    out = Path(scratch) / "int8.xml"
+    ov.save_model(quantized, str(out), compress_to_fp16=False)
+    return out
+
+
+def _keep(built, target):
+    """Move the verified file(s) onto `target`: an OpenVINO model's .bin first, then its .xml, each
+    atomically, so a reader never finds an .xml without its weights."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if built.suffix == ".xml":
+        with atomic_path(target.with_suffix(".bin")) as tmp:
+            shutil.copyfile(built.with_suffix(".bin"), tmp)
+    with atomic_path(target) as tmp:
+        shutil.copyfile(built, tmp)

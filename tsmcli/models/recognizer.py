@@ -30,6 +30,10 @@ class Recognizer(nn.Module):
         else:
             self.mean = self.std = None
 
+    @property
+    def num_classes(self):
+        return self.head.fc.out_features
+
     def logits(self, x):
         """(N, V*T, 3, H, W) -> per-view logits (N, V, K)."""
         n, vt = x.shape[:2]

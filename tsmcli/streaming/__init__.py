@@ -65,6 +65,15 @@ def frame_spacing(preset, fps):
 def resolve_mode(model, mode):
     if mode not in MODES:
         raise UserError(f"--mode {mode}: use one of {', '.join(MODES)}")
+    kind = getattr(model, "kind", None)  # an exported file: what it holds decides
+    if kind is not None:
+        possible = "incremental" if kind == "stream_step" else "window"
+        if mode not in ("auto", possible):
+            raise UserError(f"--mode {mode}: {model.path} holds " + (
+                "a streaming step, which runs in incremental mode" if kind == "stream_step" else
+                "the whole model, which streams in window mode; for incremental mode export the streaming step "
+                "(tsm export CKPT --stream) or give the checkpoint with --backend"))
+        return possible
     if mode == "auto":
         try:
             check_streamable(model)
@@ -99,10 +108,13 @@ class Streamer:
         self.mode = resolve_mode(model, mode)
         self.fps, self.top, self.realtime = fps, top, realtime
         self.every = every or frame_spacing(model.preset, fps)
-        self.runner = IncrementalStream(model) if self.mode == "incremental" else WindowStream(model, window_every)
+        if getattr(model, "kind", None) == "stream_step":
+            self.runner = model.stream()
+        else:
+            self.runner = IncrementalStream(model) if self.mode == "incremental" else WindowStream(model, window_every)
         self.average = average or (model.num_segments if self.mode == "incremental" else 1)
         self.preprocess = FramePreprocessor(model.preset)
-        self.device = torch.device(device) if device else next(model.parameters()).device
+        self.device = torch.device(device) if device else getattr(model, "device", None) or next(model.parameters()).device
         self.labels = names_or_indices(model)
         self.recent, self.steps, self.dropped, self.since, self.start = [], 0, 0, self.every, None
         self.amp = amp  # an autocast dtype (bf16 on CPUs with AVX512-BF16 / AMX, fp16 on GPUs) or None
