@@ -124,3 +124,117 @@ def test_the_recipe_starts_without_a_loss_spike(small_toy, tmp_path):
                                  "schedule.warmup_epochs=0")
     assert max(ours) <= 3.0, ours
     assert max(before) > 3.0, before  # what the test would have caught
+
+
+# Deployment at reduced precision, judged on the trained model and real clips (random weights exaggerate
+# or hide the error): the export itself refuses below --min-agreement, these check what it reports.
+
+def tsm(*args, env=None):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "tsmcli.cli", *map(str, args)], capture_output=True, text=True,
+                          env=env)
+
+
+@pytest.mark.parametrize("out, precision", [("int8.xml", "int8"), ("int8.onnx", "int8"), ("bf16.xml", "bf16")])
+def test_reduced_precision_exports_keep_the_trained_models_answers(small_toy, trained_tsm, tmp_path, out, precision):
+    pytest.importorskip("openvino")
+    work, _ = trained_tsm
+    # as users run it: calibration on the preset's training list, verification on its validation list
+    done = tsm("export", work / "best.pth", "--out", tmp_path / out, "--precision", precision, "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    held = report["held_out"]
+    assert held["clips"] == 64 and held["source"].endswith("toy_val_list_videos.txt")
+    assert held["top1_agree"] >= 0.95
+    assert abs(held["accuracy_exported"] - held["accuracy_fp32"]) <= 0.05
+    if precision == "int8":
+        assert report["calibration"]["clips"] == 32 and report["calibration"]["source"].endswith("train_list_videos.txt")
+        kept = tmp_path / out
+        assert kept.stat().st_size + (kept.with_suffix(".bin").stat().st_size if out.endswith(".xml") else 0) < \
+            0.35 * (work / "best.pth").stat().st_size  # int8 weights, a quarter of fp32's
+    tested = tsm("test", tmp_path / out, "--list", report["held_out"]["source"], "--data-root", small_toy / "videos",
+                 "--scheme", "efficient", "--out", tmp_path / "result.json")
+    assert tested.returncode == 0, tested.stderr
+    assert json.loads((tmp_path / "result.json").read_text())["metrics"]["top1"] == pytest.approx(
+        held["accuracy_exported"])
+
+
+def test_exported_fp32_models_test_as_the_checkpoint_does(small_toy, trained_tsm, tmp_path):
+    pytest.importorskip("openvino")
+    work, _ = trained_tsm
+    lists = ["--list", small_toy / "toy_val_list_videos.txt", "--data-root", small_toy / "videos"]
+    results = {}
+    for name in ("m.onnx", "m.xml"):
+        assert tsm("export", work / "best.pth", "--out", tmp_path / name).returncode == 0
+    for name in ("best.pth", "m.onnx", "m.xml"):
+        source = work / name if name.endswith(".pth") else tmp_path / name
+        for scheme in ("efficient", "accurate"):
+            done = tsm("test", source, *lists, "--scheme", scheme, "--out", tmp_path / "r.json")
+            assert done.returncode == 0, done.stderr
+            results[name, scheme] = json.loads((tmp_path / "r.json").read_text())
+    for scheme in ("efficient", "accurate"):  # accurate: 2 clips x 3 crops at 32 px, another frame size
+        reference = results["best.pth", scheme]
+        for name in ("m.onnx", "m.xml"):
+            got = results[name, scheme]
+            assert got["metrics"] == reference["metrics"] and got["views"] == reference["views"]
+            worst = max(abs(a - b) for x, y in zip(got["videos"], reference["videos"])
+                        for a, b in zip(x["scores"], y["scores"]))
+            assert worst <= 1e-4
+
+
+@pytest.fixture(scope="module")
+def trained_online(small_toy, tmp_path_factory):
+    """(work dir, validation top-1) of an online TSM (the streaming kind) trained on the small toy set."""
+    work = tmp_path_factory.mktemp("online32")
+    cfg_shift = "true"
+    import tsmcli.train.loop  # noqa: F401  (train_toy's import, kept explicit)
+
+    top1 = train_toy_with(small_toy, work, shift=cfg_shift, extra=["model.shift_mode=online"])
+    return work, top1
+
+
+def train_toy_with(root, work, shift, extra, seed=1):
+    cfg = toy_preset(root, "schedule.epochs=16", "evaluation.interval=16", "data.workers_per_gpu=0",
+                     f"model.shift={shift}", *extra)
+    train_pipeline, val_pipeline = cfg["data"]["train"]["pipeline"], cfg["data"]["val"]["pipeline"]
+    for pipeline in (train_pipeline, val_pipeline):
+        _steps(pipeline, "Resize")[0]["scale"] = [-1, 32]
+    _steps(train_pipeline, "MultiScaleCrop")[0]["input_size"] = 28
+    _steps(train_pipeline, "Resize")[-1]["scale"] = [28, 28]
+    _steps(val_pipeline, "CenterCrop")[0]["crop_size"] = 28
+    return train(cfg, work, device="cpu", seed=seed, deterministic=True, echo=None)["top1"]
+
+
+def test_exported_streaming_steps_stream_as_the_trained_model_does(small_toy, trained_online, tmp_path):
+    """The per-frame outputs of the exported step (OpenVINO bf16, ONNX fp32) over every validation video,
+    beside the fp32 PyTorch stream: top-1 agreement >= 99 % and the streamed accuracy within a point."""
+    pytest.importorskip("openvino")
+    import tsmcli
+    from tsmcli.export.exported import open_exported
+    from tsmcli.streaming import stream
+
+    work, top1 = trained_online
+    assert top1 >= 0.7
+    for name, precision in (("step.xml", "bf16"), ("step.onnx", "fp32")):
+        done = tsm("export", work / "best.pth", "--stream", "--out", tmp_path / name, "--precision", precision)
+        assert done.returncode == 0, done.stderr
+    model = tsmcli.load_model(work / "best.pth", fast=True)
+    videos = [line.split()[0] for line in (small_toy / "toy_val_list_videos.txt").read_text().splitlines()]
+    labels = [int(line.split()[1]) for line in (small_toy / "toy_val_list_videos.txt").read_text().splitlines()]
+
+    def streamed(runner):
+        tops, correct = [], 0
+        for video, label in zip(videos, labels):
+            results = list(stream(runner, str(small_toy / "videos" / video), every=1))
+            tops += [int(r.probs.argmax()) for r in results]
+            correct += int(results[-1].probs.argmax()) == label
+        return tops, correct / len(videos)
+
+    reference, accuracy = streamed(model)
+    for name in ("step.xml", "step.onnx"):
+        tops, got = streamed(open_exported(tmp_path / name))
+        assert len(tops) == len(reference) >= 64 * 10
+        assert sum(a == b for a, b in zip(tops, reference)) / len(tops) >= 0.99, name
+        assert abs(got - accuracy) <= 0.01, name

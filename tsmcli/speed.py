@@ -85,37 +85,45 @@ def measure_model(preset, device="cpu", batch=1, iters=200, warmup=10, amp=None,
             "compile": compile, "fast": bool(fast and not train)}
 
 
-def measure_onnxruntime(preset, batches=(1,), iters=200, warmup=3, precision="fp32"):
-    """The preset's model (random weights) exported to ONNX at `precision`, verified, and timed in
-    onnxruntime on the CPU with as many intra-op threads as torch uses; -> one result per batch size, as
-    measure_model's."""
+def measure_exported(model, batches=(1,), iters=200, warmup=3, size=None):
+    """An exported model (export/exported.py) timed in its engine on the CPU, at the frame size it was
+    exported for; -> one result per batch size, as measure_model's."""
+    height, width = size or model.metadata["input"][3:]
+    results = []
+    for batch in batches:
+        x = torch.randn(batch, model.num_segments, 3, height, width)
+        model.engine.prepare([x.shape])
+        for _ in range(warmup):
+            model(x)
+        times = []
+        steps = max(1, iters // batch)
+        for _ in range(steps):
+            start = time.perf_counter()
+            model(x)
+            times.append(time.perf_counter() - start)
+        results.append({"preset": model.preset["name"], "device": "cpu",
+                        "mode": f"inference, {model.backend} {model.precision}", "batch": batch, "input": list(x.shape),
+                        "videos": steps * batch, "videos_per_s": steps * batch / sum(times),
+                        "ms_per_batch": 1e3 * statistics.median(times),
+                        "peak_memory_mb": _peak_memory_mb(torch.device("cpu")), "backend": model.backend,
+                        "precision": model.precision, "file": model.path})
+    return results
+
+
+def measure_preset_exported(preset, backend, batches=(1,), iters=200, precision="fp32"):
+    """The preset's model (random weights) exported for `backend` (onnxruntime: fp32 or the fp16 graph;
+    openvino: fp32, run at bf16 when asked), verified, and timed as measure_exported times it."""
     import tempfile
     from pathlib import Path
 
-    from .export import session
+    from .export.exported import open_exported
     from .export.whole import export_model
 
     model = build_model(preset, pretrained=False).eval()
     height, width = output_size(model.preset["data"]["test"]["pipeline"])
-    frames = model.preset["model"]["num_segments"]
+    graph = "fp16" if precision == "fp16" else "fp32"
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "model.onnx"
-        export_model(model, path, height, width, precision=precision)
-        runner = session(path, torch.get_num_threads())
-        results = []
-        for batch in batches:
-            x = torch.randn(batch, frames, 3, height, width).numpy()
-            for _ in range(warmup):
-                runner.run(None, {"clip": x})
-            times = []
-            steps = max(1, iters // batch)
-            for _ in range(steps):
-                start = time.perf_counter()
-                runner.run(None, {"clip": x})
-                times.append(time.perf_counter() - start)
-            results.append({"preset": model.preset["name"], "device": "cpu", "mode": f"inference, onnxruntime {precision}",
-                            "batch": batch, "input": list(x.shape), "videos": steps * batch,
-                            "videos_per_s": steps * batch / sum(times), "ms_per_batch": 1e3 * statistics.median(times),
-                            "peak_memory_mb": _peak_memory_mb(torch.device("cpu")), "backend": "onnxruntime",
-                            "precision": precision})
-    return results
+        path = Path(folder) / ("model.xml" if backend == "openvino" else "model.onnx")
+        export_model(model, path, height, width, precision=graph, format="openvino" if backend == "openvino" else "onnx")
+        exported = open_exported(path, precision=precision if backend == "openvino" else None)
+        return measure_exported(exported, batches, iters, size=(height, width))

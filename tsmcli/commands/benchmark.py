@@ -30,13 +30,13 @@ def benchmark(
     train: bool = typer.Option(False, "--train", help="Time a training step instead."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
     fast: bool = options.fast(),
-    backend: str = typer.Option("pytorch", help="pytorch, or onnxruntime (the exported graph; tsm[deploy])."),
+    backend: str = typer.Option("torch", help="torch, onnxruntime or openvino (the exported model)."),
 ):
     """`tsm benchmark --preset NAME` times the model as the zoo does; `tsm benchmark data ...` the data."""
     if ctx.invoked_subcommand is None:
         if preset is None:
             raise UserError("give --preset NAME (model speed) or use `tsm benchmark data`")
-        model(preset, device, batch, iters, amp, channels_last, compile, train, as_json, fast, backend)
+        model(preset, None, device, batch, iters, amp, channels_last, compile, train, as_json, fast, backend)
 
 
 
@@ -114,7 +114,11 @@ def _collect_videos(paths):
 
 @app.command("model")
 def model(
-    preset: str = options.preset(),
+    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Preset name, zoo config name or YAML file "
+                                                                      "(random weights: speed does not depend on "
+                                                                      "them)."),
+    exported: Optional[Path] = typer.Option(None, "--model", help="An exported model (.onnx, OpenVINO .xml) to "
+                                                                  "time instead of a preset."),
     device: str = options.device(),
     batch: List[int] = typer.Option([1], min=1, help="Batch sizes to time (repeat: --batch 1 --batch 8)."),
     iters: int = typer.Option(200, min=1, help="Videos to time per batch size (after warm-up)."),
@@ -125,9 +129,10 @@ def model(
                                                       "instead (the zoo's memory column)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
     fast: bool = options.fast(),
-    backend: str = typer.Option("pytorch", help="pytorch, or onnxruntime (the model exported to ONNX and "
-                                                "verified first; tsm[deploy]; with --amp fp16, the fp16 graph "
-                                                "of tsm export --precision fp16)."),
+    backend: str = typer.Option("torch", help="torch, onnxruntime or openvino: the preset's model exported "
+                                              "and verified first (tsm[deploy] / tsm[openvino]); onnxruntime "
+                                              "with --amp fp16 times the fp16 graph, openvino with --amp bf16 "
+                                              "its bf16 inference precision."),
 ):
     """Model speed as the zoo measures it: batch 1, the preset's frames at its test size, warm-up, then
     --iters videos; no IO or preprocessing. Prints video/s and peak memory (GPU memory, or the process's
@@ -142,19 +147,29 @@ def model(
 
       tsm benchmark model -p tsm_r50_1x1x8_50e_k400 --device cuda --train
 
-      tsm benchmark model -p tsm_r50_1x1x8_50e_k400 --backend onnxruntime --batch 1 --batch 4 --iters 8
+      tsm benchmark model -p tsm_r50_1x1x8_50e_k400 --backend openvino --amp bf16 --batch 1 --batch 8 --iters 16
+
+      tsm benchmark model --model mine_int8.xml --batch 1 --batch 8
     """
-    from ..speed import measure_model, measure_onnxruntime
+    from ..speed import measure_exported, measure_model, measure_preset_exported
 
-    if backend not in ("pytorch", "onnxruntime"):
-        raise UserError(f"--backend {backend}: use pytorch or onnxruntime")
-    if backend == "onnxruntime":
-        if train or compile:
-            raise UserError("--backend onnxruntime times inference of the exported graph: drop --train and --compile")
-        from ..export import check_precision
+    backend = "torch" if backend == "pytorch" else backend
+    if backend not in ("torch", "onnxruntime", "openvino"):
+        raise UserError(f"--backend {backend}: use torch, onnxruntime or openvino")
+    if (preset is None) == (exported is None):
+        raise UserError("give --preset NAME or --model EXPORTED_FILE (one of them)")
+    if (exported or backend != "torch") and (train or compile):
+        raise UserError("exported models are timed for inference: drop --train and --compile")
+    if exported:
+        from ..export.exported import open_exported
 
-        check_precision(amp or "fp32", "--backend onnxruntime --amp")
-        results = measure_onnxruntime(preset, batch, iters, precision=amp or "fp32")
+        results = measure_exported(open_exported(exported, precision=amp), batch, iters)
+    elif backend != "torch":
+        allowed = {"onnxruntime": ("fp16",), "openvino": ("bf16",)}[backend]
+        if amp not in (None, *allowed):
+            raise UserError(f"--backend {backend} --amp {amp}: {backend} takes " +
+                            " or ".join(f"--amp {a}" for a in allowed))
+        results = measure_preset_exported(preset, backend, batch, iters, precision=amp or "fp32")
     else:
         results = [measure_model(preset, device, b, iters, amp=amp, channels_last=channels_last, compile=compile,
                                  train=train, fast=fast) for b in ([None] if train else batch)]

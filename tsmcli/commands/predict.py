@@ -50,6 +50,9 @@ def predict(
     device = resolve_device(device)
     model, dtype = load_for_inference(ckpt, preset=preset, device=device, fast=fast, amp=amp, backend=backend, say=_say,
                                       **decoder_override(decoder))
+    from ..export.exported import give_cores_to_engine
+
+    give_cores_to_engine(model)
     if timeline:
         return _timelines(model, inputs, every, top, as_json)
     data = copy.deepcopy(model.preset["data"])

@@ -64,6 +64,9 @@ def stream(
     model, dtype = load_for_inference(ckpt, preset=preset, device=device, fast=fast, amp=amp, backend=backend,
                                       kind=_export_kind(ckpt, preset, backend, mode), say=_say,
                                       **decoder_override(decoder))
+    from ..export.exported import give_cores_to_engine
+
+    give_cores_to_engine(model)
     source_fps, frames = frames_of(source, fps, parse_size(size), model.preset["data"]["decoder"])
     streamer = Streamer(model, mode=mode, every=every, average=average, top=top, realtime=realtime,
                         window_every=window_every, fps=source_fps, amp=dtype)

@@ -59,6 +59,9 @@ class OnnxRuntimeEngine:
     def run(self, feeds):
         return self.session.run(None, feeds)
 
+    def prepare(self, shapes):
+        """Nothing to do: onnxruntime plans dynamic shapes as they come."""
+
 
 class OpenVinoEngine:
     """An OpenVINO CPU model, compiled once per input shape (static shapes run faster than dynamic ones).
@@ -77,8 +80,12 @@ class OpenVinoEngine:
         self.input_names = [i.get_any_name() for i in self.model.inputs]
         self.compiled = {}
 
+    def prepare(self, shapes):
+        """Compile for these input shapes now, so that the first call's latency is like the rest."""
+        self._request(shapes)
+
     def _request(self, shapes):
-        key = tuple(shapes)
+        key = tuple(tuple(shape) for shape in shapes)
         if key not in self.compiled:
             model = self.model.clone()
             model.reshape(dict(zip(self.input_names, shapes)))

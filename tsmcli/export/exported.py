@@ -22,6 +22,14 @@ def open_exported(path, threads=None, precision=None):
     return (ExportedStep if kind == "stream_step" else ExportedModel)(path, engine)
 
 
+def give_cores_to_engine(model):
+    """For the commands (a process-wide setting): with an exported model, PyTorch only preprocesses, and
+    its OpenMP threads, spinning after each small op, take the cores from the engine's (a streaming
+    step at 2 cores: ~3.7 ms with 2 PyTorch threads, ~2.7 ms with 1; docs/benchmarks.md)."""
+    if getattr(model, "exported", False):
+        torch.set_num_threads(1)
+
+
 class _Exported:
     exported = True
 
@@ -107,6 +115,7 @@ class ExportedStream:
         self.shapes = step.metadata["state_shapes"]
         self.names = ["frame"] + [f"state_in_{i}" for i in range(len(self.shapes))]
         self.state = None
+        self.engine.prepare([step.metadata["input"], *self.shapes])  # batch 1, as tsm stream steps
 
     def step(self, frame):
         if tuple(frame.shape[-2:]) != self.step_file.input_size:

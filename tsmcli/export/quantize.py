@@ -1,5 +1,8 @@
 """Post-training int8 quantization, calibrated on the user's clips: onnxruntime's static QDQ quantizer
 for ONNX graphs, NNCF for OpenVINO models. Weights per output channel (int8), activations per tensor."""
+import contextlib
+import sys
+
 import numpy as np
 
 from ..errors import UserError
@@ -45,4 +48,5 @@ def quantize_openvino(model, calibration):
     except ImportError:
         raise UserError("int8 OpenVINO models need NNCF: pip install 'tsm[openvino]'") from None
     dataset = nncf.Dataset([clip.numpy().astype(np.float32) for clip in calibration.clips])
-    return nncf.quantize(model, dataset, subset_size=len(calibration), preset=nncf.QuantizationPreset.PERFORMANCE)
+    with contextlib.redirect_stdout(sys.stderr):  # its progress bars: stdout is for results (--json)
+        return nncf.quantize(model, dataset, subset_size=len(calibration), preset=nncf.QuantizationPreset.PERFORMANCE)
