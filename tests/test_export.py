@@ -120,3 +120,76 @@ def test_tracing_works_with_autograd_on():
         traced = torch.jit.trace(model, clip)
     other = torch.randn(2, 8, 3, 64, 64)
     assert torch.allclose(traced(other), model(other), atol=1e-6)
+
+
+@pytest.mark.parametrize("preset", ["tsm_r50_1x1x8_50e_k400", "tsm_mobilenetv2_dense_1x1x8_100e_k400",
+                                    "tsm_nl_embedded_gaussian_r50_1x1x8_50e_k400", "tsm_temporal_pool_r50_1x1x8_50e_k400"])
+def test_openvino_models_match_pytorch_and_keep_their_metadata(preset, tmp_path):
+    pytest.importorskip("openvino")
+    from tsmcli.export.exported import open_exported
+
+    model = calibrated(preset, model__num_classes=10)
+    report = export_model(model, tmp_path / "m.xml", 64, 64, format="openvino", other_sizes=[(80, 80)])
+    assert report["openvino_fp32"]["max_abs_diff"] <= 1e-4 and report["output_moves_with_input"] > 1e-3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.bin", "m.xml"]
+    exported = open_exported(tmp_path / "m.xml")
+    assert exported.preset == model.preset and exported.num_segments == model.num_segments
+    import torch
+
+    clip = torch.randn(2, 2 * model.num_segments, 3, 80, 80)  # two views, the other verified size
+    with torch.no_grad():
+        assert torch.allclose(exported(clip), model(clip), atol=1e-4)
+
+
+def test_a_reduced_precision_export_below_the_agreement_threshold_is_not_kept(tmp_path, monkeypatch):
+    pytest.importorskip("openvino")
+    import tsmcli.export.whole as whole
+    from tsmcli.export.clips import ClipSet
+
+    def half_agree(model, run, clips):
+        return {"clips": len(clips), "source": clips.source, "top1_agree": 0.5, "mean_prob_diff": 0.3,
+                "max_prob_diff": 0.9, "unreadable": []}
+
+    monkeypatch.setattr(whole, "agreement", half_agree)
+    import torch
+
+    clips = ClipSet([torch.randn(1, 8, 3, 64, 64)] * 4, [None] * 4, ["a"] * 4, "clips", [])
+    with pytest.raises(JobFailed, match="agrees with the fp32 model on 50.0% of 4 held-out clips.*nothing was written"):
+        export_model(calibrated("tsm_r18_1x1x8_toy", model__num_classes=10), tmp_path / "m.xml", 64, 64,
+                     format="openvino", precision="bf16", held_out=clips)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_backend_exports_a_checkpoint_once_and_predicts_as_pytorch(tmp_path):
+    pytest.importorskip("openvino")
+    import json
+    import os
+
+    model = calibrated("tsm_r18_1x1x8_toy", model__num_classes=4)
+    tsmcli.save_checkpoint(tmp_path / "m.pth", model, model.preset, labels=list("abcd"))
+    env = {**os.environ, "TSM_EXPORT_CACHE": str(tmp_path / "cache")}
+    video = SHARED / "fixtures/videos/test.mp4"
+
+    def predict(*args):
+        done = subprocess.run([sys.executable, "-m", "tsmcli.cli", "predict", video, "--ckpt", tmp_path / "m.pth",
+                               "--json", *args], capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout), done.stderr
+
+    reference, _ = predict()
+    first, said = predict("--backend", "openvino")
+    assert "exporting" in said and len(list((tmp_path / "cache").glob("*.xml"))) == 1
+    again, said = predict("--backend", "openvino")
+    assert "exporting" not in said
+    onnx_run, _ = predict("--backend", "onnxruntime")
+    for got in (first, again, onnx_run):
+        assert [t["label"] for t in got["topk"]] == [t["label"] for t in reference["topk"]]
+        assert max(abs(a - b) for a, b in zip(got["scores"], reference["scores"])) <= 1e-4
+    timed = subprocess.run([sys.executable, "-m", "tsmcli.cli", "benchmark", "model", "--model",
+                            next((tmp_path / "cache").glob("*.xml")), "--iters", "2", "--json"],
+                           capture_output=True, text=True, env=env)
+    assert timed.returncode == 0, timed.stderr
+    assert json.loads(timed.stdout)[0]["backend"] == "openvino" and json.loads(timed.stdout)[0]["videos_per_s"] > 0
+    refused = subprocess.run([sys.executable, "-m", "tsmcli.cli", "predict", video, "--ckpt", tmp_path / "m.pth",
+                              "--backend", "tensorrt"], capture_output=True, text=True, env=env)
+    assert refused.returncode == 2 and "use one of torch, onnxruntime, openvino" in refused.stderr
