@@ -10,7 +10,9 @@ For TSM-R50, MobileNetV2-TSM and TSM-R101 (8 x 224 x 224, batch 1): mmaction2's 
 (`model(imgs, return_loss=False)`), ours as loaded (`load_model(path)`), ours on the fast path
 (`load_model(path, fast=True)`: BatchNorm folded, channels-last), the fast path under bf16 autocast, the
 fast path with a bf16 backbone (`load_model(path, fast=True, amp="bf16")`, what `--amp bf16` runs), and
-the ONNX export of ours in onnxruntime (2 intra-op threads). Weights: mmaction2's model filled with the
+the ONNX export of ours in onnxruntime (2 intra-op threads), and what `tsm export` writes for deployment:
+OpenVINO at fp32, bf16 and int8 (NNCF), onnxruntime int8 (static QDQ), run as `tsm predict/test` run them
+(`--no-openvino` leaves those out; they need `pip install openvino nncf` in the scratch venv). Weights: mmaction2's model filled with the
 deterministic reference values (tests/reference_weights.py) and written by mmcv's save_checkpoint.
 Outputs are compared on ../shared/fixtures/videos/demo.mp4 and 8 toy validation videos (data/toy, from
 `tsm prepare toy`), decoded through the preset's one-view test steps. `--allocator` tunes glibc's
@@ -89,7 +91,28 @@ def convolution_ms(fn, clip):
     return conv / 1e3, total / 1e3
 
 
-def run(name, config_dir, rounds, folder):
+def deployment_engines(path, preset, folder):
+    """The same checkpoint as `tsm export` writes it for deployment: OpenVINO fp32 / bf16 / int8 and the
+    onnxruntime int8 QDQ graph, run through tsm's ExportedModel (what predict/test run). int8 is
+    calibrated on the real clips the outputs are compared on: speed only here (the weights are random);
+    its accuracy is judged on the trained toy model (benchmarks/deployment.py)."""
+    from tsmcli.export.clips import ClipSet
+    from tsmcli.export.exported import open_exported
+    from tsmcli.export.whole import export_model
+
+    model = tsmcli.load_model(path, preset=preset)
+    clips = real_clips(model)
+    calibration = ClipSet(clips, [None] * len(clips), ["clip"] * len(clips), "real clips", [])
+    xml, int8_xml, int8_onnx = (Path(folder) / f"{preset}{suffix}" for suffix in (".xml", "_int8.xml", "_int8.onnx"))
+    export_model(model, xml, 224, 224, format="openvino")
+    for out, fmt in ((int8_xml, "openvino"), (int8_onnx, "onnx")):
+        export_model(model, out, 224, 224, format=fmt, precision="int8", calibration=calibration,
+                     held_out=calibration, min_agreement=0.0)
+    return {"openvino fp32": open_exported(xml, precision="fp32"), "openvino bf16": open_exported(xml, precision="bf16"),
+            "openvino int8": open_exported(int8_xml), "onnxruntime int8": open_exported(int8_onnx)}
+
+
+def run(name, config_dir, rounds, folder, with_openvino=True):
     config, preset, norm_scale = CASES[name]
     cfg = Config.fromfile(os.path.join(config_dir, config + ".py"))
     cfg.model.backbone.pretrained = None
@@ -106,6 +129,7 @@ def run(name, config_dir, rounds, folder):
 
     export_model(tsmcli.load_model(path, preset=preset), onnx_path, 224, 224)
     ort_session = session(onnx_path, torch.get_num_threads())
+    engines = deployment_engines(path, preset, folder) if with_openvino else {}
 
     fast_bf16 = tsmcli.load_model(path, preset=preset, fast=True, amp="bf16")  # what --amp bf16 runs
 
@@ -120,6 +144,7 @@ def run(name, config_dir, rounds, folder):
         "ours fast bf16 autocast": autocast_bf16,
         "ours fast bf16": fast_bf16,
         "onnxruntime": lambda x: torch.from_numpy(ort_session.run(None, {"clip": x.numpy()})[0]),
+        **{key: (lambda x, e=engine: e(x)) for key, engine in engines.items()},
     }
     clip = torch.randn(1, 8, 3, 224, 224)
     times = {k: [] for k in contenders}
@@ -149,6 +174,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=8)
     add_cpu_options(parser)
     parser.add_argument("--models", nargs="*", default=list(CASES))
+    parser.add_argument("--no-openvino", action="store_true", help="Leave out the OpenVINO and int8 contenders.")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {apply_cpu_options(args)}, batch 1, 8x224x224, {args.rounds} rounds")
     print("\n| model | contender | ms/video | speed vs mmaction2 | max prob diff vs ours | top-1 agreement | "
@@ -156,7 +182,7 @@ def main():
     print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as folder:
         for name in args.models:
-            ms, speedup, diffs, convs, count = run(name, args.configs, args.rounds, folder)
+            ms, speedup, diffs, convs, count = run(name, args.configs, args.rounds, folder, not args.no_openvino)
             for key in ms:
                 worst, top1, top5 = diffs[key]
                 print(f"| {name} | {key} | {ms[key]:.0f} | {speedup[key]:.2f}x | {worst:.1e} | {top1:.0%} | {top5:.1e} |")

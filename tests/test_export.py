@@ -193,3 +193,40 @@ def test_backend_exports_a_checkpoint_once_and_predicts_as_pytorch(tmp_path):
     refused = subprocess.run([sys.executable, "-m", "tsmcli.cli", "predict", video, "--ckpt", tmp_path / "m.pth",
                               "--backend", "tensorrt"], capture_output=True, text=True, env=env)
     assert refused.returncode == 2 and "use one of torch, onnxruntime, openvino" in refused.stderr
+
+
+@pytest.mark.parametrize("case", ["nl_embedded_gaussian", "nl_gaussian", "nl_dot_product"])
+def test_non_local_checkpoints_export_with_their_blocks_in_play(case, mmaction_outputs, tmp_path):
+    """mmaction2's non-local models (its key names, the fixture's weights) export to ONNX and OpenVINO
+    within 1e-4, with the blocks contributing (calibrated() leaves their output BatchNorm at zero, so the
+    architecture test above cannot see them) and the classifier as peaked as a trained one."""
+    import torch
+
+    from reference_weights import fill_state_dict, input_clip
+
+    spec = mmaction_outputs[case]
+    torch.save({"state_dict": fill_state_dict(spec["keys"], spec["norm_scale"])}, tmp_path / "mm.pth")
+    model = tsmcli.load_model(tmp_path / "mm.pth", preset=spec["config"])
+    clip = input_clip(spec["input_shape"])
+    with torch.no_grad():
+        model.head.fc.weight *= 4 / float(model.logits(clip).std())  # logits spread over a few units
+        with_blocks = model(clip)
+        blocks = [m for m in model.modules() if type(m).__name__ == "NonLocal3d"]
+        saved = [b.out_bn.weight.clone() for b in blocks]
+        for b in blocks:
+            b.out_bn.weight.zero_()
+        assert float((model(clip) - with_blocks).abs().max()) > 1e-2  # the blocks change the answer
+        for b, w in zip(blocks, saved):
+            b.out_bn.weight.copy_(w)
+    formats = ["onnx"] + (["openvino"] if case == "nl_embedded_gaussian" and _has("openvino") else [])
+    for fmt in formats:
+        out = tmp_path / ("m.xml" if fmt == "openvino" else "m.onnx")
+        report = export_model(model, out, clip.shape[-2], clip.shape[-1], real_clip=clip, format=fmt)
+        assert report["max_abs_diff"] <= 1e-4
+        assert report["output_moves_with_input"] > 1e-2
+
+
+def _has(module):
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
