@@ -11,7 +11,7 @@ for exported models, PyTorch at 1 thread and the engine at --threads, as `tsm st
 3. `calibration`: int8 calibration clip counts on a trained toy model (a work dir of `tsm train`, e.g.
    scripts/run.sh's): top-1 agreement with fp32 and accuracy on the 64 held-out validation clips.
 
-    python benchmarks/deployment.py stream [--rounds 30] [--threads 2]
+    python benchmarks/deployment.py stream [--rounds 30] [--block 10] [--threads 2]
     python benchmarks/deployment.py throughput [--models TSM-R50] [--batches 1 8 32] [--memory]
     python benchmarks/deployment.py calibration --work-dir work_dirs/tsm_r18_1x1x8_toy
 """
@@ -72,7 +72,7 @@ def stream(args):
     runners["PyTorch fast bf16"] = IncrementalStream(bf16)
     for name, fmt, precision in (("step.onnx", "onnx", "fp32"), ("step.xml", "openvino", "fp32"),
                                  ("step_bf16.xml", "openvino", "bf16")):
-        export_step(model, Path(args.folder) / name, 224, 224, frames, precision, fmt)
+        export_step(model, Path(args.folder) / name, 224, 224, frames, precision, fmt, min_agreement=0.0)  # speed only
         engine = "onnxruntime" if fmt == "onnx" else "OpenVINO"
         runners[f"{engine} {precision}"] = open_exported(Path(args.folder) / name, threads=args.threads).stream()
     state = {"i": 0}
@@ -84,18 +84,21 @@ def stream(args):
 
     torch_threads = {k: (args.threads if k.startswith("PyTorch") else 1) for k in runners}
 
-    # the thread count is set outside the timed call
+    # Round by round, each contender runs a block of steps with its own thread setting (3 untimed, then
+    # `block` timed: switching PyTorch's thread count, and its OpenMP threads still spinning from the
+    # previous contender, would otherwise be timed too); a round's figure is the block's median.
     times = {k: [] for k in runners}
-    for key, runner in runners.items():
-        torch.set_num_threads(torch_threads[key])
-        for _ in range(5):
-            runner.step(frames[0])
     with torch.no_grad():
         for r in range(args.rounds):
             for key, runner in runners.items():
                 torch.set_num_threads(torch_threads[key])
-                state["i"] = r
-                times[key].append(timed(stepper(runner)))
+                block = []
+                for i in range(3 + args.block):
+                    state["i"] = r + i
+                    elapsed = timed(stepper(runner))
+                    if i >= 3:
+                        block.append(elapsed)
+                times[key].append(statistics.median(block))
     base = times["PyTorch fast fp32"]
     print(f"\nStreaming step, MobileNetV2-TSM online, 224x224, batch 1, {args.threads} threads, {args.rounds} rounds")
     print("| contender | ms per frame | speed vs PyTorch fast fp32 |")
@@ -202,6 +205,7 @@ def main():
     parser.add_argument("what", choices=["stream", "throughput", "calibration"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--block", type=int, default=10, help="stream: timed steps per contender and round")
     parser.add_argument("--models", nargs="*", default=list(MODELS))
     parser.add_argument("--batches", nargs="*", type=int, default=[1, 8, 32])
     parser.add_argument("--memory", action="store_true")
