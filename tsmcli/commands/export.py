@@ -6,6 +6,8 @@ from typing import Optional
 
 import typer
 
+from ..export.agreement import DEFAULT_MIN_AGREEMENT
+from ..export.quantize import DEFAULT_CALIBRATION_CLIPS
 from . import options
 
 
@@ -28,7 +30,7 @@ def export(
                                                                        "(mmaction2 format, with --data-root), a "
                                                                        "folder of videos or a video [default: the "
                                                                        "preset's training list, where it exists]."),
-    calibration_clips: int = typer.Option(32, min=1, help="int8: how many clips of --calibrate to calibrate on, "
+    calibration_clips: int = typer.Option(DEFAULT_CALIBRATION_CLIPS, min=1, help="int8: how many clips of --calibrate to calibrate on, "
                                                           "spread over it (docs/benchmarks.md measures the count)."),
     verify_on: Optional[Path] = typer.Option(None, "--verify-on", help="bf16/int8: held-out clips the export is "
                                                                        "judged on, as --calibrate takes them "
@@ -37,7 +39,7 @@ def export(
                                                                        "calibrated on]."),
     verify_clips: int = typer.Option(64, min=1, help="bf16/int8: at most this many held-out clips."),
     data_root: Optional[Path] = options.data_root(),
-    min_agreement: float = typer.Option(0.95, min=0.0, max=1.0, help="bf16/int8: the least top-1 agreement with "
+    min_agreement: float = typer.Option(DEFAULT_MIN_AGREEMENT, min=0.0, max=1.0, help="bf16/int8: the least top-1 agreement with "
                                                                       "the fp32 model on the held-out clips; "
                                                                       "below it nothing is written (exit 1)."),
     preset: Optional[str] = options.preset(required=False),

@@ -3,7 +3,6 @@ agreement with the fp32 PyTorch model, how far the probabilities moved, and accu
 where the clips have labels. Random clips and random weights exaggerate or hide such errors, so they
 are never the judge here."""
 import numpy as np
-import torch
 
 from ..errors import JobFailed
 
@@ -15,6 +14,8 @@ DEFAULT_MIN_AGREEMENT = 0.95
 
 def agreement(model, run, clips):
     """Compare `run(clip) -> probabilities (1, K) numpy` with the fp32 model on every clip of a ClipSet."""
+    import torch
+
     ours, theirs = [], []
     for clip in clips.clips:
         with torch.no_grad():

@@ -3,7 +3,6 @@ inputs and outputs: frame, state_in_0..n -> logits, state_out_0..n. Whoever runs
 between calls, starting from zeros (shapes in the file's metadata). ONNX (fp32, fp16) or OpenVINO IR
 (fp32, bf16 as its inference precision)."""
 import json
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import torch
 from . import at_precision, check_verified, onnx_modules
 from .agreement import DEFAULT_MIN_AGREEMENT
 from .engines import OnnxRuntimeEngine, OpenVinoEngine, openvino_module
-from .whole import _keep
+from .whole import _keep, _scratch_beside
 from ..errors import JobFailed, UserError
 from ..streaming.incremental import StreamStep
 
@@ -43,7 +42,7 @@ def export_step(model, path, height, width, frames, precision="fp32", format="on
             "preset_config": model.preset, "input": [1, 3, height, width], "precision": precision,
             "state_shapes": [list(s.shape) for s in state], "state_dtype": str(dtype).replace("torch.", ""),
             "note": "state starts as zeros; feed state_out back"}
-    with tempfile.TemporaryDirectory(prefix="tsm-export-") as scratch:
+    with _scratch_beside(path) as scratch:
         built = Path(scratch) / "step.onnx"
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice

@@ -87,7 +87,7 @@ def export_model(model, path, height, width, real_clip=None, seed=0, precision="
         clips["real"] = real_clip
     meta = {**input_layout(model, height, width), "precision": precision,
             "verified_sizes": sorted({(height, width), *map(tuple, other_sizes)})}
-    with tempfile.TemporaryDirectory(prefix="tsm-export-") as scratch:
+    with _scratch_beside(path) as scratch:
         graph_path = Path(scratch) / "model.onnx"
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
@@ -155,6 +155,14 @@ def _quantized(path, format, calibration, scratch, meta):
     out = Path(scratch) / "int8.xml"
     ov.save_model(quantized, str(out), compress_to_fp16=False)
     return out
+
+
+def _scratch_beside(path):
+    """A hidden folder beside `path` for the files being built and verified (same file system, and gone,
+    whatever stops the export)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return tempfile.TemporaryDirectory(prefix=f".{path.stem}.", dir=path.parent)
 
 
 def _keep(built, target):
