@@ -16,6 +16,7 @@ for exported models, PyTorch at 1 thread and the engine at --threads, as `tsm st
     python benchmarks/deployment.py calibration --work-dir work_dirs/tsm_r18_1x1x8_toy
 """
 import argparse
+import gc
 import json
 import statistics
 import subprocess
@@ -156,6 +157,8 @@ def throughput(args):
             print(f"| {name} | {key} | " + " | ".join(cells[key]) + " |")
         if args.memory:
             memory(name, folder, args)
+        del runners, contenders  # seven engines compiled at three batch sizes: ~20 GB for R50 at batch 32
+        gc.collect()
 
 
 def memory(name, folder, args):

@@ -20,7 +20,11 @@ def _sync(device):
 def _peak_memory_mb(device):
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2 ** 20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the process's peak RSS (Linux: KiB)
+    try:  # the peak RSS of this process image: Linux's ru_maxrss keeps the parent's across fork and exec
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def measure_model(preset, device="cpu", batch=1, iters=200, warmup=10, amp=None, channels_last=False,
