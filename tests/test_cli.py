@@ -211,3 +211,20 @@ def test_benchmark_data_reads_class_folders_and_model_uses_the_preset_size(tmp_p
     assert json.loads(proc.stdout)["test"]["output_shape"] == [8, 3, 56, 56]
     model = _tsm("benchmark", "model", "-p", "tsm_r18_1x1x8_toy", "--iters", "1", "--json")
     assert json.loads(model.stdout)[0]["input"] == [1, 8, 3, 56, 56]
+
+
+def test_test_header_counts_views_in_words(tmp_path):
+    import shutil
+
+    import tsmcli
+    from conftest import SHARED
+
+    model = tsmcli.build_model("tsm_r18_1x1x8_toy", pretrained=False)
+    tsmcli.save_checkpoint(tmp_path / "m.pth", model, model.preset)
+    shutil.copy(SHARED / "fixtures/videos/test.mp4", tmp_path / "v.mp4")
+    (tmp_path / "list.txt").write_text("v.mp4 1\n")
+    for scheme, words in (("efficient", "(1 view per video)"), ("accurate", "(6 views per video)")):
+        proc = _tsm("test", tmp_path / "m.pth", "--list", tmp_path / "list.txt", "--data-root", tmp_path,
+                    "--scheme", scheme)
+        assert proc.returncode == 0, proc.stderr
+        assert words in " ".join(proc.stdout.split())  # the title may wrap to the table's width

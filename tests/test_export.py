@@ -230,3 +230,13 @@ def _has(module):
     import importlib.util
 
     return importlib.util.find_spec(module) is not None
+
+
+def test_export_stream_of_a_bidirectional_model_says_what_export_can_do(tmp_path):
+    model = calibrated("tsm_r18_1x1x8_toy", model__num_classes=4)
+    tsmcli.save_checkpoint(tmp_path / "m.pth", model, model.preset)
+    refused = subprocess.run([sys.executable, "-m", "tsmcli.cli", "export", tmp_path / "m.pth", "--stream", "--out",
+                              tmp_path / "step.onnx"], capture_output=True, text=True)
+    assert refused.returncode == 2 and "shifts both ways" in refused.stderr
+    assert "--mode" not in refused.stderr and "without --stream" in refused.stderr  # export has no --mode
+    assert not (tmp_path / "step.onnx").exists()

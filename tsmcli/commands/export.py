@@ -168,7 +168,8 @@ def _export(model, out, stream, steps, height, width, source, precision, format,
         from ..streaming import FramePreprocessor, frames_of
         from ..streaming.incremental import check_streamable
 
-        check_streamable(model)
+        check_streamable(model, instead="export the whole model (without --stream), which tsm stream runs in "
+                                        "window mode (exact, re-runs the window)")
         prepare = FramePreprocessor(model.preset)
         frames = [prepare(frame) for _, frame in frames_of(source)[1]]
         frames = (frames * (VERIFY_STEPS // len(frames) + 1))[:max(VERIFY_STEPS, len(frames))]

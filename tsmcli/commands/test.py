@@ -70,7 +70,7 @@ def test(
         result = json.loads(Path(target).read_text())
     else:
         result = test_checkpoint(checkpoint, **args)
-    table = Table(title=f"{result['preset']} / {result['scheme']} ({result['views']} views per video)")
+    table = Table(title=f"{result['preset']} / {result['scheme']} ({result['views']} view{'' if result['views'] == 1 else 's'} per video)")
     for key in result["metrics"]:
         table.add_column(key, justify="right")
     table.add_column("videos", justify="right")

@@ -15,18 +15,22 @@ from ..errors import UserError
 from ..models.shift import ShiftedConv2d, TemporalShift
 
 
-def check_streamable(model):
+WINDOW_MODE = "use --mode window (exact, re-runs the window)"
+
+
+def check_streamable(model, instead=WINDOW_MODE):
     """Incremental streaming needs a causal network: the online shift, no temporal pool, no non-local
-    blocks (both mix a whole window of frames). Raises UserError saying what to do instead."""
+    blocks (both mix a whole window of frames). Raises UserError saying what to do instead (`instead`:
+    the alternative in the caller's own options)."""
     cfg = model.preset["model"]
     name = model.preset.get("name", "this model")
     if cfg.get("temporal_pool") or cfg.get("non_local"):
         kind = "temporal pooling" if cfg.get("temporal_pool") else "non-local blocks"
         raise UserError(f"{name} has {kind}, which mix a whole window of frames: it cannot stream one frame at a "
-                        "time; use --mode window (exact, re-runs the window)")
+                        f"time; {instead}")
     if cfg["shift"] and cfg.get("shift_mode", "bidirectional") != "online":
         raise UserError(f"{name} shifts both ways: its frames need the next frame, which a stream does not have "
-                        "yet. Use --mode window (exact for this checkpoint), or fine-tune an online model: "
+                        f"yet. Either {instead}, or fine-tune an online model: "
                         f"tsm finetune --from CKPT -p {name} --set model.shift_mode=online")
 
 
