@@ -76,13 +76,6 @@ def stream(args):
         export_step(model, Path(args.folder) / name, 224, 224, frames, precision, fmt, min_agreement=0.0)  # speed only
         engine = "onnxruntime" if fmt == "onnx" else "OpenVINO"
         runners[f"{engine} {precision}"] = open_exported(Path(args.folder) / name, threads=args.threads).stream()
-    state = {"i": 0}
-
-    def stepper(runner):
-        def step():
-            runner.step(frames[state["i"] % len(frames)])
-        return step
-
     torch_threads = {k: (args.threads if k.startswith("PyTorch") else 1) for k in runners}
 
     # Round by round, each contender runs a block of steps with its own thread setting (3 untimed, then
@@ -95,8 +88,8 @@ def stream(args):
                 torch.set_num_threads(torch_threads[key])
                 block = []
                 for i in range(3 + args.block):
-                    state["i"] = r + i
-                    elapsed = timed(stepper(runner))
+                    frame = frames[(r + i) % len(frames)]
+                    elapsed = timed(lambda: runner.step(frame))
                     if i >= 3:
                         block.append(elapsed)
                 times[key].append(statistics.median(block))

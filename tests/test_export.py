@@ -165,7 +165,7 @@ def test_backend_exports_a_checkpoint_once_and_predicts_as_pytorch(tmp_path):
     import json
     import os
 
-    model = calibrated("tsm_r18_1x1x8_toy", model__num_classes=4)
+    model = calibrated("tsm_r18_1x1x8_toy", model__num_classes=4, model__shift_mode="online")
     tsmcli.save_checkpoint(tmp_path / "m.pth", model, model.preset, labels=list("abcd"))
     env = {**os.environ, "TSM_EXPORT_CACHE": str(tmp_path / "cache")}
     video = SHARED / "fixtures/videos/test.mp4"
@@ -190,6 +190,14 @@ def test_backend_exports_a_checkpoint_once_and_predicts_as_pytorch(tmp_path):
                            capture_output=True, text=True, env=env)
     assert timed.returncode == 0, timed.stderr
     assert json.loads(timed.stdout)[0]["backend"] == "openvino" and json.loads(timed.stdout)[0]["videos_per_s"] > 0
+    streams = [subprocess.run([sys.executable, "-m", "tsmcli.cli", "stream", video, "--ckpt", tmp_path / "m.pth",
+                               "--json", *extra], capture_output=True, text=True, env=env) for extra in
+               ([], ["--backend", "openvino"])]
+    assert all(s.returncode == 0 for s in streams), streams[1].stderr
+    assert "incremental mode" in streams[1].stderr and len(list((tmp_path / "cache").glob("*-stream_step-*.xml"))) == 1
+    steps = [[json.loads(line) for line in s.stdout.splitlines()] for s in streams]
+    assert len(steps[0]) == len(steps[1]) > 0
+    assert max(abs(a["prob"] - b["prob"]) for x, y in zip(*steps) for a, b in zip(x["top"], y["top"])) <= 1e-4
     refused = subprocess.run([sys.executable, "-m", "tsmcli.cli", "predict", video, "--ckpt", tmp_path / "m.pth",
                               "--backend", "tensorrt"], capture_output=True, text=True, env=env)
     assert refused.returncode == 2 and "use one of torch, onnxruntime, openvino" in refused.stderr

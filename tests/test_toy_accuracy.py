@@ -12,6 +12,8 @@ import json
 
 import pytest
 
+import tsmcli
+
 from toy_runs import toy_preset
 from tsmcli.prepare.toy import prepare_toy
 from tsmcli.train.loop import train
@@ -129,6 +131,9 @@ def test_the_recipe_starts_without_a_loss_spike(small_toy, tmp_path):
 # Deployment at reduced precision, judged on the trained model and real clips (random weights exaggerate
 # or hide the error): the export itself refuses below --min-agreement, these check what it reports.
 
+PRESET_WORKERS = tsmcli.load_preset("tsm_r18_1x1x8_toy")["data"]["workers_per_gpu"]
+
+
 def tsm(*args, env=None):
     import subprocess
     import sys
@@ -154,9 +159,10 @@ def test_reduced_precision_exports_keep_the_trained_models_answers(small_toy, tr
         kept = tmp_path / out
         assert kept.stat().st_size + (kept.with_suffix(".bin").stat().st_size if out.endswith(".xml") else 0) < \
             0.35 * (work / "best.pth").stat().st_size  # int8 weights, a quarter of fp32's
-    if out == "int8.xml":  # the exported file as tsm test runs it
+    if out == "int8.xml":  # the exported file as tsm test runs it, with the toy preset's loader workers
         tested = tsm("test", tmp_path / out, "--list", report["held_out"]["source"], "--data-root",
-                     small_toy / "videos", "--scheme", "efficient", "--out", tmp_path / "result.json")
+                     small_toy / "videos", "--scheme", "efficient", "--out", tmp_path / "result.json",
+                     "--workers", PRESET_WORKERS)
         assert tested.returncode == 0, tested.stderr
         assert json.loads((tmp_path / "result.json").read_text())["metrics"]["top1"] == pytest.approx(
             held["accuracy_exported"])
@@ -169,7 +175,9 @@ def test_exported_fp32_models_test_as_the_checkpoint_does(small_toy, trained_tsm
     work, _ = trained_tsm
     for name in ("m.onnx", "m.xml"):
         assert tsm("export", work / "best.pth", "--out", tmp_path / name).returncode == 0
-    lists = dict(ann_file=str(small_toy / "toy_val_list_videos.txt"), data_prefix=str(small_toy / "videos"))
+    # the trained preset has 0 loader workers (train_toy's); run with the toy preset's, as users do
+    lists = dict(ann_file=str(small_toy / "toy_val_list_videos.txt"), data_prefix=str(small_toy / "videos"),
+                 workers=PRESET_WORKERS)
     for scheme in ("efficient", "accurate"):  # accurate: 2 clips x 3 crops at 32 px, another frame size
         reference = test_checkpoint(work / "best.pth", scheme=scheme, fast=True, **lists)
         for name in ("m.onnx", "m.xml"):

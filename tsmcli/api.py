@@ -121,6 +121,7 @@ def _load_exported(checkpoint, preset, device, amp, backend, kind, say, override
 
     if torch.device(device).type != "cpu":
         raise UserError(f"--device {device}: exported models and --backend {backend} run on the CPU here")
+    data_overrides = {k: v for k, v in overrides.items() if k.startswith("data__")}  # how input is read: ours
     if amp not in (None, "bf16"):
         raise UserError(f"--amp {amp}: exported models run at the precision they were exported at (an OpenVINO "
                         "model also at --amp bf16)")
@@ -130,16 +131,15 @@ def _load_exported(checkpoint, preset, device, amp, backend, kind, say, override
             raise UserError(f"--backend {backend}: {checkpoint} runs in {given}")
         if preset is not None:
             raise UserError(f"--preset: {checkpoint} carries its preset; export again to change it")
-        path, data_overrides = checkpoint, {k: v for k, v in overrides.items() if k.startswith("data__")}
+        path = checkpoint
     else:
-        data_overrides = {k: v for k, v in overrides.items() if k.startswith("data__")}
-        rest = {k: v for k, v in overrides.items() if k not in data_overrides}
-        path = exported_checkpoint(checkpoint, backend, kind, preset, overrides=rest, say=say)
+        model_overrides = {k: v for k, v in overrides.items() if k not in data_overrides}
+        path = exported_checkpoint(checkpoint, backend, kind, preset, overrides=model_overrides, say=say)
         given = backend
     if amp and given != "openvino":
         raise UserError("--amp bf16: onnxruntime has no bf16 convolutions on the CPU; use --backend openvino, or "
                         "the PyTorch backend")
     model = open_exported(path, precision="bf16" if amp else None)
-    for key, value in data_overrides.items():  # reading the input is ours to choose: e.g. the decoder
+    for key, value in data_overrides.items():  # e.g. the decoder
         model.preset["data"][key.split("__", 1)[1]] = value
     return model

@@ -70,14 +70,12 @@ def export(
 
       tsm export work_dirs/mine/best.pth --out mine_fp16.onnx --precision fp16
     """
-    import tempfile
-
     from ..api import load_model
     from ..data.pipeline import output_size
     from ..errors import UserError
     from ..evaluate import scheme_pipeline
     from ..export import check_precision, onnx_modules
-    from ..export.cache import _toy_clip
+    from ..export.build import export_file
     from ..export.engines import openvino_module
     from ..export.whole import FORMATS
 
@@ -96,14 +94,11 @@ def export(
         raise UserError("--stream --precision int8: the streaming step exports at fp32 or bf16 (OpenVINO), "
                         "fp32 or fp16 (ONNX); int8 is for the whole model")
     model = load_model(checkpoint, preset=preset)
-    steps = scheme_pipeline(model.preset["data"], "efficient")
-    height, width = output_size(steps)
+    height, width = output_size(scheme_pipeline(model.preset["data"], "efficient"))
     clips = {}
     if precision in ("bf16", "int8") and not stream:
         clips = _real_clips(model, precision, calibrate, calibration_clips, verify_on, verify_clips, data_root)
-    with tempfile.TemporaryDirectory(prefix="tsm-export-") as scratch:
-        source = str(video) if video else _toy_clip(scratch)
-        report = _export(model, out, stream, steps, height, width, source, precision, format, min_agreement, clips)
+    report = export_file(model, out, stream, precision, format, video, min_agreement, clips)
     if as_json:
         typer.echo(json.dumps(report, indent=1))
         return
@@ -158,24 +153,3 @@ def _print(report, model, out, stream, precision, format, height, width):
         typer.echo(f"  calibrated on {report['calibration']['clips']} clips of {report['calibration']['source']}")
     typer.echo(f"wrote {out} ({format}, {precision}; input: N x {model.num_segments} x 3 x {height} x {width}, normalised "
                "as the preset's test pipeline; see its metadata)")
-
-
-def _export(model, out, stream, steps, height, width, source, precision, format, min_agreement, clips):
-    from ..data.pipeline import read_clip
-
-    if stream:
-        from ..export.stream_step import VERIFY_STEPS, export_step
-        from ..streaming import FramePreprocessor, frames_of
-        from ..streaming.incremental import check_streamable
-
-        check_streamable(model, instead="export the whole model (without --stream), which tsm stream runs in "
-                                        "window mode (exact, re-runs the window)")
-        prepare = FramePreprocessor(model.preset)
-        frames = [prepare(frame) for _, frame in frames_of(source)[1]]
-        frames = (frames * (VERIFY_STEPS // len(frames) + 1))[:max(VERIFY_STEPS, len(frames))]
-        return export_step(model, out, height, width, frames, precision, format, min_agreement)
-    from ..export.whole import export_model, scheme_sizes
-
-    real = read_clip(source, steps, model.preset["data"]["filename_tmpl"], decoder=model.preset["data"]["decoder"]).imgs[None]
-    return export_model(model, out, height, width, real_clip=real, precision=precision, format=format,
-                        min_agreement=min_agreement, other_sizes=scheme_sizes(model.preset), **clips)

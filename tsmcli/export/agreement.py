@@ -7,7 +7,7 @@ import numpy as np
 from ..errors import JobFailed
 
 # 95 %: a quantization that is broken (a wrong scale, a saturated layer) agrees on few clips, a sound
-# one on nearly all (99-100 % on the toy model, docs/benchmarks.md); the margin leaves room for the one
+# one on nearly all (98-100 % on the toy models: benchmarks/deployment.py calibration); the margin leaves room for the one
 # or two borderline clips of a small verification set without passing a model that changes its answers.
 DEFAULT_MIN_AGREEMENT = 0.95
 

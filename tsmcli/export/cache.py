@@ -5,7 +5,6 @@ is exported and how; later runs open the cached file. The cache is TSM_EXPORT_CA
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from ..errors import UserError
@@ -30,63 +29,28 @@ def file_sha256(path):
     return digest.hexdigest()
 
 
-def exported_checkpoint(checkpoint, backend, kind="whole", preset=None, precision="fp32", overrides=None, say=None):
-    """The cached export of `checkpoint` for `backend` (kind: whole | stream_step), made now if missing."""
+def exported_checkpoint(checkpoint, backend, kind="whole", preset=None, overrides=None, say=None):
+    """The cached fp32 export of `checkpoint` for `backend` (kind: whole | stream_step), made now if
+    missing. (bf16 and int8 are judged on real clips, int8 calibrated on them: `tsm export` makes those;
+    OpenVINO runs this fp32 file at bf16 when asked.)"""
     from ..checkpoint import resolve_checkpoint
 
     if backend not in SUFFIX:
         raise UserError(f"--backend {backend}: use torch, onnxruntime or openvino")
-    if precision not in ("fp32", "fp16"):
-        raise UserError(f"{precision} is verified on real clips (and int8 calibrated on them): export it once with "
-                        f"tsm export --precision {precision} [--calibrate CLIPS] and pass the exported file instead of "
-                        "the checkpoint; bf16 on OpenVINO also runs as --backend openvino --amp bf16")
     path = resolve_checkpoint(checkpoint)
-    key = json.dumps([file_sha256(path), preset, kind, backend, precision, sorted((overrides or {}).items())])
-    name = f"{Path(str(path)).stem}-{kind}-{precision}-{hashlib.sha256(key.encode()).hexdigest()[:16]}{SUFFIX[backend]}"
+    key = json.dumps([file_sha256(path), preset, kind, backend, "fp32", sorted((overrides or {}).items())])
+    name = f"{Path(str(path)).stem}-{kind}-fp32-{hashlib.sha256(key.encode()).hexdigest()[:16]}{SUFFIX[backend]}"
     target = cache_dir() / name
     if target.is_file():
         return target
     if say:
-        say(f"exporting {path} for {backend} ({kind}, {precision}) into {target}: once, later runs reuse it")
-    _export(path, target, FORMAT[backend], kind, preset, precision, overrides or {})
+        say(f"exporting {path} for {backend} ({kind}, fp32) into {target}: once, later runs reuse it")
+    _export(path, target, FORMAT[backend], kind, preset, overrides or {})
     return target
 
 
-def _export(checkpoint, target, format, kind, preset, precision, overrides):
+def _export(checkpoint, target, format, kind, preset, overrides):
     from ..api import load_model
-    from ..data.pipeline import output_size, read_clip
-    from ..evaluate import scheme_pipeline
+    from .build import export_file
 
-    model = load_model(checkpoint, preset=preset, **overrides)
-    steps = scheme_pipeline(model.preset["data"], "efficient")
-    height, width = output_size(steps)
-    with tempfile.TemporaryDirectory(prefix="tsm-export-") as scratch:
-        clip = _toy_clip(scratch)
-        if kind == "stream_step":
-            from .stream_step import VERIFY_STEPS, export_step
-            from ..streaming import FramePreprocessor, frames_of
-            from ..streaming.incremental import check_streamable
-
-            check_streamable(model)
-            prepare = FramePreprocessor(model.preset)
-            frames = [prepare(frame) for _, frame in frames_of(clip)[1]]
-            frames = (frames * (VERIFY_STEPS // len(frames) + 1))[:max(VERIFY_STEPS, len(frames))]
-            return export_step(model, target, height, width, frames, precision, format)
-        from .whole import export_model, scheme_sizes
-
-        real = read_clip(clip, steps, model.preset["data"]["filename_tmpl"], decoder=model.preset["data"]["decoder"])
-        return export_model(model, target, height, width, real_clip=real.imgs[None], precision=precision,
-                            format=format, other_sizes=scheme_sizes(model.preset))
-
-
-def _toy_clip(folder):
-    """A rendered toy clip (a square moving left), encoded as H.264 in `folder`: the real clip exports are
-    checked on when no other is given."""
-    import numpy as np
-
-    from ..prepare.toy import render
-    from ..video import write_video
-
-    path = Path(folder) / "toy.mp4"
-    write_video(path, render(0, np.random.default_rng(0), size=256, frames=32))
-    return str(path)
+    export_file(load_model(checkpoint, preset=preset, **overrides), target, stream=kind == "stream_step", format=format)

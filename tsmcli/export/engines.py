@@ -10,9 +10,8 @@ from ..errors import UserError
 BACKENDS = ("torch", "onnxruntime", "openvino")
 SUFFIX_BACKEND = {".onnx": "onnxruntime", ".xml": "openvino"}
 # OpenVINO's names for the precision its CPU plugin computes the non-quantized layers in. An int8 IR
-# keeps bf16 for what NNCF left in float: the same agreement as f32 on the toy model, and faster
-# (docs/benchmarks.md, "Deployment").
-OPENVINO_HINT = {"fp32": "f32", "bf16": "bf16", "int8": "bf16", "fp16": "f32"}
+# computes what NNCF left in float in bf16; the export's held-out check judges the file as it runs so.
+OPENVINO_HINT = {"fp32": "f32", "bf16": "bf16", "int8": "bf16"}
 
 
 def openvino_module():

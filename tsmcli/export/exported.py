@@ -24,8 +24,8 @@ def open_exported(path, threads=None, precision=None):
 
 def give_cores_to_engine(model):
     """For the commands (a process-wide setting): with an exported model, PyTorch only preprocesses, and
-    its OpenMP threads, spinning after each small op, take the cores from the engine's (a streaming
-    step at 2 cores: ~3.7 ms with 2 PyTorch threads, ~2.7 ms with 1; docs/benchmarks.md)."""
+    its OpenMP threads, spinning after each small op, take the cores from the engine's. benchmarks/
+    deployment.py times the exported steps so, as `tsm stream` runs them."""
     if getattr(model, "exported", False):
         torch.set_num_threads(1)
 
