@@ -175,7 +175,7 @@ def calibration(args):
     from tsmcli.export.clips import default_source, read_clips
     from tsmcli.export.whole import export_model as export
     from tsmcli.data.pipeline import output_size
-    from tsmcli.evaluate import scheme_pipeline
+    from tsmcli.data.schemes import scheme_pipeline
 
     checkpoint = Path(args.work_dir) / "best.pth"
     model = tsmcli.load_model(checkpoint)

@@ -49,7 +49,7 @@ import tsmcli  # noqa: E402
 from cpu_options import add_cpu_options, apply_cpu_options  # noqa: E402
 from reference_weights import fill_state_dict  # noqa: E402
 from tsmcli.data.pipeline import read_clip  # noqa: E402
-from tsmcli.evaluate import scheme_pipeline  # noqa: E402
+from tsmcli.data.schemes import scheme_pipeline  # noqa: E402
 
 CASES = {"TSM-R50": ("tsm_r50_1x1x8_50e_kinetics400_rgb", "tsm_r50_1x1x8_50e_k400", (0.5, 1.0)),
          "MobileNetV2-TSM": ("tsm_mobilenetv2_dense_1x1x8_100e_kinetics400_rgb",

@@ -7,7 +7,8 @@ import tsmcli
 from toy_runs import toy_preset
 from tsmcli.errors import UserError
 from tsmcli.labels import label_map
-from tsmcli.evaluate import scheme_pipeline, test_checkpoint as evaluate_checkpoint
+from tsmcli.data.schemes import scheme_pipeline
+from tsmcli.evaluate import test_checkpoint as evaluate_checkpoint
 from tsmcli.prepare.toy import prepare_toy
 from tsmcli.train.loop import train
 

@@ -11,6 +11,7 @@ _EXPORTS = {
     "build_model": "tsmcli.api", "load_model": "tsmcli.api", "load_preset": "tsmcli.presets",
     "save_checkpoint": "tsmcli.checkpoint", "build_dataset": "tsmcli.data", "build_loader": "tsmcli.data",
     "UserError": "tsmcli.errors", "stream": "tsmcli.streaming",
+    "extract_features": "tsmcli.features",
 }
 __all__ = [*_EXPORTS, "__version__"]
 
@@ -18,6 +19,6 @@ __all__ = [*_EXPORTS, "__version__"]
 def __getattr__(name):
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
-    if name in ("data", "models", "metrics", "presets", "train", "prepare", "checkpoint", "convert", "streaming", "viz"):
+    if name in ("data", "models", "metrics", "presets", "train", "prepare", "checkpoint", "convert", "streaming", "viz", "features"):
         return importlib.import_module(f"tsmcli.{name}")
     raise AttributeError(f"module 'tsmcli' has no attribute {name!r}")

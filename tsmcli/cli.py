@@ -8,6 +8,7 @@ from rich.markup import escape
 from .commands import benchmark as benchmark_cmd
 from .commands import explain as explain_cmd
 from .commands import export as export_cmd
+from .commands import extract as extract_cmd
 from .commands import plot as plot_cmd
 from .commands import prepare as prepare_cmd
 from .commands import predict as predict_cmd
@@ -54,6 +55,7 @@ app.command("predict")(predict_cmd.predict)
 app.add_typer(benchmark_cmd.app, name="benchmark")
 app.command("stream")(stream_cmd.stream)
 app.command("export")(export_cmd.export)
+app.command("extract")(extract_cmd.extract)
 app.command("plot")(plot_cmd.plot)
 app.command("explain")(explain_cmd.explain)
 

@@ -1,9 +1,4 @@
-"""`tsm test`: a checkpoint on a test list under the zoo's evaluation schemes.
-
-Schemes: `preset` (the preset's own test pipeline), `efficient` (its validation pipeline with 1 clip:
-centre crop 224 for the zoo's presets), `accurate` (2 clips by twice sampling x ThreeCrop 256), `dense`
-(the dense presets' 10 clips and their crops).
-"""
+"""`tsm test`: a checkpoint on a test list under one of the zoo's evaluation schemes (data/schemes.py)."""
 import copy
 import json
 from pathlib import Path
@@ -13,46 +8,11 @@ import torch.distributed as dist
 
 from .api import decoder_override, load_for_inference
 from .data import build_dataset, build_loader
+from .data.schemes import SCHEMES, scheme_pipeline
 from .errors import UserError
 from .labels import names_or_indices
 from .metrics import confusion_matrix, mean_class_accuracy, top_k_accuracy
 from .presets.schema import METRIC_NAMES
-
-SCHEMES = ("preset", "efficient", "accurate", "dense")
-_CROPS = ("CenterCrop", "ThreeCrop", "TenCrop")
-
-
-def scheme_pipeline(data_cfg, scheme):
-    """The test steps of a scheme, from a preset's data section.
-
-    efficient: the preset's validation pipeline with one clip (the zoo's default: 1 clip, centre crop);
-    accurate: its test sampling with twice_sample (2 clips) and ThreeCrop 256; dense: the dense presets'
-    own test pipeline (10 clips); preset: the test pipeline as it is.
-    """
-    if scheme == "preset":
-        return copy.deepcopy(data_cfg["test"]["pipeline"])
-    if scheme == "efficient":
-        steps = copy.deepcopy(data_cfg["val"]["pipeline"])
-        if steps[0]["type"] == "SampleFrames":
-            steps[0]["twice_sample"] = False
-        else:  # dense: one window in the middle of the video
-            steps[0].update(num_sample_positions=1, centred=True)
-        return steps
-    steps = copy.deepcopy(data_cfg["test"]["pipeline"])
-    sampler = steps[0]
-    if scheme == "dense":
-        if sampler["type"] != "DenseSampleFrames":
-            raise UserError("--scheme dense needs a dense preset (DenseSampleFrames)")
-        return steps
-    if sampler["type"] == "SampleFrames":  # accurate
-        sampler["twice_sample"] = True
-    else:
-        sampler["num_sample_positions"] = 2
-    kept = [s for s in steps if s["type"] not in _CROPS]
-    normalize = [i for i, s in enumerate(kept) if s["type"] == "Normalize"]
-    position = normalize[0] if normalize else len(kept)
-    return kept[:position] + [{"type": "ThreeCrop", "crop_size": 256}] + kept[position:]
-
 
 def compute_metrics(scores, labels, metric_names=METRIC_NAMES):
     """{"top1", "topK" (K = 5, or the class count when smaller), "mean_class_accuracy"}, as named."""

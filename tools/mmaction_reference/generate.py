@@ -6,6 +6,9 @@ never in ours. Writes:
   outputs.json  - for a set of model cases: the state-dict key names and shapes, the input shape, and
                   the test-mode outputs of mmaction2's own model with deterministic weights
                   (tests/reference_weights.py fills both sides with identical values)
+  features.json - the same cases' outputs in mmaction2's feature-extraction test mode
+  multilabel.json - mmaction2's mean_average_precision, mmit_mean_average_precision and its multi-label
+                  head loss (BCE with logits, label_smooth_eps) on seeded cases
 """
 import argparse
 import json
@@ -111,12 +114,52 @@ def run_case(config_dir, config, shape):
             "cls_score": cls_score.tolist(), "output": np.asarray(final).tolist()}
 
 
+def feature_case(config_dir, config, shape):
+    """mmaction2's feature-extraction test mode (test_cfg.feature_extraction) on a case's weights and input."""
+    cfg = load_config(config_dir, config)
+    cfg.model.test_cfg = dict(feature_extraction=True)
+    model = build(cfg)
+    keys = [(k, list(v.shape)) for k, v in model.state_dict().items()]
+    norm_scale = (1.0, 1.5) if "mobilenetv2" in config else NORM_SCALE
+    model.load_state_dict(fill_state_dict(keys, norm_scale))
+    return {"config": config, "input_shape": list(shape), "features": np.asarray(model(input_clip(shape), return_loss=False)).tolist()}
+
+
+def multilabel_cases():
+    """mmaction2's two multi-label metrics on seeded scores (rounded: ties) and multi-hot labels, with
+    classes that have no positive video; and its multi-label head loss with and without label smoothing."""
+    from mmaction.core.evaluation import mean_average_precision, mmit_mean_average_precision
+    from mmaction.models import build_head
+
+    rng = np.random.RandomState(5)
+    metrics = []
+    for n, k, empty_classes in ((40, 6, 0), (120, 12, 2), (25, 9, 3)):
+        scores = rng.rand(n, k).round(1)
+        labels = (rng.rand(n, k) < 0.3).astype(np.int64)
+        labels[:, k - empty_classes:] = 0
+        labels[np.arange(n), rng.randint(0, k - empty_classes, size=n)] = 1  # every video has a label
+        metrics.append({"scores": scores.tolist(), "labels": labels.tolist(), "empty_classes": empty_classes,
+                        "mean_average_precision": float(mean_average_precision(list(scores), list(labels))),
+                        "mmit_mean_average_precision": float(mmit_mean_average_precision(list(scores), list(labels)))})
+    losses = []
+    for eps in (0.0, 0.1):
+        head = build_head(dict(type="TSMHead", num_classes=7, in_channels=16, num_segments=1, multi_class=True,
+                               label_smooth_eps=eps, loss_cls=dict(type="BCELossWithLogits", loss_weight=160.0)))
+        logits = torch.from_numpy(rng.randn(5, 7).astype(np.float32))
+        labels = torch.from_numpy((rng.rand(5, 7) < 0.4).astype(np.float32))
+        loss = head.loss(logits, labels)["loss_cls"]
+        losses.append({"label_smooth_eps": eps, "loss_weight": 160.0, "logits": logits.tolist(),
+                       "labels": labels.tolist(), "loss": float(loss)})
+    return {"metrics": metrics, "losses": losses}
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--config-dir", required=True,
                         help="mmaction2's configs/recognition/tsm (the wheel ships it in mmaction/.mim)")
     parser.add_argument("--out", default=os.path.join(REPO, "tests", "data", "mmaction"))
-    parser.add_argument("--only", choices=["models", "configs", "sampling", "pipeline", "metrics"],
+    parser.add_argument("--only", choices=["models", "configs", "sampling", "pipeline", "metrics", "features",
+                                                   "multilabel"],
                         help="regenerate one part only")
     parser.add_argument("--shared", default=os.path.join(os.path.dirname(REPO), "shared"))
     args = parser.parse_args()
@@ -130,7 +173,15 @@ def main():
     if args.only in (None, "metrics"):
         with open(os.path.join(args.out, "metrics.json"), "w") as f:
             json.dump({"mmaction2": mmaction.__version__, "cases": metric_cases()}, f)
-    if args.only in ("sampling", "pipeline", "metrics"):
+    if args.only in (None, "multilabel"):
+        with open(os.path.join(args.out, "multilabel.json"), "w") as f:
+            json.dump({"mmaction2": mmaction.__version__, **multilabel_cases()}, f)
+    if args.only in (None, "features"):
+        with torch.no_grad():
+            cases = {case: feature_case(args.config_dir, config, shape) for case, config, shape in OUTPUT_CASES}
+        with open(os.path.join(args.out, "features.json"), "w") as f:
+            json.dump({"mmaction2": mmaction.__version__, "cases": cases}, f)
+    if args.only in ("sampling", "pipeline", "metrics", "features", "multilabel"):
         return
     torch.set_grad_enabled(False)
     if args.only != "configs":

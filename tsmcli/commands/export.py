@@ -73,7 +73,7 @@ def export(
     from ..api import load_model
     from ..data.pipeline import output_size
     from ..errors import UserError
-    from ..evaluate import scheme_pipeline
+    from ..data.schemes import scheme_pipeline
     from ..export import check_precision, onnx_modules
     from ..export.build import export_file
     from ..export.engines import openvino_module

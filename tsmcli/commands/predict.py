@@ -44,7 +44,7 @@ def predict(
     from ..video import MediaError
     from ..devices import resolve_device
     from ..errors import UserError
-    from ..evaluate import scheme_pipeline
+    from ..data.schemes import scheme_pipeline
     from ..labels import names_or_indices
 
     device = resolve_device(device)

@@ -149,3 +149,20 @@ def _parse_lines(text, ann_file, head, multi_class, prefix):
         offsets.append(numbers[0] if head == 2 else 0)
         lines.append(number)
     return Annotations(paths, labels, totals, offsets, lines)
+
+
+def list_paths(ann_file):
+    """(line number, path) of each line of a list, with or without the numbers after the path: for
+    commands that only read the videos (tsm extract), so lists without labels work too."""
+    try:
+        with open(ann_file) as f:
+            text = f.read()
+    except (FileNotFoundError, IsADirectoryError):
+        raise UserError(f"list file {ann_file} does not exist") from None
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            match = _LINE.match(line)
+            rows.append((number, match["path"] if match else line.strip()))
+    return rows
+

@@ -170,7 +170,7 @@ class EpochTaggedSampler(Sampler):
 
 
 def build_loader(dataset, batch_size, num_workers=2, shuffle=True, seed=0, distributed=False,
-                 drop_last=False, world_size=None, rank=None, sampler=None):
+                 drop_last=False, world_size=None, rank=None, sampler=None, collate_fn=collate):
     """DataLoader with pinned memory, persistent workers and, for DDP, a DistributedSampler (its rank
     and world size come from the process group unless given); or the sampler given."""
     generator = torch.Generator()
@@ -184,7 +184,7 @@ def build_loader(dataset, batch_size, num_workers=2, shuffle=True, seed=0, distr
     # Forked on Linux, as in a process started from the shell: a process of `--gpus N` (started by the
     # elastic launcher with spawn) inherits spawn, whose workers each import torch again (seconds apiece).
     context = "fork" if num_workers > 0 and sys.platform.startswith("linux") else None
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, collate_fn=collate,
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, collate_fn=collate_fn,
                       pin_memory=torch.cuda.is_available(), persistent_workers=num_workers > 0,
                       worker_init_fn=_worker_init, drop_last=drop_last, generator=generator,
                       multiprocessing_context=context)

@@ -34,10 +34,12 @@ class Pipeline:
         return self.sampler.test_mode
 
     def load(self, record, rng):
-        """Sample and decode: a Clip of uint8 frames (N, 3, H, W) plus meta (frame_inds, path)."""
+        """Sample and decode: a Clip of uint8 frames (N, 3, H, W) plus meta (frame_inds, path, fps: None
+        for frame folders)."""
+        fps = None
         if self.data_format == "videos":
             with open_video(record.path, self.decoder) as reader:
-                num_frames = len(reader)
+                num_frames, fps = len(reader), float(reader.fps)
                 inds = self.sampler(num_frames, rng)
                 imgs = reader.get(inds)
         else:
@@ -45,7 +47,7 @@ class Pipeline:
             inds = self.sampler(num_frames, rng)
             imgs = read_rawframes(record.path, self.filename_tmpl, inds + self.start_index + record.offset)
         meta = {"path": record.path, "frame_inds": (inds + self.start_index).tolist(),
-                "total_frames": int(num_frames), "views": self.sampler.views}
+                "total_frames": int(num_frames), "views": self.sampler.views, "fps": fps}
         return Clip(imgs, record.label, meta)
 
     def __call__(self, record, rng=None):

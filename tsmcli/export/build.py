@@ -14,7 +14,7 @@ def export_file(model, out, stream=False, precision="fp32", format="onnx", video
     rendered toy clip, encoded and decoded like any video]; clips: {"calibration", "held_out"} ClipSets
     for bf16/int8. Returns the verification report."""
     from ..data.pipeline import output_size, read_clip
-    from ..evaluate import scheme_pipeline
+    from ..data.schemes import scheme_pipeline
 
     steps = scheme_pipeline(model.preset["data"], "efficient")
     height, width = output_size(steps)

@@ -43,7 +43,7 @@ def read_clips(model, source, data_root=None, count=None, exclude=()):
     `exclude` (the calibration clips, when verification reads the same source)."""
     from ..data.pipeline import read_clip
     from ..data.annotations import load_annotations
-    from ..evaluate import scheme_pipeline
+    from ..data.schemes import scheme_pipeline
     from ..video import MediaError, VIDEO_SUFFIXES
 
     data = copy.deepcopy(model.preset["data"])

@@ -41,7 +41,7 @@ def input_layout(model, height, width):
 def scheme_sizes(preset):
     """The frame sizes tsm test's schemes give this preset's model (the graph is verified at each)."""
     from ..data.pipeline import output_size
-    from ..evaluate import SCHEMES, scheme_pipeline
+    from ..data.schemes import SCHEMES, scheme_pipeline
     from ..errors import UserError
 
     sizes = set()

@@ -36,6 +36,17 @@ class Recognizer(nn.Module):
 
     def logits(self, x):
         """(N, V*T, 3, H, W) -> per-view logits (N, V, K)."""
+        scores = self.head(self.features(self.backbone_input(x)))
+        return scores.view(x.shape[0], -1, scores.shape[-1])
+
+    def forward_features(self, x):
+        """(N, V*T, 3, H, W) -> the spatially pooled features the classifier reads, per view and frame:
+        (N, V, T', C), T' = T (T/2 with the temporal pool). The head's fc of their mean over T' is a view's
+        logits (dropout is off in eval mode)."""
+        return pool_frames(self.features(self.backbone_input(x)), x.shape[0], x.shape[1] // self.num_segments)
+
+    def backbone_input(self, x):
+        """(N, V*T, 3, H, W) -> (N*V*T, 3, H, W), normalised here when the model normalises."""
         n, vt = x.shape[:2]
         if vt % self.num_segments:
             raise ValueError(f"input has {vt} frames per video, not a multiple of num_segments="
@@ -45,8 +56,7 @@ class Recognizer(nn.Module):
             x = (x.float() - self.mean) / self.std
         if self.channels_last:  # set by models.fast.prepare_for_inference
             x = x.contiguous(memory_format=torch.channels_last)
-        scores = self.head(self.features(x))
-        return scores.view(n, -1, scores.shape[-1])
+        return x
 
     def features(self, frames):
         """Backbone features of normalised frames (N*T, 3, H, W), in fp32 whatever the backbone computes in."""
@@ -63,3 +73,9 @@ class Recognizer(nn.Module):
         if self.average_clips == "score":
             return scores.mean(dim=1)
         return scores
+
+
+def pool_frames(feature_maps, videos, views):
+    """(N*V*T', C, h, w) feature maps -> their spatial means as (N, V, T', C), in fp32."""
+    pooled = feature_maps.float().mean(dim=(2, 3))
+    return pooled.view(videos, views, -1, pooled.shape[-1])

@@ -26,7 +26,7 @@ from ..data.transforms import Clip
 from ..data.pipeline import STEP_TYPES
 from ..errors import UserError
 from ..labels import names_or_indices
-from ..evaluate import scheme_pipeline
+from ..data.schemes import scheme_pipeline
 from .incremental import IncrementalStream, StreamStep, check_streamable, per_frame_logits
 from .sources import open_source
 from .window import WindowStream

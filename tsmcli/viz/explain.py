@@ -9,7 +9,7 @@ from ..data.pipeline import read_clip
 from ..data.transforms import Clip, Normalize
 from ..errors import UserError
 from ..labels import names_or_indices
-from ..evaluate import scheme_pipeline
+from ..data.schemes import scheme_pipeline
 from . import pyplot, save
 from .gradcam import default_layer, grad_cam
 
