@@ -108,12 +108,6 @@ def test_an_empty_list_is_an_error_naming_the_file(tmp_path):
     assert proc.returncode == 2 and f"{tmp_path}/train.txt lists no videos" in proc.stderr
 
 
-def test_multi_label_data_is_refused_clearly(tmp_path):
-    proc = _tsm("train", "-p", "tsm_r18_1x1x8_toy", "--device", "cpu", "--work-dir", tmp_path / "w",
-                "--set", "data.multi_class=true")
-    assert proc.returncode == 2 and "data.multi_class=true" in proc.stderr
-
-
 def test_version_and_dataset_short_names():
     assert _tsm("--version").stdout.strip().startswith("tsm 0.")
     rows = json.loads(_tsm("presets", "list", "--dataset", "k400", "--json").stdout)

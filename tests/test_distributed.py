@@ -81,15 +81,19 @@ def _second_worker_breaks(cfg, work_dir, kwargs):
 
     if os.environ["RANK"] == "1":
         steps = []
-        real_loss = loop.soft_cross_entropy
+        real_loss = loop.training_loss
 
-        def loss_then_break(*args):
-            steps.append(1)
-            if len(steps) == 2:
-                raise RuntimeError("worker 1 broke on purpose")
-            return real_loss(*args)
+        def loss_then_break(*config):
+            loss = real_loss(*config)
 
-        loop.soft_cross_entropy = loss_then_break
+            def breaking(*args):
+                steps.append(1)
+                if len(steps) == 2:
+                    raise RuntimeError("worker 1 broke on purpose")
+                return loss(*args)
+            return breaking
+
+        loop.training_loss = loss_then_break
     return loop._worker(cfg, work_dir, kwargs)
 
 

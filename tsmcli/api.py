@@ -17,7 +17,7 @@ def build_model(preset, pretrained=True, **overrides):
     """
     sets = [(key.replace("__", "."), value) for key, value in overrides.items()]
     cfg = resolve_preset(preset, sets)
-    model = build_recognizer(cfg["model"], load_pretrained=pretrained)
+    model = build_recognizer(cfg["model"], load_pretrained=pretrained, multi_label=cfg["data"]["multi_class"])
     model.preset = cfg
     model.labels = class_names(cfg)
     return model

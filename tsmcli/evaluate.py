@@ -11,17 +11,28 @@ from .data import build_dataset, build_loader
 from .data.schemes import SCHEMES, scheme_pipeline
 from .errors import UserError
 from .labels import names_or_indices
-from .metrics import confusion_matrix, mean_class_accuracy, top_k_accuracy
-from .presets.schema import METRIC_NAMES
+from .metrics import (confusion_matrix, mean_average_precision, mean_class_accuracy, mmit_mean_average_precision,
+                      per_class_average_precision, top_k_accuracy)
+from .presets.schema import METRIC_NAMES, MULTI_LABEL_METRICS
 
 def compute_metrics(scores, labels, metric_names=METRIC_NAMES):
-    """{"top1", "topK" (K = 5, or the class count when smaller), "mean_class_accuracy"}, as named."""
+    """The named metrics: "top1", "topK" (K = 5, or the class count when smaller), "mean_class_accuracy",
+    "mean_average_precision", "mmit_mean_average_precision". Multi-hot labels (N, K) have the two
+    multi-label ones only (both when none of them is named)."""
+    multi_hot = labels.ndim == 2
+    if multi_hot:
+        metric_names = [m for m in metric_names if m in MULTI_LABEL_METRICS] or MULTI_LABEL_METRICS
     k = min(5, scores.shape[1])
     metrics = {}
     if "top_k_accuracy" in metric_names:
         metrics.update({"top1": top_k_accuracy(scores, labels, 1), f"top{k}": top_k_accuracy(scores, labels, k)})
     if "mean_class_accuracy" in metric_names:
         metrics["mean_class_accuracy"] = mean_class_accuracy(scores, labels)
+    hot = labels if multi_hot else torch.nn.functional.one_hot(torch.as_tensor(labels), scores.shape[1])
+    for name in MULTI_LABEL_METRICS:
+        if name in metric_names:
+            metrics[name] = {"mean_average_precision": mean_average_precision,
+                             "mmit_mean_average_precision": mmit_mean_average_precision}[name](scores, hot)
     return metrics
 
 
@@ -71,8 +82,10 @@ def test_checkpoint(checkpoint, preset=None, scheme="preset", ann_file=None, dat
     loader = build_loader(dataset, batch_size or cfg["data"]["test_videos_per_gpu"],
                           cfg["data"]["workers_per_gpu"] if workers is None else workers, shuffle=False)
     scores, labels, metas = score_videos(model, loader, device, world, progress, dtype)
-    videos = [{"index": m["index"], "path": m["path"], "label": int(label), "scores": [round(float(x), 6) for x in s]}
-              for m, s, label in zip(metas, scores, labels)]
+    multi_hot = labels.ndim == 2
+    videos = [{"index": m["index"], "path": m["path"],
+               "label": torch.nonzero(label).flatten().tolist() if multi_hot else int(label),
+               "scores": [round(float(x), 6) for x in s]} for m, s, label in zip(metas, scores, labels)]
     failed = [{"path": m["path"], "reason": m["failures"][0]["reason"]} for m in metas if m["failed"]]
     views = next((m["views"] for m in metas if not m["failed"]), None)
     if len(videos) == 0:
@@ -81,13 +94,19 @@ def test_checkpoint(checkpoint, preset=None, scheme="preset", ann_file=None, dat
         raise UserError(f"none of the {len(videos)} videos could be read (the first, {failed[0]['path']}: "
                         f"{failed[0]['reason']}); check the list and the data root")
     metrics = compute_metrics(scores, labels, metric_names)
-    matrix = confusion_matrix(scores, labels, scores.shape[1])
     names = names_or_indices(model)
-    per_class = [{"index": c, "label": names[c], "videos": int(matrix[c].sum()),
-                  "top1": float(matrix[c, c] / matrix[c].sum())} for c in range(len(matrix)) if matrix[c].sum()]
+    if multi_hot:  # each class's average precision over the videos; no confusion matrix
+        matrix = None
+        per_class = [{"index": c, "label": names[c], "videos": int(labels[:, c].sum()), "ap": float(ap)}
+                     for c, ap in enumerate(per_class_average_precision(scores, labels)) if labels[:, c].sum()]
+    else:
+        matrix = confusion_matrix(scores, labels, scores.shape[1])
+        per_class = [{"index": c, "label": names[c], "videos": int(matrix[c].sum()),
+                      "top1": float(matrix[c, c] / matrix[c].sum())} for c in range(len(matrix)) if matrix[c].sum()]
     return {"checkpoint": str(checkpoint), "preset": cfg["name"], "scheme": scheme, "views": views,
             "videos_total": len(videos), "failed": failed, "metrics": metrics, "per_class": per_class,
-            "confusion_matrix": matrix.tolist(), "labels": model.labels, "videos": videos}
+            "confusion_matrix": None if matrix is None else matrix.tolist(), "labels": model.labels,
+            "videos": videos}
 
 
 def write_result(result, path):

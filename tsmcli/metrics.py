@@ -1,4 +1,5 @@
-"""Evaluation metrics on class scores (N, K) and integer labels (N,), NumPy arrays or tensors."""
+"""Evaluation metrics on class scores (N, K) and integer labels (N,), or multi-hot labels (N, K) for the
+multi-label ones (mean average precision); NumPy arrays or tensors."""
 import numpy as np
 
 
@@ -38,3 +39,50 @@ def mean_class_accuracy(scores, labels):
     if not present.any():
         return 0.0
     return float((np.diag(matrix)[present] / matrix.sum(axis=1)[present]).mean())
+
+
+def average_precision(scores, positives):
+    """Area under the step precision-recall curve of one ranking (mmaction2's, and sklearn's
+    average_precision_score): the sum over the distinct score thresholds, highest first, of the precision
+    at each one times the recall it adds. nan when there is no positive."""
+    scores, positives = _numpy(scores).astype(np.float64), _numpy(positives) == 1
+    if not positives.any():
+        return float("nan")
+    order = np.argsort(-scores, kind="stable")
+    scores, positives = scores[order], positives[order]
+    last_of_tie = np.r_[np.nonzero(np.diff(scores))[0], len(scores) - 1]  # ties share one threshold
+    true = np.cumsum(positives)[last_of_tie]
+    precision = true / (last_of_tie + 1)
+    recall_gain = np.diff(np.r_[0, true]) / true[-1]
+    return float((precision * recall_gain).sum())
+
+
+def per_class_average_precision(scores, labels):
+    """(K,) average precision of each class over the videos (nan for a class without positives)."""
+    scores, labels = _numpy(scores), _numpy(labels)
+    return np.array([average_precision(scores[:, c], labels[:, c]) for c in range(scores.shape[1])])
+
+
+def mean_average_precision(scores, labels):
+    """Multi-label: the mean over classes with at least one positive video of their average precision
+    (scores (N, K), labels (N, K) multi-hot); equal to mmaction2 0.x's. 0.0 when no class has one."""
+    ap = per_class_average_precision(scores, labels)
+    return float(np.nanmean(ap)) if not np.isnan(ap).all() else 0.0
+
+
+def mmit_mean_average_precision(scores, labels):
+    """Multi-label, as Multi-Moments in Time reports it: the average precision of each video's ranking
+    of the classes, averaged over videos. Equal to mmaction2 0.x's when every video has a label; a video
+    without one has no ranking to judge and is left out (mmaction2's mean becomes nan)."""
+    scores, labels = _numpy(scores), _numpy(labels)
+    ap = np.array([average_precision(s, y) for s, y in zip(scores, labels)])
+    return float(np.nanmean(ap)) if len(ap) and not np.isnan(ap).all() else 0.0
+
+
+def top1_hits(scores, labels):
+    """Share of samples whose highest score is a label of theirs: top-1 accuracy, and for multi-hot
+    labels the share whose best class is one of their labels (the training log's top1)."""
+    if labels.ndim == 1:
+        return top_k_accuracy(scores, labels, 1)
+    best = _numpy(scores).argmax(axis=1)
+    return float((_numpy(labels)[np.arange(len(best)), best] > 0).mean()) if len(best) else 0.0

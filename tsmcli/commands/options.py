@@ -46,6 +46,11 @@ def workers():
     return typer.Option(None, min=0, help="Loader worker processes [default: the preset's data.workers_per_gpu].")
 
 
+def threshold():
+    return typer.Option(0.5, min=0.0, max=1.0, help="Multi-label models (data.multi_class): every class at or "
+                                                    "above this probability, instead of the top ones.")
+
+
 def as_json(help="Print JSON for scripts."):
     return typer.Option(False, "--json", help=help)
 

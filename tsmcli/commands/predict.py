@@ -13,6 +13,7 @@ def predict(
     ckpt: str = typer.Option(..., "--ckpt", help=options.CHECKPOINT_HELP),
     preset: Optional[str] = options.preset(required=False),
     top: int = typer.Option(5, min=1, help="How many classes to show."),
+    threshold: float = options.threshold(),
     scheme: str = typer.Option("preset", help="preset | efficient | accurate | dense (as in `tsm test`)."),
     device: str = options.device(),
     fast: bool = options.fast(),
@@ -27,7 +28,8 @@ def predict(
     backend: str = options.backend(),
 ):
     """Top classes for each video, with the checkpoint's label map (or the dataset's shipped one for
-    mmaction2 checkpoints), through the preset's test pipeline.
+    mmaction2 checkpoints), through the preset's test pipeline; for a multi-label model, every class at or
+    above --threshold.
 
     Examples:
 
@@ -46,6 +48,7 @@ def predict(
     from ..errors import UserError
     from ..data.schemes import scheme_pipeline
     from ..labels import names_or_indices
+    from ..models.recognizer import top_classes
 
     device = resolve_device(device)
     model, dtype = load_for_inference(ckpt, preset=preset, device=device, fast=fast, amp=amp, backend=backend, say=_say,
@@ -54,7 +57,7 @@ def predict(
 
     give_cores_to_engine(model)
     if timeline:
-        return _timelines(model, inputs, every, top, as_json)
+        return _timelines(model, inputs, every, top, as_json, threshold)
     data = copy.deepcopy(model.preset["data"])
     steps = scheme_pipeline(data, scheme)
     labels = names_or_indices(model)
@@ -68,7 +71,8 @@ def predict(
             continue
         with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             probs = model(clip.imgs[None].to(device))[0].float().cpu()
-        best = probs.argsort(descending=True)[:top].tolist()
+        multi_label = getattr(model, "multi_label", False)
+        best = top_classes(probs, top, threshold if multi_label else None)
         if as_json:
             typer.echo(json.dumps({"video": str(path), "topk": [{"index": i, "label": labels[i],
                                                                  "prob": round(float(probs[i]), 6)} for i in best],
@@ -77,15 +81,18 @@ def predict(
             typer.echo(f"{path}:")
             for i in best:
                 typer.echo(f"  {float(probs[i]):7.2%}  {labels[i]}")
+            if not best:
+                typer.echo(f"  no class at or above {threshold:.0%} (the best: {labels[int(probs.argmax())]} "
+                           f"{float(probs.max()):.2%})")
     if failed:
         raise UserError("some inputs could not be read (see above)")
 
 
-def _timelines(model, inputs, every, top, as_json):
+def _timelines(model, inputs, every, top, as_json, threshold):
     from ..streaming.timeline import timeline
 
     for path in inputs:
-        result = timeline(model, str(path), every=every, top=top)
+        result = timeline(model, str(path), every=every, top=top, threshold=threshold)
         if as_json:
             typer.echo(json.dumps({"video": str(path), **result}))
             continue

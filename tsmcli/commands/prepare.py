@@ -33,31 +33,41 @@ def _report(summary, as_json, next_step=None):
 
 @app.command("toy")
 def toy(
-    root: Path = typer.Option(Path("data/toy"), help="Where to write videos/, the lists and label_map.txt."),
-    train_per_class: int = typer.Option(48, min=1),
-    val_per_class: int = typer.Option(16, min=1),
+    root: Optional[Path] = typer.Option(None, help="Where to write videos/, the lists and label_map.txt "
+                                                   "[default: data/toy, or data/toy_multilabel]."),
+    train_per_class: int = typer.Option(48, min=1, help="Training videos per class (multi-label: per label)."),
+    val_per_class: int = typer.Option(16, min=1, help="Validation videos per class (multi-label: per label)."),
     seed: int = typer.Option(0, min=0),
     frames: Optional[str] = typer.Option(None, help="Also extract JPEG frames at this size, e.g. short64."),
+    multi_label: bool = typer.Option(False, "--multi-label", help="The multi-label toy: a square and a circle "
+                                                                  "each moving left or right, two labels a video."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ):
     """Generate the toy dataset: 4 classes that differ only in frame order (moving left/right,
     growing/shrinking), real H.264 videos, seeded, a few seconds to make.
 
-    Example:
+    Examples:
 
       tsm prepare toy --root data/toy
+
+      tsm prepare toy --multi-label && tsm train -p tsm_r18_1x1x8_toy_multilabel
     """
     from ..prepare.toy import prepare_toy
 
-    _report(prepare_toy(root, train_per_class, val_per_class, seed, extract=frames), as_json,
-            "tsm train -p tsm_r18_1x1x8_toy" + ("" if root == Path("data/toy") else
-                                                 f"  (it reads data/toy: pass --set data.train.ann_file=... for {root})"))
+    default = Path("data/toy_multilabel" if multi_label else "data/toy")
+    root = root or default
+    preset = "tsm_r18_1x1x8_toy_multilabel" if multi_label else "tsm_r18_1x1x8_toy"
+    _report(prepare_toy(root, train_per_class, val_per_class, seed, extract=frames, multi_label=multi_label), as_json,
+            f"tsm train -p {preset}" + ("" if root == default else
+                                        f"  (it reads {default}: pass --set data.train.ann_file=... for {root})"))
 
 
 @app.command("custom")
 def custom(
     root: Path = typer.Option(..., help="Output folder (lists, label_map.txt, failures.txt)."),
     videos: Optional[Path] = typer.Option(None, help="Folder of class sub-folders of videos [default: ROOT/videos]."),
+    labels: Optional[Path] = typer.Option(None, help="Multi-label videos: a CSV of 'video path,label;label;...' "
+                                                     "(paths relative to --videos) instead of class sub-folders."),
     val_ratio: float = typer.Option(0.2, min=0.0, max=0.99, help="Share of each class for validation (seeded)."),
     base: str = typer.Option(SMALL_PRESET, help="The preset ROOT/tsm.yaml extends: a small ResNet18 at 112 px that "
                              "trains on a laptop CPU, or any trainable preset (e.g. tsm_r50_1x1x8_50e_k400)."),
@@ -80,11 +90,14 @@ def custom(
       tsm prepare custom --root data/mine && tsm train -p data/mine/tsm.yaml
 
       tsm prepare custom --root data/mine --base tsm_r50_1x1x8_50e_k400 --train-list train.txt --val-list val.txt
+
+      tsm prepare custom --root data/tagged --labels data/tagged/labels.csv
     """
     from ..prepare.custom import PRESET_FILE, prepare_custom
 
     preset = root / PRESET_FILE
-    _run(lambda **media: prepare_custom(root, videos, val_ratio, train_list, val_list, seed, base=base, **media),
+    _run(lambda **media: prepare_custom(root, videos, val_ratio, train_list, val_list, seed, base=base,
+                                        labels_csv=labels, **media),
          frames, resize_videos, workers, shard, as_json, decoder,
          next_step=f"tsm train -p {_quoted(preset)}   (or: tsm finetune --from CHECKPOINT -p {_quoted(preset)})")
 

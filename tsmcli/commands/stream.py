@@ -24,6 +24,7 @@ def stream(
                                                             "mode]."),
     window_every: int = typer.Option(1, min=1, help="Window mode: re-run the window every K steps."),
     top: int = typer.Option(3, min=1, help="How many classes to report per step."),
+    threshold: float = options.threshold(),
     realtime: bool = typer.Option(False, help="Drop source frames whose moment has passed when the model is "
                                               "slower than the source."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write the video with the current label drawn on "
@@ -69,7 +70,7 @@ def stream(
     give_cores_to_engine(model)
     source_fps, frames = frames_of(source, fps, parse_size(size), model.preset["data"]["decoder"])
     streamer = Streamer(model, mode=mode, every=every, average=average, top=top, realtime=realtime,
-                        window_every=window_every, fps=source_fps, amp=dtype)
+                        window_every=window_every, fps=source_fps, amp=dtype, threshold=threshold)
     typer.echo(f"{source}: {streamer.mode} mode, a step every {streamer.every} frames at {source_fps:.3g} fps, "
                f"outputs averaged over {streamer.average}", err=True)
     video = AnnotatedVideo(out, source_fps) if out else None
@@ -79,15 +80,15 @@ def stream(
             result = streamer.feed(index, time, frame)
             if result is not None:
                 latencies.append(result.latency_ms)
-                index_, label, prob = result.top[0]
-                caption = f"{label}  {prob:.0%}"
+                caption = ",  ".join(f"{label}  {prob:.0%}" for _, label, prob in result.top[:3]) or "-"
                 if as_json:
                     typer.echo(json.dumps({"step": result.step, "frame": index, "time": round(time, 4),
                                            "top": [{"index": i, "label": n, "prob": round(p, 6)}
                                                    for i, n, p in result.top],
                                            "latency_ms": round(result.latency_ms, 3)}))
                 else:
-                    typer.echo(f"{time:8.2f}s  " + "  |  ".join(f"{n} {p:.1%}" for _, n, p in result.top))
+                    typer.echo(f"{time:8.2f}s  " + ("  |  ".join(f"{n} {p:.1%}" for _, n, p in result.top)
+                                                    or f"no class at or above {threshold:.0%}"))
             if video is not None:
                 video.write(frame, caption or "...")
         finished = True

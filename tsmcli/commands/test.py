@@ -81,7 +81,9 @@ def test(
         Console().print(_per_class_table(result["per_class"]))
     for failure in result["failed"]:
         typer.echo(f"unreadable: {failure['path']} ({failure['reason']})", err=True)
-    if plot:
+    if plot and result["confusion_matrix"] is None:
+        typer.echo("--plot: a multi-label test has no confusion matrix (per-class average precision is above)", err=True)
+    elif plot:
         from ..viz.confusion import plot_confusion
 
         plot_confusion(result["confusion_matrix"], plot, result["labels"], f"{result['preset']} / {result['scheme']}")
@@ -96,10 +98,12 @@ PER_CLASS_ROWS = 60  # more classes than this: the JSON (--out) has them
 
 
 def _per_class_table(rows):
+    """Each class's top-1 accuracy; for multi-label tests its average precision over its positive videos."""
+    score = "ap" if rows and "ap" in rows[0] else "top1"
     table = Table(title="per class")
-    for column in ("class", "videos", "top1"):
+    for column in ("class", "videos", score):
         table.add_column(column, justify="left" if column == "class" else "right")
     for row in rows:
         name = row["label"] if row["label"] is not None else str(row["index"])
-        table.add_row(name, str(row["videos"]), f"{row['top1']:.4f}")
+        table.add_row(name, str(row["videos"]), f"{row[score]:.4f}")
     return table

@@ -121,7 +121,11 @@ def _run(preset, overrides, work_dir, resume, launch, init_from=None, finetune=F
         typer.echo(f"stopped by a signal; to continue:\n  {_resume_command(work_dir)}")
         raise typer.Exit(128 + metrics["stopped"])
     else:
-        typer.echo(f"done: val top1 {metrics.get('top1', float('nan')):.4f}; checkpoints in {work_dir}")
+        from ..train.loop import RANKED_BY
+
+        ranked = next((k for k in RANKED_BY if k in metrics), None)
+        score = f"val {ranked} {metrics[ranked]:.4f}; " if ranked else ""
+        typer.echo(f"done: {score}checkpoints in {work_dir}")
 
 
 def _train_or_launch(cfg, work_dir, resume, launch, world, options):

@@ -62,6 +62,11 @@ class Annotations:
                             "number of classes, or use a checkpoint trained on this list")
 
 
+def label_text(label):
+    """The labels of a list line as written: one class index, or several separated by spaces."""
+    return " ".join(map(str, label)) if isinstance(label, (list, tuple)) else str(label)
+
+
 def load_annotations(ann_file, data_format, data_prefix="", with_offset=False, multi_class=False):
     """Parse a list file. Errors name the file, the line and what was expected."""
     if data_format not in ("rawframes", "videos"):

@@ -112,9 +112,6 @@ def build_dataset(preset, split="train", ann_file=None, data_prefix=None, seed=0
         raise ValueError(f"split must be train, val or test, got {split!r}")
     cfg = resolve_preset(preset, [(k.replace("__", "."), v) for k, v in overrides.items()])
     data = cfg["data"]
-    if data["multi_class"]:  # training and metrics are single-label: refuse rather than mislead
-        raise UserError("data.multi_class=true: multi-label training (sigmoid BCE) and its metric (mean average "
-                        "precision) are not implemented; no zoo preset uses them. Use single-label lists")
     split_cfg = data[split]
     if records is None:
         list_file = ann_file or split_cfg["ann_file"]
@@ -142,8 +139,9 @@ def _missing_list(cfg, split, list_file, given):
 
     where = "" if given else f" (data.{split}.ann_file of preset '{cfg['name']}')"
     dataset = cfg.get("dataset")
-    if not given and (dataset == "toy" or dataset in DATASET_ORDER) and not os.path.isabs(list_file):
-        return (f"list file {list_file} does not exist{where}: run `tsm prepare {dataset}` first, in the folder "
+    command = {"toy_multilabel": "toy --multi-label"}.get(dataset, dataset)
+    if not given and (dataset in ("toy", "toy_multilabel") or dataset in DATASET_ORDER) and not os.path.isabs(list_file):
+        return (f"list file {list_file} does not exist{where}: run `tsm prepare {command}` first, in the folder "
                 f"you run this from (paths such as data/{dataset}/ are read from there)")
     return (f"list file {list_file} does not exist{where}: prepare the data (`tsm prepare`) or give your list "
             f"(--set data.{split}.ann_file=PATH data.{split}.data_prefix=DIR)")

@@ -10,6 +10,7 @@ import copy
 import numpy as np
 import torch
 
+from ..models.recognizer import probabilities
 from ..errors import UserError
 from .engines import open_engine
 
@@ -45,6 +46,7 @@ class _Exported:
         self.num_classes = self.preset["model"]["num_classes"]
         self.num_segments = self.preset["model"]["num_segments"]
         self.average_clips = self.preset["model"].get("average_clips", "prob")
+        self.multi_label = self.preset["data"].get("multi_class", False)
         self.precision = getattr(engine, "precision", meta.get("precision", "fp32"))
         self.backend = engine.backend
         self.device = torch.device("cpu")
@@ -82,7 +84,7 @@ class ExportedModel(_Exported):
     def __call__(self, x):
         scores = self.logits(x)
         if self.average_clips == "prob":
-            return scores.softmax(dim=-1).mean(dim=1)
+            return probabilities(scores, self.multi_label).mean(dim=1)
         if self.average_clips == "score":
             return scores.mean(dim=1)
         return scores

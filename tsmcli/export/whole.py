@@ -20,6 +20,7 @@ from torch import nn
 from ..atomic import atomic_path
 from . import at_precision, check_verified, onnx_modules
 from .agreement import DEFAULT_MIN_AGREEMENT, agreement, check_agreement
+from ..models.recognizer import probabilities
 from .engines import OnnxRuntimeEngine, OpenVinoEngine, openvino_module
 
 FORMATS = {"onnx": ".onnx", "openvino": ".xml"}
@@ -62,7 +63,8 @@ class _OneView(nn.Module):
 
     def forward(self, clip):
         logits = self.model.logits(clip)
-        averaged = {"prob": logits.softmax(-1), "score": logits}.get(self.model.average_clips, logits)
+        averaged = {"prob": probabilities(logits, self.model.multi_label), "score": logits}.get(
+            self.model.average_clips, logits)
         return averaged[:, 0], logits[:, 0]
 
 

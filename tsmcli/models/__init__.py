@@ -9,8 +9,9 @@ __all__ = ["build_recognizer", "Recognizer", "ResNetTSM", "MobileNetV2TSM", "TSM
            "ShiftedConv2d", "temporal_shift"]
 
 
-def build_recognizer(model_cfg: dict, load_pretrained: bool = True) -> Recognizer:
-    """model_cfg: the `model` section of a resolved preset (see presets/_base/tsm.yaml)."""
+def build_recognizer(model_cfg: dict, load_pretrained: bool = True, multi_label: bool = False) -> Recognizer:
+    """model_cfg: the `model` section of a resolved preset (see presets/_base/tsm.yaml); multi_label: the
+    preset's data.multi_class (sigmoid probabilities)."""
     from .pretrained import load_weights_file, resolve_pretrained
 
     cfg = model_cfg
@@ -40,4 +41,4 @@ def build_recognizer(model_cfg: dict, load_pretrained: bool = True) -> Recognize
     head = TSMHead(backbone.out_channels, cfg["num_classes"], head_segments, dropout=cfg["dropout"],
                    init_std=cfg["init_std"])
     return Recognizer(backbone, head, segments, average_clips=cfg["average_clips"],
-                      normalize=cfg.get("normalize"))
+                      normalize=cfg.get("normalize"), multi_label=multi_label)

@@ -9,12 +9,13 @@ class Recognizer(nn.Module):
     """forward(x) with x of shape (N, V*T, 3, H, W): V views (clips x crops) of T frames each.
 
     Training mode returns logits (N*V, K). Eval mode averages the V views of each video as
-    `average_clips` says: 'prob' = softmax then mean, 'score' = mean of logits, None = (N, V, K) logits.
+    `average_clips` says: 'prob' = probabilities then mean, 'score' = mean of logits, None = (N, V, K)
+    logits. Probabilities are a softmax, or for a multi-label model (data.multi_class) a sigmoid per class.
     Inputs may be uint8 when `normalize` (mean, std in 0..255 units) is set: normalisation then happens
     here, on the model's device (the gpu_normalize presets).
     """
 
-    def __init__(self, backbone, head, num_segments, average_clips="prob", normalize=None):
+    def __init__(self, backbone, head, num_segments, average_clips="prob", normalize=None, multi_label=False):
         super().__init__()
         if average_clips not in AVERAGE_CLIPS:
             raise ValueError(f"average_clips must be one of {AVERAGE_CLIPS}, got {average_clips!r}")
@@ -22,6 +23,7 @@ class Recognizer(nn.Module):
         self.head = head
         self.num_segments = num_segments
         self.average_clips = average_clips
+        self.multi_label = multi_label
         self.channels_last = False
         self.compute_dtype = None  # the backbone's dtype when models.fast made it bf16
         if normalize is not None:
@@ -69,7 +71,7 @@ class Recognizer(nn.Module):
         if self.training:
             return scores.flatten(0, 1)
         if self.average_clips == "prob":
-            return scores.softmax(dim=-1).mean(dim=1)
+            return probabilities(scores, self.multi_label).mean(dim=1)
         if self.average_clips == "score":
             return scores.mean(dim=1)
         return scores
@@ -79,3 +81,18 @@ def pool_frames(feature_maps, videos, views):
     """(N*V*T', C, h, w) feature maps -> their spatial means as (N, V, T', C), in fp32."""
     pooled = feature_maps.float().mean(dim=(2, 3))
     return pooled.view(videos, views, -1, pooled.shape[-1])
+
+
+def probabilities(logits, multi_label=False):
+    """Class probabilities of logits (..., K): softmax over the classes, or each class's own sigmoid
+    for multi-label models."""
+    return logits.sigmoid() if multi_label else logits.softmax(dim=-1)
+
+
+def top_classes(probs, top=5, threshold=None):
+    """Class indices, most probable first: the `top` best, or with a threshold (multi-label models)
+    every class at or above it."""
+    order = probs.argsort(descending=True).tolist()
+    if threshold is None:
+        return order[:top]
+    return [i for i in order if float(probs[i]) >= threshold]

@@ -7,6 +7,7 @@ from pathlib import Path
 from ..labels import label_map
 from ..errors import UserError
 from ..atomic import write_text
+from ..data.annotations import label_text
 from .media import process_videos
 
 
@@ -33,7 +34,7 @@ def finish(root, name, classes, splits, videos_dir, failed=None, frames=None, re
     failed = dict(failed or {})
     list_names = list_names or {split: f"{name}_{split}_list" for split in splits}
     for split, rows in splits.items():
-        write_text(root / f"{list_names[split]}_videos.txt", "".join(f"{rel} {label}\n" for rel, label in rows))
+        write_text(root / f"{list_names[split]}_videos.txt", "".join(f"{rel} {label_text(label)}\n" for rel, label in rows))
     if frames or resize:
         renamed = {list_names[s]: rows for s, rows in splits.items()}
         for path, reason in process_videos(root, videos_dir, renamed, frames, resize, workers, shard, progress=progress,

@@ -3,6 +3,7 @@ import os
 
 from .extract import Job, extract_frames, parse_size, resize_video, run_jobs
 from ..atomic import write_text
+from ..data.annotations import label_text
 
 
 def parse_shard(text):
@@ -38,7 +39,7 @@ def process_videos(root, videos_dir, lists, frames=None, resize=None, workers=No
         counts = {os.path.relpath(t, os.path.join(root, frames_subdir)): n for t, n in result["frames"].items()}
         if shard is None:  # with shards, each machine has only its part: lists come from an unsharded run
             for list_name, rows in lists.items():
-                lines = [f"{os.path.splitext(rel)[0]} {counts[os.path.splitext(rel)[0]]} {label}\n"
+                lines = [f"{os.path.splitext(rel)[0]} {counts[os.path.splitext(rel)[0]]} {label_text(label)}\n"
                          for rel, label in rows if os.path.splitext(rel)[0] in counts]
                 write_text(os.path.join(root, f"{list_name}_rawframes.txt"), "".join(lines))
     if resize:
@@ -52,7 +53,7 @@ def process_videos(root, videos_dir, lists, frames=None, resize=None, workers=No
         done = {os.path.relpath(t, out_dir) for t in result["frames"]}
         if shard is None:
             for list_name, rows in lists.items():
-                lines = [f"{os.path.splitext(rel)[0]}.mp4 {label}\n" for rel, label in rows
+                lines = [f"{os.path.splitext(rel)[0]}.mp4 {label_text(label)}\n" for rel, label in rows
                          if os.path.splitext(rel)[0] + ".mp4" in done]
                 write_text(os.path.join(root, f"{list_name}_videos_{suffix}.txt"), "".join(lines))
     return failures

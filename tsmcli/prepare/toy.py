@@ -4,6 +4,10 @@ Each class is the time reversal of another: a shape moving left vs right, growin
 positions and sizes are drawn symmetrically, so the *set* of frames of a 'left' video is distributed
 exactly like that of a 'right' video: a model that averages frames without temporal modelling cannot do
 better than chance within a pair (50 %), while the temporal shift can learn the order.
+
+The multi-label toy (multi_label=True) shows a square and a circle in every clip, each moving left or
+right on its own: each video has two of the four labels, one per shape, and again only the frame order
+tells a label from its opposite.
 """
 import os
 
@@ -13,6 +17,7 @@ from .common import finish
 from ..video import write_video
 
 CLASSES = ["moving left", "moving right", "growing", "shrinking"]
+MULTI_LABEL_CLASSES = ["square moving left", "square moving right", "circle moving left", "circle moving right"]
 
 
 FRAMES = 17  # with 8 segments the test sampler takes frames 1, 3, ..., 15 of 17, a set that time reversal
@@ -50,13 +55,39 @@ def render(label, rng, size=64, frames=FRAMES):
     return out
 
 
+def render_pair(square_right, circle_right, rng, size=64, frames=FRAMES):
+    """One multi-label clip: a square in the upper half and a circle in the lower half, each walking the
+    same kind of path left or right."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    img0 = rng.integers(0, 90, size=3).astype(np.float32) + rng.normal(0, 6, size=(size, size, 1)).astype(np.float32)
+    t = np.linspace(0.0, 1.0, frames, dtype=np.float32)
+    travel = size * 0.45
+    paths = []
+    for right, band in ((square_right, (0.22, 0.32)), (circle_right, (0.68, 0.78))):
+        xs = rng.uniform(size * 0.25, size * 0.75) - travel / 2 + travel * t
+        paths.append((xs if right else xs[::-1], rng.uniform(size * band[0], size * band[1]),
+                      rng.uniform(size * 0.09, size * 0.13), rng.integers(140, 256, size=3).astype(np.float32)))
+    out = np.empty((frames, size, size, 3), dtype=np.uint8)
+    for i in range(frames):
+        img = img0.copy()
+        for square, (xs, y, radius, colour) in zip((True, False), paths):
+            dx, dy = np.abs(xx - xs[i]), np.abs(yy - y)
+            inside = np.maximum(dx, dy) <= radius if square else dx ** 2 + dy ** 2 <= radius ** 2
+            img = np.where(inside[..., None], colour, img)
+        out[i] = np.clip(img, 0, 255).astype(np.uint8)
+    return out
+
+
 def prepare_toy(root, train_per_class=48, val_per_class=16, seed=0, size=64, frames=FRAMES, fps=12,
-                extract=None, workers=None):
+                extract=None, workers=None, multi_label=False):
     """Write root/videos/<class>/*.mp4, toy_{train,val}_list_videos.txt and label_map.txt; with
-    extract='short64' etc. also JPEG frames and toy_{train,val}_list_rawframes.txt.
+    extract='short64' etc. also JPEG frames and toy_{train,val}_list_rawframes.txt. multi_label: the
+    multi-label toy instead (root/videos/<split>_NNNN.mp4, two labels a line, toy_multilabel_* lists).
 
     Returns a summary dict. Videos already present are kept (a re-run completes what is missing).
     """
+    if multi_label:
+        return _prepare_multi_label(root, train_per_class, val_per_class, seed, size, frames, fps, extract, workers)
     rng = np.random.default_rng(seed)
     splits = {"train": [], "val": []}
     written = kept = 0
@@ -76,3 +107,26 @@ def prepare_toy(root, train_per_class=48, val_per_class=16, seed=0, size=64, fra
     finish(root, "toy", CLASSES, splits, os.path.join(root, "videos"), frames=extract, workers=workers)
     return {"root": str(root), "classes": len(CLASSES), "train": len(splits["train"]), "val": len(splits["val"]),
             "written": written, "kept": kept}
+
+
+def _prepare_multi_label(root, train_per_class, val_per_class, seed, size, frames, fps, extract, workers):
+    """The four (square, circle) direction pairs in turn: each label is on half of the videos."""
+    rng = np.random.default_rng(seed)
+    splits = {"train": [], "val": []}
+    written = kept = 0
+    for split, count in (("train", train_per_class), ("val", val_per_class)):
+        for i in range(count * 2):
+            square_right, circle_right = i % 2, (i // 2) % 2
+            clip = render_pair(square_right, circle_right, rng, size, frames)
+            relative = f"{split}_{i:04d}.mp4"
+            path = os.path.join(root, "videos", relative)
+            if os.path.exists(path):
+                kept += 1
+            else:
+                write_video(path, clip, fps=fps)
+                written += 1
+            splits[split].append((relative, [square_right, 2 + circle_right]))
+    finish(root, "toy_multilabel", MULTI_LABEL_CLASSES, splits, os.path.join(root, "videos"), frames=extract,
+           workers=workers)
+    return {"root": str(root), "classes": len(MULTI_LABEL_CLASSES), "train": len(splits["train"]),
+            "val": len(splits["val"]), "written": written, "kept": kept}

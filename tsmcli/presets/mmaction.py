@@ -73,6 +73,8 @@ def preset_from_mmaction(cfg):
         "num_classes": head["num_classes"],
         "dropout": head.get("dropout_ratio", 0.8),
         "init_std": head.get("init_std", 0.001),
+        "label_smooth_eps": head.get("label_smooth_eps", 0.0),  # multi-label targets only, as in mmaction2
+        "loss_weight": (head.get("loss_cls") or {}).get("loss_weight", 1.0),
         "average_clips": (model.get("test_cfg") or {}).get("average_clips"),
         "normalize": None,
     }

@@ -104,7 +104,9 @@ def non_negative(v):
     return v >= 0
 
 
-METRIC_NAMES = ("top_k_accuracy", "mean_class_accuracy")  # mmaction2's (evaluation.metrics, tsm test --metrics)
+SINGLE_LABEL_METRICS = ("top_k_accuracy", "mean_class_accuracy")
+MULTI_LABEL_METRICS = ("mean_average_precision", "mmit_mean_average_precision")
+METRIC_NAMES = SINGLE_LABEL_METRICS + MULTI_LABEL_METRICS  # mmaction2's (evaluation.metrics, tsm test --metrics)
 POS_INT = Field(int, check=positive, hint="must be > 0")
 NON_NEG_INT = Field(int, check=non_negative, hint="must be >= 0")
 POS_FLOAT = Field(float, check=positive, hint="must be > 0")
@@ -182,6 +184,8 @@ SCHEMA = Section({
         "num_classes": POS_INT,
         "dropout": Field(float, check=lambda v: 0 <= v < 1, hint="must be within [0, 1)"),
         "init_std": POS_FLOAT,
+        "label_smooth_eps": Field(float, check=lambda v: 0 <= v < 1, hint="must be within [0, 1)"),
+        "loss_weight": POS_FLOAT,
         "average_clips": Field(str, type(None), choices=("prob", "score", None)),
         "normalize": Section({"mean": RGB, "std": RGB}, nullable=True),
     }),

@@ -26,6 +26,7 @@ from ..data.transforms import Clip
 from ..data.pipeline import STEP_TYPES
 from ..errors import UserError
 from ..labels import names_or_indices
+from ..models.recognizer import probabilities, top_classes
 from ..data.schemes import scheme_pipeline
 from .incremental import IncrementalStream, StreamStep, check_streamable, per_frame_logits
 from .sources import open_source
@@ -34,7 +35,7 @@ from .window import WindowStream
 MODES = ("auto", "incremental", "window")
 # Typical clip lengths (seconds) of the datasets whose presets sample T segments over a whole clip.
 CLIP_SECONDS = {"kinetics400": 10.0, "sthv1": 4.0, "sthv2": 4.0, "jester": 3.0, "diving48": 5.0, "hmdb51": 3.0,
-                "ucf101": 7.0, "toy": 16 / 12}
+                "ucf101": 7.0, "toy": 16 / 12, "toy_multilabel": 16 / 12}
 DEFAULT_CLIP_SECONDS = 5.0
 REFERENCE_FPS = 30.0  # the frame rate dense sampling intervals are written for (Kinetics)
 
@@ -47,8 +48,8 @@ class StreamResult:
     step: int                  # steps taken so far (1 for the first)
     frame_index: int           # the source frame of this step
     time: float                # its time in the source, seconds
-    probs: torch.Tensor        # (K,) softmax of the mean logits of the last `average` steps
-    top: List[Tuple[int, str, float]]  # (class index, name, probability), best first
+    probs: torch.Tensor        # (K,) softmax (multi-label: sigmoid) of the mean logits of the last `average` steps
+    top: List[Tuple[int, str, float]]  # (class index, name, probability), best first; multi-label: those >= threshold
     latency_ms: float          # the model's time for this step
     dropped: int               # source frames dropped so far (realtime)
 
@@ -104,9 +105,10 @@ class Streamer:
     StreamResult on the frames it steps on, else None."""
 
     def __init__(self, model, mode="auto", every=None, average=None, top=5, realtime=False, window_every=1,
-                 fps=30.0, device=None, amp=None):
+                 fps=30.0, device=None, amp=None, threshold=0.5):
         self.mode = resolve_mode(model, mode)
         self.fps, self.top, self.realtime = fps, top, realtime
+        self.multi_label, self.threshold = getattr(model, "multi_label", False), threshold
         self.every = every or frame_spacing(model.preset, fps)
         if getattr(model, "kind", None) == "stream_step":
             self.runner = model.stream()
@@ -139,9 +141,9 @@ class Streamer:
         # the mean of the last logits, then softmax: the consensus the model was trained with (averaging
         # probabilities instead lets the early, past-blind frames of an online model outvote the rest)
         self.recent = (self.recent + [output[0].float().cpu()])[-self.average:]
-        mean = torch.stack(self.recent).mean(0).softmax(-1)
+        mean = probabilities(torch.stack(self.recent).mean(0), self.multi_label)
         self.steps += 1
-        best = mean.argsort(descending=True)[:self.top].tolist()
+        best = top_classes(mean, self.top, self.threshold if self.multi_label else None)
         return StreamResult(self.steps, index, float(time), mean, [(i, self.labels[i], float(mean[i])) for i in best],
                             latency, self.dropped)
 

@@ -3,13 +3,15 @@ frame spacing), and the runs of windows with the same top-1 label merged into se
 from . import Streamer, frames_of
 
 
-def timeline(model, video, every=None, top=5, fps=None):
+def timeline(model, video, every=None, top=5, fps=None, threshold=0.5):
     """-> {"fps", "every", "windows": [{"start", "end", "top": [{"index", "label", "prob"}]}],
     "segments": [{"start", "end", "label", "index", "score"}]}; times in seconds, score = the label's mean
-    probability over the segment's windows."""
+    probability over the segment's windows. A multi-label model's windows list the classes at or above
+    `threshold`; its segments follow the most probable class."""
     source_fps, frames = frames_of(video, fps, decoder=model.preset["data"]["decoder"])
     frames_per_window = model.num_segments
-    streamer = Streamer(model, mode="window", every=every, top=top, window_every=frames_per_window, fps=source_fps)
+    streamer = Streamer(model, mode="window", every=every, top=top, window_every=frames_per_window, fps=source_fps,
+                        threshold=threshold)
     span = (frames_per_window - 1) * streamer.every / source_fps  # first to last frame of a window
     windows = []
     for index, (time, frame) in enumerate(frames):
@@ -18,13 +20,17 @@ def timeline(model, video, every=None, top=5, fps=None):
             windows.append({"start": round(max(0.0, result.time - span), 4),
                             "end": round(result.time + streamer.every / source_fps, 4),
                             "top": [{"index": i, "label": name, "prob": round(p, 6)} for i, name, p in result.top]})
+            if streamer.multi_label:  # its top may be empty: segments follow the most probable class
+                best = int(result.probs.argmax())
+                windows[-1]["best"] = {"index": best, "label": streamer.labels[best],
+                                       "prob": round(float(result.probs[best]), 6)}
     return {"fps": source_fps, "every": streamer.every, "windows": windows, "segments": merge(windows)}
 
 
 def merge(windows):
     segments = []
     for window in windows:
-        best = window["top"][0]
+        best = window.get("best") or window["top"][0]
         if segments and segments[-1]["index"] == best["index"]:
             segment = segments[-1]
             segment["end"] = window["end"]

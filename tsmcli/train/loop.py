@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch.utils.data.distributed import DistributedSampler
 
 from ..atomic import write_text
@@ -24,19 +23,17 @@ from ..devices import amp_dtype
 from ..distributed import every_nth, join_process_group
 from ..evaluate import compute_metrics, score_videos
 from ..launch import run_workers
-from ..metrics import top_k_accuracy
+from ..metrics import top1_hits
 from ..models import build_recognizer
 from ..presets import dump_preset
+from .losses import training_loss
 from .optim import build_optimizer, scaled_lr
 from .runtime import EpochBar, Logger, ResumableSampler, StopRequest, seed_everything
 from .schedule import lr_at, set_lr
 from .sync_bn import convert_sync_batchnorm
 
 
-def soft_cross_entropy(logits, target):
-    if target.ndim == 1:
-        return F.cross_entropy(logits, target)
-    return -(target * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+RANKED_BY = ("top1", "mean_average_precision", "mmit_mean_average_precision", "mean_class_accuracy")
 
 
 def evaluate(model, loader, device, metric_names, world=1):
@@ -96,7 +93,9 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
     sampler = ResumableSampler(DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=seed))
     train_loader = build_loader(train_set, batch, workers, seed=seed, sampler=sampler)
     val_loader = build_loader(every_nth(val_set, world, rank), data_cfg["val_videos_per_gpu"] or batch, workers, shuffle=False)
-    model = build_recognizer(cfg["model"], load_pretrained=init_from is None)
+    multi_label = data_cfg["multi_class"]
+    model = build_recognizer(cfg["model"], load_pretrained=init_from is None, multi_label=multi_label)
+    loss_of = training_loss(cfg["model"], multi_label)
     # opened once the data is found (a missing list is the usual failure), closed by the `with` below
     log = Logger(work_dir, echo, enabled=main)
     if init_from and not resume:
@@ -152,7 +151,7 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
                                                blending["alpha"], np.random.default_rng([seed, epoch, i]))
                 with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
                     logits = net(imgs)
-                    loss = soft_cross_entropy(logits.float(), target) / accumulation
+                    loss = loss_of(logits.float(), target) / accumulation
                 scaler.scale(loss).backward()
                 if (i + 1) % accumulation == 0 or i + 1 == iters:
                     if opt_cfg["grad_clip"]:
@@ -165,7 +164,7 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
                 bar.step(loss.detach() * accumulation)
                 if (i + 1) % cfg["log"]["interval"] == 0 or i + 1 == iters:
                     reported = torch.stack([loss.detach().float() * accumulation,
-                                            torch.tensor(top_k_accuracy(logits.detach(), labels), device=loss.device)])
+                                            torch.tensor(top1_hits(logits.detach(), labels), device=loss.device)])
                     if world > 1:  # the mean over all processes: what the global batch saw
                         dist.all_reduce(reported)
                         reported /= world
@@ -197,7 +196,7 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
                          + f" ({metrics['videos']} videos"
                          + (f", {len(metrics['failed'])} unreadable" if metrics["failed"] else "") + ")")
                 log.draw_curves(last=last)
-                ranked_by = "top1" if "top1" in scores else "mean_class_accuracy"  # best.pth follows this one
+                ranked_by = next(k for k in RANKED_BY if k in scores)  # best.pth follows this one
                 if metrics[ranked_by] > best:
                     best = metrics[ranked_by]
                     if main:

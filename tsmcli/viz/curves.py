@@ -87,13 +87,16 @@ def plot_runs(work_dirs, names=None, x="epoch"):
     return figure
 
 
+STYLES = {"top1": "-", "mean_average_precision": "-", "mean_class_accuracy": ":", "mmit_mean_average_precision": ":"}
+
+
 def _val_metrics(records):
-    """(key, line style): top-1 solid, top-5 dashed, mean class accuracy dotted. A top-k below top-5 is
-    logged when the model has only k classes: always 1, so not drawn."""
-    keys = sorted({k for r in records for k in r if k == "top1" or (TOP_K.match(k) and int(TOP_K.match(k)[1]) >= 5)
-                   or k == "mean_class_accuracy"},
-                  key=lambda k: (k == "mean_class_accuracy", int(TOP_K.match(k)[1]) if TOP_K.match(k) else 0))
-    return [(k, "-" if k == "top1" else ":" if k == "mean_class_accuracy" else "--") for k in keys]
+    """(key, line style): top-1 (multi-label: mean average precision) solid, top-5 dashed, mean class
+    accuracy (MMiT mAP) dotted. A top-k below top-5 is logged when the model has only k classes: always
+    1, so not drawn."""
+    keys = sorted({k for r in records for k in r if k in STYLES or (TOP_K.match(k) and int(TOP_K.match(k)[1]) >= 5)},
+                  key=lambda k: (STYLES.get(k) == ":", int(TOP_K.match(k)[1]) if TOP_K.match(k) else 0, k))
+    return [(k, STYLES.get(k, "--")) for k in keys]
 
 
 def _val_step(record, steps):
