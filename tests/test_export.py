@@ -42,7 +42,7 @@ def test_fp16_graphs_hold_fp16_weights_and_match_the_fp32_model(preset, tmp_path
         kind = onnx.TensorProto.DataType.Name(tensor.data_type)
         sizes[kind] = sizes.get(kind, 0) + len(tensor.raw_data)
     assert sizes["FLOAT16"] > 20 * sizes.get("FLOAT", 0)  # fp32: the classifier (and folded shapes) only
-    assert [i.type.tensor_type.elem_type for i in list(graph.input) + list(graph.output)] == [onnx.TensorProto.FLOAT] * 3
+    assert [i.type.tensor_type.elem_type for i in list(graph.input) + list(graph.output)] == [onnx.TensorProto.FLOAT] * 4
     fp32_bytes = 4 * sum(p.numel() for p in model.parameters())
     assert (tmp_path / "fp16.onnx").stat().st_size < 0.6 * fp32_bytes
 

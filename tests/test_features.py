@@ -191,3 +191,22 @@ def test_shards_split_the_inputs_and_dense_mode_writes_window_times(videos, tmp_
     assert entry["shape"] == [len(entry["windows"]), 512] and entry["windows"][1] == [round(4 / 12, 4), 1.0]
     nothing = tsm_extract(tmp_path, "--ckpt", videos / "toy.pth", "--out", tmp_path / "none")
     assert nothing.returncode == 2 and "no videos" in nothing.stderr
+
+
+def test_an_exported_model_gives_the_checkpoints_features(videos, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from tsmcli.export.exported import open_exported
+    from tsmcli.export.whole import export_model
+
+    model = tsmcli.load_model(videos / "toy.pth")
+    export_model(model, tmp_path / "toy.onnx", 56, 56)
+    exported = open_exported(tmp_path / "toy.onnx")
+    for mode in ("video", "dense"):
+        theirs = extract_features(exported, VIDEO, mode=mode, every=4)
+        ours = extract_features(model, VIDEO, mode=mode, every=4)
+        assert theirs.array.shape == ours.array.shape and np.allclose(theirs.array, ours.array, atol=1e-4)
+    with pytest.raises(tsmcli.UserError, match="holds the last stage's features only"):
+        extract_features(exported, VIDEO, layer="layer3")
+    run = tsm_extract(VIDEO, "--ckpt", tmp_path / "toy.onnx", "--out", tmp_path / "out")
+    assert run.returncode == 0, run.stderr
+    assert np.allclose(np.load(tmp_path / "out/test.npy"), extract_features(model, VIDEO).array, atol=1e-4)

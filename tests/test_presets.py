@@ -19,7 +19,7 @@ def our_name(zoo_name):
     return zoo_name.removesuffix("_rgb").replace("kinetics400", "k400")
 
 
-EXTRA_PRESETS = ["tsm_r18_1x1x8_toy", "tsm_r18_video_1x1x8_25e_small"]  # ours, not the zoo's: the main job, own videos
+EXTRA_PRESETS = ["tsm_r18_1x1x8_toy", "tsm_r18_1x1x8_toy_multilabel", "tsm_r18_video_1x1x8_25e_small"]  # ours: the main job, multi-label toy, own videos
 
 
 def test_one_preset_per_zoo_configuration(mmaction_configs):

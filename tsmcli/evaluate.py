@@ -13,9 +13,9 @@ from .errors import UserError
 from .labels import names_or_indices
 from .metrics import (confusion_matrix, mean_average_precision, mean_class_accuracy, mmit_mean_average_precision,
                       per_class_average_precision, top_k_accuracy)
-from .presets.schema import METRIC_NAMES, MULTI_LABEL_METRICS
+from .presets.schema import MULTI_LABEL_METRICS, SINGLE_LABEL_METRICS
 
-def compute_metrics(scores, labels, metric_names=METRIC_NAMES):
+def compute_metrics(scores, labels, metric_names=SINGLE_LABEL_METRICS):
     """The named metrics: "top1", "topK" (K = 5, or the class count when smaller), "mean_class_accuracy",
     "mean_average_precision", "mmit_mean_average_precision". Multi-hot labels (N, K) have the two
     multi-label ones only (both when none of them is named)."""
@@ -66,9 +66,10 @@ def score_videos(model, loader, device, world=1, progress=None, amp=None):
 @torch.no_grad()
 def test_checkpoint(checkpoint, preset=None, scheme="preset", ann_file=None, data_prefix=None, device="cpu",
                     batch_size=None, workers=None, progress=None,
-                    metric_names=METRIC_NAMES, fast=False, amp=None, decoder=None, backend="torch"):
-    """Evaluate; under several processes (torchrun, SLURM, `tsm test --gpus N`) each scores the videos
-    rank, rank + world, ... and rank 0 gathers them: every video exactly once, in list order."""
+                    metric_names=None, fast=False, amp=None, decoder=None, backend="torch"):
+    """Evaluate (metric_names: default, the preset's evaluation.metrics); under several processes
+    (torchrun, SLURM, `tsm test --gpus N`) each scores the videos rank, rank + world, ... and rank 0
+    gathers them: every video exactly once, in list order."""
     from .distributed import every_nth, join_process_group
 
     if scheme not in SCHEMES:
@@ -93,7 +94,7 @@ def test_checkpoint(checkpoint, preset=None, scheme="preset", ann_file=None, dat
     if len(failed) == len(videos):  # scores of blank frames are no result
         raise UserError(f"none of the {len(videos)} videos could be read (the first, {failed[0]['path']}: "
                         f"{failed[0]['reason']}); check the list and the data root")
-    metrics = compute_metrics(scores, labels, metric_names)
+    metrics = compute_metrics(scores, labels, metric_names or cfg["evaluation"]["metrics"])
     names = names_or_indices(model)
     if multi_hot:  # each class's average precision over the videos; no confusion matrix
         matrix = None

@@ -10,7 +10,7 @@ from . import options
 def extract(
     inputs: List[Path] = typer.Argument(..., help="Video files, folders (searched for videos and frame folders) "
                                                   "or list files (.txt, mmaction2's format or one path per line)."),
-    ckpt: str = typer.Option(..., "--ckpt", help=options.CHECKPOINT_HELP.split("; or")[0] + "."),
+    ckpt: str = typer.Option(..., "--ckpt", help=options.CHECKPOINT_HELP),
     out: Path = typer.Option(..., "--out", help="Output folder: one .npy per video at the input's relative path, "
                                                 "and index.jsonl."),
     mode: str = typer.Option("video", help="video (one vector per video: the pooled features the classifier "
@@ -59,12 +59,9 @@ def extract(
         raise UserError(f"--dtype {dtype}: use {' or '.join(DTYPES)}")
     from ..export.engines import is_exported
 
-    if is_exported(ckpt):
-        raise UserError(f"{ckpt}: an exported graph gives class scores only; extract features from the checkpoint "
-                        "it was exported from")
     shard_of = parse_shard(shard)
     items = gather_inputs(inputs, list_root)
-    checkpoint = resolve_checkpoint(ckpt)
+    checkpoint = ckpt if is_exported(ckpt) else resolve_checkpoint(ckpt)
     settings = {"checkpoint": str(checkpoint), "preset": preset, "mode": mode, "layer": layer, "scheme": scheme,
                 "stride": stride, "every": every, "dtype": dtype}
     job = dict(items=items, out_dir=str(out), settings=settings, shard=shard_of, device=device, fast=fast,

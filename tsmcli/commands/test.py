@@ -24,7 +24,8 @@ def test(
     batch_size: Optional[int] = typer.Option(None, min=1, help="Videos per batch [default: the preset's test batch]."),
     workers: Optional[int] = options.workers(),
     gpus: int = options.gpus(minimum=1),
-    metrics: List[str] = typer.Option(list(METRIC_NAMES), help="Metrics to report."),
+    metrics: Optional[List[str]] = typer.Option(None, help="Metrics to report: " + ", ".join(METRIC_NAMES)
+                                                + " [default: the preset's evaluation.metrics]."),
     plot: Optional[Path] = typer.Option(None, help="Also draw the confusion matrix here (.png, .svg or .pdf; needs tsm[plots])."),
     master_port: int = typer.Option(29501, min=1, max=65535, help="A free local port for --gpus > 1."),
     decoder: Optional[str] = options.decoder(),
@@ -57,9 +58,9 @@ def test(
 
     args = dict(preset=preset, scheme=scheme, ann_file=str(list_file) if list_file else None,
                 data_prefix=str(data_root) if data_root is not None else None, device=device,
-                batch_size=batch_size, workers=workers, metric_names=tuple(metrics), fast=fast, amp=amp,
+                batch_size=batch_size, workers=workers, metric_names=tuple(metrics) if metrics else None, fast=fast, amp=amp,
                 decoder=decoder, backend=backend)
-    unknown = set(metrics) - set(METRIC_NAMES)
+    unknown = set(metrics or ()) - set(METRIC_NAMES)
     if unknown:
         from ..errors import UserError
 

@@ -81,6 +81,16 @@ class ExportedModel(_Exported):
         logits = self.engine.run({"clip": np.ascontiguousarray(views.float().numpy())})[1]
         return torch.from_numpy(logits).view(n, -1, logits.shape[-1])
 
+    def forward_features(self, x):
+        """(N, V*T, 3, H, W) -> pooled per-frame features (N, V, T', C), the graph's "features" output."""
+        if "features" not in self.metadata.get("outputs", []):
+            raise UserError(f"{self.path} was exported before exported models carried features: export it again "
+                            "(tsm export), or extract from the checkpoint")
+        n, vt = x.shape[:2]
+        views = x.reshape((n * (vt // self.num_segments), self.num_segments) + tuple(x.shape[2:]))
+        features = self.engine.run({"clip": np.ascontiguousarray(views.float().numpy())})[2]
+        return torch.from_numpy(features).view((n, -1) + features.shape[1:])
+
     def __call__(self, x):
         scores = self.logits(x)
         if self.average_clips == "prob":

@@ -1,6 +1,6 @@
 """The whole recognizer as an exported file: clip (N, T, 3, H, W), normalised as the preset's test
-pipeline leaves it -> class probabilities "probs" (N, K) (the model's own view averaging for one view)
-and the view's "logits" (N, K). The input layout, normalisation, the resolved preset and the class names
+pipeline leaves it -> class probabilities "probs" (N, K) (the model's own view averaging for one view),
+the view's "logits" (N, K) and its pooled per-frame "features" (N, T', C), what `tsm extract` reads. The input layout, normalisation, the resolved preset and the class names
 are written into the file's metadata, so every command can run it without the checkpoint.
 
 ONNX (onnxruntime) or OpenVINO IR, at fp32, fp16 (ONNX, for GPU runtimes), bf16 (OpenVINO's inference
@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..atomic import atomic_path
-from . import at_precision, check_verified, onnx_modules
+from . import FP32_TOLERANCE, at_precision, check_verified, onnx_modules
 from .agreement import DEFAULT_MIN_AGREEMENT, agreement, check_agreement
 from ..models.recognizer import probabilities
 from .engines import OnnxRuntimeEngine, OpenVinoEngine, openvino_module
@@ -36,7 +36,7 @@ def input_layout(model, height, width):
             "normalize": {k: normalize[0][k] for k in ("mean", "std", "to_bgr")} if normalize else
             (model.preset["model"].get("normalize") and {**model.preset["model"]["normalize"], "in_model": True}),
             "labels": model.labels, "preset": model.preset["name"], "preset_config": model.preset,
-            "sampling": model.preset["data"]["test"]["pipeline"][0], "outputs": ["probs", "logits"]}
+            "sampling": model.preset["data"]["test"]["pipeline"][0], "outputs": list(OUTPUTS)}
 
 
 def scheme_sizes(preset):
@@ -54,18 +54,22 @@ def scheme_sizes(preset):
     return sorted(sizes)
 
 
+OUTPUTS = ("probs", "logits", "features")
+
+
 class _OneView(nn.Module):
-    """The recognizer on one view: (probabilities as its forward gives them, logits)."""
+    """The recognizer on one view: (probabilities as its forward gives them, logits, pooled features)."""
 
     def __init__(self, model):
         super().__init__()
         self.model = model
 
     def forward(self, clip):
-        logits = self.model.logits(clip)
+        features = self.model.forward_features(clip)
+        logits = self.model.head.fc(features.mean(dim=2))  # = model.logits(clip): dropout is off in eval mode
         averaged = {"prob": probabilities(logits, self.model.multi_label), "score": logits}.get(
             self.model.average_clips, logits)
-        return averaged[:, 0], logits[:, 0]
+        return averaged[:, 0], logits[:, 0], features[:, 0]
 
 
 def export_model(model, path, height, width, real_clip=None, seed=0, precision="fp32", format="onnx",
@@ -94,9 +98,9 @@ def export_model(model, path, height, width, real_clip=None, seed=0, precision="
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
             torch.onnx.export(_OneView(exported).eval(), (example,), str(graph_path), input_names=["clip"],
-                              output_names=["probs", "logits"], opset_version=17, dynamo=False,
-                              dynamic_axes={"clip": {0: "batch", 3: "height", 4: "width"}, "probs": {0: "batch"},
-                                            "logits": {0: "batch"}})
+                              output_names=list(OUTPUTS), opset_version=17, dynamo=False,
+                              dynamic_axes={"clip": {0: "batch", 3: "height", 4: "width"},
+                                            **{name: {0: "batch"} for name in OUTPUTS}})
         graph = onnx.load(str(graph_path))
         graph.metadata_props.add(key="tsm", value=json.dumps(meta))
         onnx.save(graph, str(graph_path))
@@ -121,21 +125,27 @@ def export_model(model, path, height, width, real_clip=None, seed=0, precision="
 
 
 def _compare(model, engine, clips, tolerance, path):
-    """The engine's probabilities beside PyTorch's on each clip; fails above `tolerance`."""
+    """The engine's probabilities beside PyTorch's on each clip, and its features relative to their
+    scale; fails above `tolerance` (features: only for fp32 graphs; an fp16 backbone's features are
+    reported, its probabilities judged)."""
     checks, outputs = {}, {}
     for name, clip in clips.items():
         with torch.no_grad():
             expected = model(clip).float().numpy()
-        got = engine.run({"clip": clip.numpy()})[0]
+            features = model.forward_features(clip)[:, 0].float().numpy()
+        got, _, got_features = engine.run({"clip": clip.numpy()})
         outputs[name] = (expected, got)
+        feature_diff = float(np.abs(got_features - features).max() / max(1.0, np.abs(features).max()))
         top_ours, top_theirs = np.argsort(-expected, 1)[:, :5], np.argsort(-got, 1)[:, :5]
         checks[name] = {"max_abs_diff": float(np.abs(got - expected).max()),
                         "top5_agree": float(np.mean([set(a) == set(b) for a, b in zip(top_ours, top_theirs)])),
-                        "top1_agree": float(np.mean(top_ours[:, 0] == top_theirs[:, 0]))}
+                        "top1_agree": float(np.mean(top_ours[:, 0] == top_theirs[:, 0])),
+                        "features_scaled_diff": feature_diff}
     # A graph with the input frozen into constants gives one output for both random clips; PyTorch's moves
     # by `moved`, so the comparison fails it whenever `moved` exceeds the tolerance (reported).
     moved = float(np.abs(outputs["random"][0] - outputs["random_2"][0]).max())
-    worst = max(c["max_abs_diff"] for c in checks.values())
+    judged = ("max_abs_diff", "features_scaled_diff") if tolerance <= FP32_TOLERANCE else ("max_abs_diff",)
+    worst = max(c[key] for c in checks.values() for key in judged)
     check_verified(worst, tolerance, f"{path} ({engine.backend})")
     return {"checks": checks, "output_moves_with_input": moved, "max_abs_diff": worst}
 

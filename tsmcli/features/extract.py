@@ -57,10 +57,13 @@ def clip_features(model, clips, layer=None):
     """clips (N, V*T, 3, H, W), as the model takes them -> spatially pooled features (N, V, T', C) of the
     backbone's output, or of `layer` (a backbone submodule name, e.g. layer3)."""
     if not hasattr(model, "forward_features"):
-        raise UserError(f"{getattr(model, 'path', 'this model')}: an exported graph gives class scores only; "
-                        "extract features from the checkpoint it was exported from")
+        raise UserError(f"{getattr(model, 'path', 'this model')} gives no features (a streaming step?): extract "
+                        "from the checkpoint or a whole-model export")
     if layer is None:
         return model.forward_features(clips)
+    if not hasattr(model, "backbone"):
+        raise UserError(f"--layer {layer}: {model.path} holds the last stage's features only; extract another "
+                        "layer from the checkpoint")
     captured = {}
 
     def grab(module, inputs, output):
