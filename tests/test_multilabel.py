@@ -112,9 +112,6 @@ def test_the_multi_label_toy_trains_tests_predicts_and_streams(tmp_path):
     assert all(c["prob"] >= 0.5 for c in shown["topk"])
     assert len(shown["topk"]) == sum(p >= 0.5 for p in shown["scores"])
     assert [round(p, 4) for p in shown["scores"]] == [round(p, 4) for p in result["videos"][1]["scores"]]
-    everything = tsm("predict", "data/toy_multilabel/videos/val_0001.mp4", "--ckpt", "work/best.pth", "--device",
-                     "cpu", "--json", "--threshold", "0", cwd=tmp_path)
-    assert len(json.loads(everything.stdout)["topk"]) == 4
     streamed = tsm("stream", "data/toy_multilabel/videos/val_0001.mp4", "--ckpt", "work/best.pth", "--device", "cpu",
                    "--json", "--threshold", "0.5", cwd=tmp_path)
     steps = [json.loads(line) for line in streamed.stdout.splitlines()]
