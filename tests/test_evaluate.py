@@ -86,8 +86,8 @@ def test_test_reproduces_the_training_validation_and_writes_json(tmp_path):
                                          str(tmp_path / "work/latest.pth"), "--top", "2", "--json"])
     assert predicted.exit_code == 0, predicted.output
     line = json.loads(predicted.output.strip().splitlines()[0])
-    assert line["video"].endswith("val_0000.mp4") and len(line["topk"]) == 2 and len(line["scores"]) == 4
-    assert line["topk"][0]["label"] in ["moving left", "moving right", "growing", "shrinking"]
+    assert line["video"].endswith("val_0000.mp4") and len(line["top"]) == 2 and len(line["scores"]) == 4
+    assert line["top"][0]["label"] in ["moving left", "moving right", "growing", "shrinking"]
     assert abs(sum(line["scores"]) - 1) < 1e-4
 
 
@@ -106,7 +106,7 @@ def test_predict_shows_kinetics_names_for_an_mmaction_checkpoint(tmp_path, mmact
     assert run.exit_code == 0, run.output
     out = json.loads(run.output)
     kinetics = label_map("kinetics400")
-    assert [t["label"] for t in out["topk"]] == [kinetics[t["index"]] for t in out["topk"]]
+    assert [t["label"] for t in out["top"]] == [kinetics[t["index"]] for t in out["top"]]
     assert len(out["scores"]) == 400
 
 

@@ -61,7 +61,7 @@ def test_the_installed_package_is_the_one_imported_and_decord_is_absent(installe
 def test_every_preset_label_map_and_zoo_name_is_installed(installed):
     rows = json.loads(tsm(installed, "presets", "list", "--json").stdout)
     shipped = sorted(p.stem for p in (ROOT / "tsmcli/presets/configs").glob("*.yaml"))
-    assert sorted(r["name"] for r in rows) == shipped and len(shipped) == 38
+    assert sorted(r["name"] for r in rows) == shipped and len(shipped) == 39
     shown = tsm(installed, "presets", "show", "tsm_r50_1x1x8_50e_kinetics400_rgb").stdout
     assert "name: tsm_r50_1x1x8_50e_k400" in shown and "decoder: auto" in shown
     env, work, _ = installed
@@ -92,7 +92,7 @@ def test_toy_data_one_epoch_of_training_and_predict_from_the_wheel(installed):
     video = next((work / "data/toy/videos/moving_left").glob("*.mp4"))
     result = json.loads(tsm(installed, "predict", str(video), "--ckpt", str(checkpoint), "--json").stdout)
     classes = (work / "data/toy/label_map.txt").read_text().split("\n")
-    assert result["topk"][0]["label"] in classes and len(result["scores"]) == 4
+    assert result["top"][0]["label"] in classes and len(result["scores"]) == 4
     refused = tsm(installed, "predict", str(SHARED / "fixtures/videos/test.mp4"), "--ckpt", str(checkpoint),
                   "--decoder", "decord", check=False)
     assert refused.returncode == 2 and "tsm[decord]" in refused.stderr
@@ -114,15 +114,15 @@ def test_presets_load_from_a_zipped_package(installed, tmp_path):
             "print(len(p.preset_names()), p.load_preset('tsm_r18_1x1x8_toy')['model']['depth'])\n")
     out = subprocess.run([sys.executable, "-c", code, archive], cwd=work, env={**env, "PYTHONPATH": ""},
                          capture_output=True, text=True, check=True).stdout.split()
-    assert out == ["38", "18"]
+    assert out == ["39", "18"]
 
 
 def test_a_presets_dir_of_ones_own_replaces_the_built_in_ones(installed, tmp_path):
     env, work, target = installed
     own = tmp_path / "presets"
     shutil.copytree(ROOT / "tsmcli/presets/configs", own)
-    (own / "tsm_r18_1x1x8_toy.yaml").rename(own / "my_toy.yaml")
+    (own / "tsm_r18_1x1x8_toy_multilabel.yaml").rename(own / "my_toy.yaml")  # a leaf: no preset extends it
     result = subprocess.run([str(target / "bin" / "tsm"), "presets", "list", "--json"], cwd=work,
                             env={**env, "TSM_PRESETS_DIR": str(own)}, capture_output=True, text=True, check=True)
     names = {row["name"] for row in json.loads(result.stdout)}
-    assert "my_toy" in names and "tsm_r18_1x1x8_toy" not in names and len(names) == 38
+    assert "my_toy" in names and "tsm_r18_1x1x8_toy_multilabel" not in names and len(names) == 39

@@ -109,8 +109,8 @@ def test_the_multi_label_toy_trains_tests_predicts_and_streams(tmp_path):
     predicted = tsm("predict", "data/toy_multilabel/videos/val_0001.mp4", "--ckpt", "work/best.pth", "--device", "cpu",
                     "--json", "--threshold", "0.5", cwd=tmp_path)
     shown = json.loads(predicted.stdout)
-    assert all(c["prob"] >= 0.5 for c in shown["topk"])
-    assert len(shown["topk"]) == sum(p >= 0.5 for p in shown["scores"])
+    assert all(c["prob"] >= 0.5 for c in shown["top"])
+    assert len(shown["top"]) == sum(p >= 0.5 for p in shown["scores"])
     assert [round(p, 4) for p in shown["scores"]] == [round(p, 4) for p in result["videos"][1]["scores"]]
     streamed = tsm("stream", "data/toy_multilabel/videos/val_0001.mp4", "--ckpt", "work/best.pth", "--device", "cpu",
                    "--json", "--threshold", "0.5", cwd=tmp_path)

@@ -22,7 +22,7 @@ def predict(
                                               "frame spacing, see tsm stream --every) and the windows merged into "
                                               "labelled segments (start, end, label, score)."),
     every: Optional[int] = typer.Option(None, min=1, help="With --timeline: source frames between sampled frames."),
-    as_json: bool = typer.Option(False, "--json", help='One JSON object per input: {"video", "topk": [{"index", '
+    as_json: bool = typer.Option(False, "--json", help='One JSON object per input: {"video", "top": [{"index", '
                                                        '"label", "prob"}], "scores"}.'),
     decoder: Optional[str] = options.decoder(),
     backend: str = options.backend(),
@@ -74,7 +74,7 @@ def predict(
         multi_label = getattr(model, "multi_label", False)
         best = top_classes(probs, top, threshold if multi_label else None)
         if as_json:
-            typer.echo(json.dumps({"video": str(path), "topk": [{"index": i, "label": labels[i],
+            typer.echo(json.dumps({"video": str(path), "top": [{"index": i, "label": labels[i],
                                                                  "prob": round(float(probs[i]), 6)} for i in best],
                                    "scores": [round(float(p), 6) for p in probs]}))
         else:

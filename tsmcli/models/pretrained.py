@@ -31,9 +31,9 @@ def resolve_pretrained(spec: str) -> str:
     try:
         return str(cached_download(KNOWN_URLS[spec], what="ImageNet weights"))
     except UserError as e:
-        raise UserError(f"ImageNet weights for {spec}: {e}\nOr pass a file with --set "
-                        "model.pretrained=/path/to/weights.pth, or train from scratch with --set "
-                        "model.pretrained=null") from None
+        raise UserError(f"ImageNet weights for {spec}: {e}\nOr give a file: --set model.pretrained=/path/to/weights.pth "
+                        "on the command line, model__pretrained='/path/to/weights.pth' in build_model(); or start "
+                        "from random weights: --set model.pretrained=null, or build_model(..., pretrained=False)") from None
 
 
 def load_weights_file(path):

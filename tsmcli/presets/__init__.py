@@ -59,6 +59,8 @@ def preset_names():
 def find_preset_file(name):
     """A preset name, alias, or YAML path -> the file it refers to."""
     name = str(name)
+    if name.endswith(".py") and (os.sep in name or os.path.isfile(name)):
+        raise UserError(_python_config(name))
     if name.endswith((".yaml", ".yml")) or os.sep in name:
         if not os.path.isfile(name):
             raise UserError(f"preset file {name} does not exist")
@@ -70,6 +72,16 @@ def find_preset_file(name):
     close = difflib.get_close_matches(key, list(index), n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise UserError(f"unknown preset {name!r}{hint} (see `tsm presets list`)")
+
+
+def _python_config(path):
+    stem = os.path.basename(path)[:-3]
+    match = _index().get(stem)
+    same = (f" Its file name is that of mmaction2's config behind the built-in preset {match.stem} (--preset "
+            f"{match.stem}), which holds that config's values; if you changed the file, write") if match else " Write"
+    return (f"{path} is a Python config (mmaction2's format); presets are YAML files.{same} a YAML preset that "
+            "extends the closest built-in one and sets what differs (`extends: tsm_r50_1x1x8_50e_k400`, then the "
+            "keys `tsm presets show` lists)")
 
 
 def deep_merge(base, update):

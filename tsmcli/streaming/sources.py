@@ -72,7 +72,8 @@ class RawStdinSource(Source):
             data = self.stream.read(frame_bytes)
             if len(data) < frame_bytes:
                 return
-            yield i / self.fps, np.frombuffer(data, np.uint8).reshape(self.height, self.width, 3)
+            # a bytearray: the frame's array is writable, as torch.from_numpy expects (bytes would warn)
+            yield i / self.fps, np.frombuffer(bytearray(data), np.uint8).reshape(self.height, self.width, 3)
             i += 1
 
 
