@@ -210,3 +210,14 @@ def test_an_exported_model_gives_the_checkpoints_features(videos, tmp_path):
     run = tsm_extract(VIDEO, "--ckpt", tmp_path / "toy.onnx", "--out", tmp_path / "out")
     assert run.returncode == 0, run.stderr
     assert np.allclose(np.load(tmp_path / "out/test.npy"), extract_features(model, VIDEO).array, atol=1e-4)
+
+
+def test_a_wrong_layer_is_the_commands_error_not_each_videos(videos, tmp_path):
+    from tsmcli.features.job import gather_inputs, run_extraction
+
+    model = tsmcli.load_model(videos / "toy.pth")
+    settings = {"checkpoint": "toy.pth", "preset": None, "mode": "dense", "layer": "layer9", "scheme": "preset",
+                "stride": None, "every": None, "dtype": "float32"}
+    with pytest.raises(tsmcli.UserError, match="--layer layer9: this backbone has no such part"):
+        run_extraction(model, gather_inputs([videos / "toy/videos/growing"]), tmp_path / "out", settings)
+    assert not (tmp_path / "out").exists()

@@ -28,11 +28,12 @@ def compute_metrics(scores, labels, metric_names=SINGLE_LABEL_METRICS):
         metrics.update({"top1": top_k_accuracy(scores, labels, 1), f"top{k}": top_k_accuracy(scores, labels, k)})
     if "mean_class_accuracy" in metric_names:
         metrics["mean_class_accuracy"] = mean_class_accuracy(scores, labels)
-    hot = labels if multi_hot else torch.nn.functional.one_hot(torch.as_tensor(labels), scores.shape[1])
-    for name in MULTI_LABEL_METRICS:
-        if name in metric_names:
-            metrics[name] = {"mean_average_precision": mean_average_precision,
-                             "mmit_mean_average_precision": mmit_mean_average_precision}[name](scores, hot)
+    wanted = [name for name in MULTI_LABEL_METRICS if name in metric_names]
+    if wanted:
+        hot = labels if multi_hot else torch.nn.functional.one_hot(torch.as_tensor(labels), scores.shape[1])
+        functions = {"mean_average_precision": mean_average_precision,
+                     "mmit_mean_average_precision": mmit_mean_average_precision}
+        metrics.update({name: functions[name](scores, hot) for name in wanted})
     return metrics
 
 

@@ -50,14 +50,10 @@ def extract(
     """
     from ..checkpoint import resolve_checkpoint
     from ..errors import UserError
-    from ..features.job import DTYPES, gather_inputs, parse_shard
-    from ..features.extract import MODES
-
-    if mode not in MODES:
-        raise UserError(f"--mode {mode}: use one of {', '.join(MODES)}")
-    if dtype not in DTYPES:
-        raise UserError(f"--dtype {dtype}: use {' or '.join(DTYPES)}")
     from ..export.engines import is_exported
+    from ..features.job import check_options, gather_inputs, parse_shard
+
+    check_options(mode, dtype)  # before the model loads
 
     shard_of = parse_shard(shard)
     items = gather_inputs(inputs, list_root)

@@ -74,22 +74,24 @@ class ExportedModel(_Exported):
 
     def logits(self, x):
         """(N, V*T, 3, H, W) -> per-view logits (N, V, K)."""
-        n, vt = x.shape[:2]
-        if vt % self.num_segments:
-            raise ValueError(f"input has {vt} frames per video, not a multiple of num_segments={self.num_segments}")
-        views = x.reshape((n * (vt // self.num_segments), self.num_segments) + tuple(x.shape[2:]))
-        logits = self.engine.run({"clip": np.ascontiguousarray(views.float().numpy())})[1]
-        return torch.from_numpy(logits).view(n, -1, logits.shape[-1])
+        logits = self._run_views(x)[1]
+        return torch.from_numpy(logits).view(x.shape[0], -1, logits.shape[-1])
 
     def forward_features(self, x):
         """(N, V*T, 3, H, W) -> pooled per-frame features (N, V, T', C), the graph's "features" output."""
         if "features" not in self.metadata.get("outputs", []):
             raise UserError(f"{self.path} was exported before exported models carried features: export it again "
                             "(tsm export), or extract from the checkpoint")
+        features = self._run_views(x)[2]
+        return torch.from_numpy(features).view((x.shape[0], -1) + features.shape[1:])
+
+    def _run_views(self, x):
+        """The graph's outputs for every view of (N, V*T, 3, H, W), one view per graph batch row."""
         n, vt = x.shape[:2]
+        if vt % self.num_segments:
+            raise ValueError(f"input has {vt} frames per video, not a multiple of num_segments={self.num_segments}")
         views = x.reshape((n * (vt // self.num_segments), self.num_segments) + tuple(x.shape[2:]))
-        features = self.engine.run({"clip": np.ascontiguousarray(views.float().numpy())})[2]
-        return torch.from_numpy(features).view((n, -1) + features.shape[1:])
+        return self.engine.run({"clip": np.ascontiguousarray(views.float().numpy())})
 
     def __call__(self, x):
         scores = self.logits(x)

@@ -1,6 +1,7 @@
 """The whole recognizer as an exported file: clip (N, T, 3, H, W), normalised as the preset's test
 pipeline leaves it -> class probabilities "probs" (N, K) (the model's own view averaging for one view),
-the view's "logits" (N, K) and its pooled per-frame "features" (N, T', C), what `tsm extract` reads. The input layout, normalisation, the resolved preset and the class names
+the view's "logits" (N, K) and its pooled per-frame "features" (N, T', C), which `tsm extract` reads.
+The input layout, normalisation, the resolved preset and the class names
 are written into the file's metadata, so every command can run it without the checkpoint.
 
 ONNX (onnxruntime) or OpenVINO IR, at fp32, fp16 (ONNX, for GPU runtimes), bf16 (OpenVINO's inference
@@ -66,7 +67,7 @@ class _OneView(nn.Module):
 
     def forward(self, clip):
         features = self.model.forward_features(clip)
-        logits = self.model.head.fc(features.mean(dim=2))  # = model.logits(clip): dropout is off in eval mode
+        logits = self.model.classify_features(features)
         averaged = {"prob": probabilities(logits, self.model.multi_label), "score": logits}.get(
             self.model.average_clips, logits)
         return averaged[:, 0], logits[:, 0], features[:, 0]
@@ -130,7 +131,7 @@ def _compare(model, engine, clips, tolerance, path):
     reported, its probabilities judged)."""
     checks, outputs = {}, {}
     for name, clip in clips.items():
-        with torch.no_grad():
+        with torch.no_grad():  # the recognizer's own forward, not the graph's module: an independent reference
             expected = model(clip).float().numpy()
             features = model.forward_features(clip)[:, 0].float().numpy()
         got, _, got_features = engine.run({"clip": clip.numpy()})

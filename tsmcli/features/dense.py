@@ -43,8 +43,7 @@ def dense_features(model, video, stride=None, every=None, layer=None, batch_size
     if count == 0:
         raise UserError(f"{video}: no frames could be read")
     if not starts:  # shorter than one window: its frames, then the last one repeated
-        inds = [min(i, max(kept)) for i in window_frames(0, stride, every, frames_per_window)]
-        inds = [max(i for i in kept if i <= j) for j in inds]
+        inds = [max(i for i in kept if i <= j) for j in window_frames(0, stride, every, frames_per_window)]
         pending.append(torch.stack([kept[i] for i in inds]))
         starts.append(0)
     if pending:

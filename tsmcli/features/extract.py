@@ -39,7 +39,12 @@ def layer_names(model):
     return [f"features.{i}" for i in range(len(backbone.features))]
 
 
-def _module(model, layer):
+def check_layer(model, layer):
+    """The backbone module `layer` names; a UserError listing the stages when there is none (or the
+    model is an exported graph, which holds the last stage only)."""
+    if not hasattr(model, "backbone"):
+        raise UserError(f"--layer {layer}: {model.path} holds the last stage's features only; extract another "
+                        "layer from the checkpoint")
     try:
         return model.backbone.get_submodule(layer)
     except AttributeError:
@@ -61,16 +66,13 @@ def clip_features(model, clips, layer=None):
                         "from the checkpoint or a whole-model export")
     if layer is None:
         return model.forward_features(clips)
-    if not hasattr(model, "backbone"):
-        raise UserError(f"--layer {layer}: {model.path} holds the last stage's features only; extract another "
-                        "layer from the checkpoint")
     captured = {}
 
     def grab(module, inputs, output):
         captured["maps"] = output
         raise _Captured
 
-    handle = _module(model, layer).register_forward_hook(grab)
+    handle = check_layer(model, layer).register_forward_hook(grab)
     try:
         model.features(model.backbone_input(clips))
     except _Captured:

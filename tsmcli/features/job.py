@@ -18,7 +18,7 @@ import torch
 from ..atomic import atomic_path, write_text
 from ..errors import UserError
 from ..video import VIDEO_SUFFIXES, MediaError
-from .extract import MODES, clip_features, extract_features, features_of
+from .extract import MODES, check_layer, clip_features, extract_features, features_of
 
 LIST_SUFFIXES = (".txt", ".list", ".lst")
 DTYPES = ("float32", "float16")
@@ -93,6 +93,13 @@ def _listed(list_file, data_root):
     return items
 
 
+def check_options(mode, dtype):
+    if mode not in MODES:
+        raise UserError(f"--mode {mode}: use one of {', '.join(MODES)}")
+    if dtype not in DTYPES:
+        raise UserError(f"--dtype {dtype}: use {' or '.join(DTYPES)}")
+
+
 def parse_shard(text):
     """'i/n' (1-based) -> (i, n)."""
     try:
@@ -156,11 +163,10 @@ def run_extraction(model, items, out_dir, settings, shard=(1, 1), world=1, rank=
     import torch.distributed as dist
     from tqdm import tqdm
 
+    check_options(settings["mode"], settings["dtype"])
+    if settings["layer"]:  # a wrong name is the command's error, not each video's
+        check_layer(model, settings["layer"])
     mode, dtype = settings["mode"], settings["dtype"]
-    if mode not in MODES:
-        raise UserError(f"--mode {mode}: use one of {', '.join(MODES)}")
-    if dtype not in DTYPES:
-        raise UserError(f"--dtype {dtype}: use {' or '.join(DTYPES)}")
     i, n = shard
     mine = items[i - 1::n]
     if rank == 0:

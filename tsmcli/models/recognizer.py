@@ -47,6 +47,11 @@ class Recognizer(nn.Module):
         logits (dropout is off in eval mode)."""
         return pool_frames(self.features(self.backbone_input(x)), x.shape[0], x.shape[1] // self.num_segments)
 
+    def classify_features(self, per_frame):
+        """forward_features' (N, V, T', C) -> per-view logits (N, V, K): the head's fc on each view's mean
+        over its frames, which equals the head on the feature maps in eval mode (no dropout; fc is linear)."""
+        return self.head.fc(per_frame.mean(dim=2))
+
     def backbone_input(self, x):
         """(N, V*T, 3, H, W) -> (N*V*T, 3, H, W), normalised here when the model normalises."""
         n, vt = x.shape[:2]

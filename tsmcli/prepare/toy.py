@@ -86,47 +86,38 @@ def prepare_toy(root, train_per_class=48, val_per_class=16, seed=0, size=64, fra
 
     Returns a summary dict. Videos already present are kept (a re-run completes what is missing).
     """
+    rng = np.random.default_rng(seed)
     if multi_label:
-        return _prepare_multi_label(root, train_per_class, val_per_class, seed, size, frames, fps, extract, workers)
-    rng = np.random.default_rng(seed)
+        name, classes, clips = "toy_multilabel", MULTI_LABEL_CLASSES, _multi_label_clips
+    else:
+        name, classes, clips = "toy", CLASSES, _single_label_clips
     splits = {"train": [], "val": []}
     written = kept = 0
     for split, count in (("train", train_per_class), ("val", val_per_class)):
-        for label, name in enumerate(CLASSES):
-            folder = name.replace(" ", "_")
-            for i in range(count):
-                clip = render(label, rng, size, frames)  # drawn even when kept: the seed fixes every clip
-                relative = f"{folder}/{split}_{i:04d}.mp4"
-                path = os.path.join(root, "videos", relative)
-                if os.path.exists(path):
-                    kept += 1
-                else:
-                    write_video(path, clip, fps=fps)
-                    written += 1
-                splits[split].append((relative, label))
-    finish(root, "toy", CLASSES, splits, os.path.join(root, "videos"), frames=extract, workers=workers)
-    return {"root": str(root), "classes": len(CLASSES), "train": len(splits["train"]), "val": len(splits["val"]),
-            "written": written, "kept": kept}
-
-
-def _prepare_multi_label(root, train_per_class, val_per_class, seed, size, frames, fps, extract, workers):
-    """The four (square, circle) direction pairs in turn: each label is on half of the videos."""
-    rng = np.random.default_rng(seed)
-    splits = {"train": [], "val": []}
-    written = kept = 0
-    for split, count in (("train", train_per_class), ("val", val_per_class)):
-        for i in range(count * 2):
-            square_right, circle_right = i % 2, (i // 2) % 2
-            clip = render_pair(square_right, circle_right, rng, size, frames)
-            relative = f"{split}_{i:04d}.mp4"
+        for relative, label, clip in clips(split, count, rng, size, frames):
             path = os.path.join(root, "videos", relative)
             if os.path.exists(path):
                 kept += 1
             else:
                 write_video(path, clip, fps=fps)
                 written += 1
-            splits[split].append((relative, [square_right, 2 + circle_right]))
-    finish(root, "toy_multilabel", MULTI_LABEL_CLASSES, splits, os.path.join(root, "videos"), frames=extract,
-           workers=workers)
-    return {"root": str(root), "classes": len(MULTI_LABEL_CLASSES), "train": len(splits["train"]),
-            "val": len(splits["val"]), "written": written, "kept": kept}
+            splits[split].append((relative, label))
+    finish(root, name, classes, splits, os.path.join(root, "videos"), frames=extract, workers=workers)
+    return {"root": str(root), "classes": len(classes), "train": len(splits["train"]), "val": len(splits["val"]),
+            "written": written, "kept": kept}
+
+
+def _single_label_clips(split, count, rng, size, frames):
+    """(relative path, label, clip) of `count` clips per class; every clip is drawn, also those already
+    written, so the seed fixes each one."""
+    for label, name in enumerate(CLASSES):
+        for i in range(count):
+            yield f"{name.replace(' ', '_')}/{split}_{i:04d}.mp4", label, render(label, rng, size, frames)
+
+
+def _multi_label_clips(split, count, rng, size, frames):
+    """The four (square, circle) direction pairs in turn, 2 x count clips: each label is on `count`."""
+    for i in range(count * 2):
+        square_right, circle_right = i % 2, (i // 2) % 2
+        yield (f"{split}_{i:04d}.mp4", [square_right, 2 + circle_right],
+               render_pair(square_right, circle_right, rng, size, frames))
