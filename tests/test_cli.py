@@ -195,6 +195,7 @@ def test_a_frame_size_is_checked_before_any_video(tmp_path, size, hint):
 def test_benchmark_data_reads_class_folders_and_model_uses_the_preset_size(tmp_path):
     import shutil
 
+    import tsmcli
     from conftest import SHARED
 
     (tmp_path / "videos/a b").mkdir(parents=True)
@@ -204,7 +205,11 @@ def test_benchmark_data_reads_class_folders_and_model_uses_the_preset_size(tmp_p
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["test"]["output_shape"] == [8, 3, 56, 56]
     model = _tsm("benchmark", "model", "-p", "tsm_r18_1x1x8_toy", "--iters", "1", "--json")
-    assert json.loads(model.stdout)[0]["input"] == [1, 8, 3, 56, 56]
+    timed = json.loads(model.stdout)[0]
+    assert timed["input"] == [1, 8, 3, 56, 56]
+    toy = tsmcli.build_model("tsm_r18_1x1x8_toy", pretrained=False)  # parameters and FLOPs of one clip too
+    assert timed["complexity"]["params"] == sum(p.numel() for p in toy.parameters())
+    assert timed["complexity"]["clip"] == [8, 3, 56, 56] and timed["complexity"]["flops"] > 0
 
 
 def test_test_header_counts_views_in_words(tmp_path):

@@ -7,6 +7,8 @@ never in ours. Writes:
                   the test-mode outputs of mmaction2's own model with deterministic weights
                   (tests/reference_weights.py fills both sides with identical values)
   features.json - the same cases' outputs in mmaction2's feature-extraction test mode
+  flops.json    - mmaction2's tools/analysis/get_flops.py figures (mmcv's counter) for one clip of
+                  R50, R101 and MobileNetV2 at 224x224
   multilabel.json - mmaction2's mean_average_precision, mmit_mean_average_precision and its multi-label
                   head loss (BCE with logits, label_smooth_eps) on seeded cases
 """
@@ -125,6 +127,29 @@ def feature_case(config_dir, config, shape):
     return {"config": config, "input_shape": list(shape), "features": np.asarray(model(input_clip(shape), return_loss=False)).tolist()}
 
 
+# (config, the --shape given to get_flops.py: T x 3 x H x W, to which mmcv adds a batch of 1)
+FLOPS_CASES = [
+    ("tsm_r50_1x1x8_50e_kinetics400_rgb", (8, 3, 224, 224)),
+    ("tsm_r50_1x1x16_50e_kinetics400_rgb", (16, 3, 224, 224)),
+    ("tsm_r101_1x1x8_50e_sthv1_rgb", (8, 3, 224, 224)),
+    ("tsm_mobilenetv2_dense_1x1x8_100e_kinetics400_rgb", (8, 3, 224, 224)),
+]
+
+
+def flops_cases(config_dir):
+    """What get_flops.py prints, as numbers: it calls mmcv's get_model_complexity_info on forward_dummy."""
+    from mmcv.cnn import get_model_complexity_info
+
+    cases = []
+    for config, shape in FLOPS_CASES:
+        model = build(load_config(config_dir, config))
+        model.forward = model.forward_dummy
+        flops, params = get_model_complexity_info(model, shape, print_per_layer_stat=False, as_strings=False)
+        cases.append({"config": config, "shape": list(shape), "flops": int(flops), "params": int(params)})
+        print(config, flops, params, flush=True)
+    return cases
+
+
 def multilabel_cases():
     """mmaction2's two multi-label metrics on seeded scores (rounded: ties) and multi-hot labels, with
     classes that have no positive video; and its multi-label head loss with and without label smoothing."""
@@ -159,7 +184,7 @@ def main():
                         help="mmaction2's configs/recognition/tsm (the wheel ships it in mmaction/.mim)")
     parser.add_argument("--out", default=os.path.join(REPO, "tests", "data", "mmaction"))
     parser.add_argument("--only", choices=["models", "configs", "sampling", "pipeline", "metrics", "features",
-                                                   "multilabel"],
+                                                   "multilabel", "flops"],
                         help="regenerate one part only")
     parser.add_argument("--shared", default=os.path.join(os.path.dirname(REPO), "shared"))
     args = parser.parse_args()
@@ -176,12 +201,15 @@ def main():
     if args.only in (None, "multilabel"):
         with open(os.path.join(args.out, "multilabel.json"), "w") as f:
             json.dump({"mmaction2": mmaction.__version__, **multilabel_cases()}, f)
+    if args.only in (None, "flops"):
+        with torch.no_grad(), open(os.path.join(args.out, "flops.json"), "w") as f:
+            json.dump({"mmaction2": mmaction.__version__, "cases": flops_cases(args.config_dir)}, f, indent=1)
     if args.only in (None, "features"):
         with torch.no_grad():
             cases = {case: feature_case(args.config_dir, config, shape) for case, config, shape in OUTPUT_CASES}
         with open(os.path.join(args.out, "features.json"), "w") as f:
             json.dump({"mmaction2": mmaction.__version__, "cases": cases}, f)
-    if args.only in ("sampling", "pipeline", "metrics", "features", "multilabel"):
+    if args.only in ("sampling", "pipeline", "metrics", "features", "multilabel", "flops"):
         return
     torch.set_grad_enabled(False)
     if args.only != "configs":

@@ -135,8 +135,9 @@ def model(
                                               "its bf16 inference precision."),
 ):
     """Model speed as the zoo measures it: batch 1, the preset's frames at its test size, warm-up, then
-    --iters videos; no IO or preprocessing. Prints video/s and peak memory (GPU memory, or the process's
-    peak RSS on the CPU). Inference runs on the fast path unless --no-fast; --backend onnxruntime times the
+    --iters videos; no IO or preprocessing. Prints the parameters and FLOPs of one clip (as mmaction2's
+    get_flops.py counts them), video/s over all timed batches, the median time of one batch, and peak
+    memory (GPU memory, or the process's peak RSS on the CPU). Inference runs on the fast path unless --no-fast; --backend onnxruntime times the
     exported graph instead.
 
     Examples:
@@ -151,6 +152,7 @@ def model(
 
       tsm benchmark model --model mine_int8.xml --batch 1 --batch 8
     """
+    from ..complexity import describe, preset_complexity
     from ..speed import measure_exported, measure_model, measure_preset_exported
 
     backend = "torch" if backend == "pytorch" else backend
@@ -173,12 +175,16 @@ def model(
     else:
         results = [measure_model(preset, device, b, iters, amp=amp, channels_last=channels_last, compile=compile,
                                  train=train, fast=fast) for b in ([None] if train else batch)]
+    complexity = None if exported else preset_complexity(preset)
     if as_json:
+        for r in results:
+            r["complexity"] = complexity
         typer.echo(json.dumps(results, indent=1))
         return
     title = f"{results[0]['preset']} on {results[0]['device']} ({results[0]['mode']}"
-    table = Table(title=title + (", fast path)" if results[0].get("fast") else ")"))
-    for column in ("batch", "input", "video/s", "ms/batch", "peak memory MB"):
+    table = Table(title=title + (", fast path)" if results[0].get("fast") else ")"),
+                  caption=describe(complexity) if complexity else None)
+    for column in ("batch", "input", "mean video/s", "median ms/batch", "peak memory MB"):
         table.add_column(column, justify="right")
     for r in results:
         table.add_row(str(r["batch"]), "x".join(map(str, r["input"])), f"{r['videos_per_s']:.1f}",
