@@ -177,13 +177,3 @@ def test_a_user_file_reads_its_paths_from_its_own_folder(tmp_path):
     # extending the toy preset with other classes and no label map: no toy names for them
     assert class_names(load_preset("tsm_r18_1x1x8_toy", ["model.num_classes=3"])) is None
     assert class_names(load_preset("tsm_r18_1x1x8_toy"))[:2] == ["moving left", "moving right"]
-
-
-def test_a_mmaction2_python_config_as_a_preset_says_what_to_use(tmp_path):
-    config = tmp_path / "tsm_r50_1x1x8_50e_kinetics400_rgb.py"
-    config.write_text("_base_ = ['../../_base_/models/tsm_r50.py']\n")
-    with pytest.raises(UserError, match=r"is a Python config .*--preset tsm_r50_1x1x8_50e_k400"):
-        load_preset(str(config))
-    (tmp_path / "mine.py").write_text("model = dict()\n")
-    with pytest.raises(UserError, match=r"mine.py is a Python config .* Write a YAML preset that extends"):
-        load_preset(str(tmp_path / "mine.py"))

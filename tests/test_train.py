@@ -88,8 +88,10 @@ def test_toy_training_runs_logs_checkpoints_and_resumes(tmp_path, capsys):
         assert (work / name).exists()
     model = tsmcli.load_model(work / "latest.pth")  # our checkpoint embeds the preset and labels
     assert model.labels == ["moving left", "moving right", "growing", "shrinking"]
-    more = {**cfg, "schedule": {**cfg["schedule"], "epochs": 3}}
+    assert [p.name for p in work.glob("epoch_*.pth")] == ["epoch_2.pth"]  # the last epoch (interval 12)
+    more = {**cfg, "schedule": {**cfg["schedule"], "epochs": 3}, "checkpoint": {"interval": 1, "max_keep": 1}}
     train(more, work, device="cpu", resume=work / "latest.pth", echo=None)
+    assert [p.name for p in work.glob("epoch_*.pth")] == ["epoch_3.pth"]  # mmaction2's max_keep_ckpts
     epochs = [json.loads(l)["epoch"] for l in (work / "log.jsonl").read_text().splitlines()
               if '"val"' in l]
     assert epochs == [1, 2, 3]  # resumed at epoch 3, not from scratch

@@ -142,14 +142,25 @@ def verify_content(obj, path):
 _EPOCH_FILE = re.compile(r"epoch_(\d+)\.pth$")
 
 
+def epoch_checkpoints(work_dir):
+    """The work dir's epoch_N.pth files, newest first."""
+    return sorted((p for p in Path(work_dir).glob("epoch_*.pth") if _EPOCH_FILE.search(p.name)),
+                  key=lambda p: int(_EPOCH_FILE.search(p.name)[1]), reverse=True)
+
+
+def prune_epoch_checkpoints(work_dir, keep):
+    """checkpoint.max_keep (mmaction2's max_keep_ckpts): only the newest `keep` epoch_N.pth stay;
+    best.pth and latest.pth are not counted. keep None: every one stays."""
+    for old in epoch_checkpoints(work_dir)[keep:] if keep else ():
+        old.unlink(missing_ok=True)
+
+
 def find_resumable(work_dir, say=print):
     """--resume auto: latest.pth, else the newest epoch_N.pth that reads and verifies; each one passed
     over is said with the reason. None when the work dir has no checkpoint at all; DamagedCheckpoint
     when it has some but none is readable."""
     work_dir = Path(work_dir)
-    epochs = sorted((p for p in work_dir.glob("epoch_*.pth") if _EPOCH_FILE.search(p.name)),
-                    key=lambda p: int(_EPOCH_FILE.search(p.name)[1]), reverse=True)
-    candidates = [p for p in [work_dir / "latest.pth", *epochs] if p.is_file()]
+    candidates = [p for p in [work_dir / "latest.pth", *epoch_checkpoints(work_dir)] if p.is_file()]
     if not candidates:
         return None
     for candidate in candidates:

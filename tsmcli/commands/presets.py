@@ -1,5 +1,6 @@
-"""`tsm presets list` and `tsm presets show NAME`."""
+"""`tsm presets list`, `tsm presets show NAME` and `tsm presets import CONFIG.py`."""
 import json
+from pathlib import Path
 from typing import List, Optional
 
 import typer
@@ -99,3 +100,38 @@ def show(
       tsm presets show my_experiment.yaml
     """
     typer.echo(dump_preset(load_preset(name, overrides or ())), nl=False)
+
+
+@app.command("import")
+def import_(
+    config: Path = typer.Argument(..., help="A mmaction2 0.x TSM config (.py), with its _base_ files beside it "
+                                            "as in mmaction2's configs/ tree."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="The preset file to write "
+                                                                  "[default: CONFIG's name with .yaml, here]."),
+    base: Optional[str] = typer.Option(None, help="The built-in preset to extend [default: the nearest one]."),
+    from_dir: Path = typer.Option(Path("."), "--from-dir", help="The folder mmaction2 ran from: the config's "
+                                                                "relative data paths are read from there."),
+    force: bool = typer.Option(False, "--force", help="Overwrite OUT if it exists."),
+):
+    """Convert a mmaction2 0.x TSM config into a preset YAML that extends the nearest built-in preset and
+    sets only what differs. The file is parsed, never run: constructs that need Python to evaluate are
+    refused, naming the line.
+
+    Examples:
+
+      tsm presets import configs/recognition/tsm/my_tsm_r50_ucf101.py
+
+      tsm presets import my_config.py --out mine.yaml --base tsm_r50_1x1x8_50e_k400 && tsm train -p mine.yaml
+    """
+    from ..errors import UserError
+    from ..presets.importer import import_config
+
+    out = out or Path(config.with_suffix(".yaml").name)
+    if out.exists() and not force:
+        raise UserError(f"{out} exists; give another --out, or --force to overwrite it")
+    base, body, ignored = import_config(config, out, base=base, from_dir=from_dir)
+    sections = ", ".join(body) if body else "nothing: the same values"
+    typer.echo(f"wrote {out}: extends {base}, sets {sections}")
+    if ignored:
+        typer.echo(f"not read (tsm has no such setting): {', '.join(ignored)}")
+    typer.echo(f"next: tsm presets show {out}   or   tsm train -p {out}")

@@ -75,13 +75,9 @@ def find_preset_file(name):
 
 
 def _python_config(path):
-    stem = os.path.basename(path)[:-3]
-    match = _index().get(stem)
-    same = (f" Its file name is that of mmaction2's config behind the built-in preset {match.stem} (--preset "
-            f"{match.stem}), which holds that config's values; if you changed the file, write") if match else " Write"
-    return (f"{path} is a Python config (mmaction2's format); presets are YAML files.{same} a YAML preset that "
-            "extends the closest built-in one and sets what differs (`extends: tsm_r50_1x1x8_50e_k400`, then the "
-            "keys `tsm presets show` lists)")
+    return (f"{path} is a Python config (mmaction2's format); presets are YAML files. Convert it with `tsm presets "
+            f"import {path}` (it writes a preset that extends the nearest built-in one and sets what differs), "
+            "then pass that .yaml")
 
 
 def deep_merge(base, update):

@@ -43,6 +43,10 @@ def pipeline_from_mmaction(steps):
     return out
 
 
+def _max_keep(max_keep_ckpts):
+    return max_keep_ckpts if max_keep_ckpts > 0 else None  # mmcv: -1 (its default) keeps every one
+
+
 def preset_from_mmaction(cfg):
     model, backbone, head = cfg["model"], cfg["model"]["backbone"], cfg["model"]["cls_head"]
     kind = backbone["type"]
@@ -134,5 +138,6 @@ def preset_from_mmaction(cfg):
             "warmup_ratio": lr.get("warmup_ratio", 0.1),
         },
         "evaluation": {"interval": cfg["evaluation"]["interval"], "metrics": list(cfg["evaluation"]["metrics"])},
-        "checkpoint": {"interval": cfg["checkpoint_config"]["interval"]},
+        "checkpoint": {"interval": cfg["checkpoint_config"]["interval"],
+                       "max_keep": _max_keep(cfg["checkpoint_config"].get("max_keep_ckpts", -1))},
     }

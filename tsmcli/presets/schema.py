@@ -230,7 +230,8 @@ SCHEMA = Section({
         "interval": POS_INT,
         "metrics": ListOf(Field(str, choices=METRIC_NAMES)),
     }),
-    "checkpoint": Section({"interval": POS_INT}),
+    "checkpoint": Section({"interval": POS_INT, "max_keep": Field(int, type(None), check=positive,
+                                                              hint="must be > 0, or null to keep every one")}),
     "log": Section({"interval": POS_INT}),
     "reference": ListOf(_REFERENCE_ROW),
 })

@@ -17,7 +17,7 @@ import torch.distributed as dist
 from torch.utils.data.distributed import DistributedSampler
 
 from ..atomic import write_text
-from ..checkpoint import read_checkpoint, save_checkpoint
+from ..checkpoint import prune_epoch_checkpoints, read_checkpoint, save_checkpoint
 from ..data import blend_batch, build_dataset, build_loader, workers_stopped_after
 from ..devices import amp_dtype
 from ..distributed import every_nth, join_process_group
@@ -207,6 +207,7 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
             if main:
                 if (epoch + 1) % cfg["checkpoint"]["interval"] == 0 or last:
                     save_checkpoint(work_dir / f"epoch_{epoch + 1}.pth", model, cfg, labels=class_names, **state)
+                    prune_epoch_checkpoints(work_dir, cfg["checkpoint"]["max_keep"])
                 save_checkpoint(work_dir / "latest.pth", model, cfg, labels=class_names, **state)
     bar.close()
     if world > 1:
