@@ -46,6 +46,20 @@ def test_show_with_several_overrides_after_one_set():
     assert "dropout: 0.8" in result.output and "videos_per_gpu: 4" in result.output
 
 
+def test_every_list_valued_option_takes_several_words_after_one_flag(tmp_path):
+    assert expand_set_args(["benchmark", "model", "-p", "x", "--batch", "1", "8", "--iters", "2"]) == \
+        ["benchmark", "model", "-p", "x", "--batch", "1", "--batch", "8", "--iters", "2"]
+    assert expand_set_args(["test", "c.pth", "--metrics", "top_k_accuracy", "mean_class_accuracy"]) == \
+        ["test", "c.pth", "--metrics", "top_k_accuracy", "--metrics", "mean_class_accuracy"]
+    (tmp_path / "run_b").mkdir()
+    run_b = str(tmp_path / "run_b")
+    assert expand_set_args(["plot", "run_a", "--name", "TSM", "no shift", run_b]) == \
+        ["plot", "run_a", "--name", "TSM", "--name", "no shift", run_b]  # an existing run folder ends the names
+    timed = tsm("benchmark", "model", "-p", "tsm_r18_1x1x8_toy", "--batch", "1", "2", "--iters", "2", "--json")
+    assert timed.returncode == 0, timed.stderr
+    assert [r["batch"] for r in json.loads(timed.stdout)] == [1, 2]
+
+
 def test_bad_input_exits_2_without_traceback():
     result = tsm("presets", "show", "tsm_r50_1x1x8_50e_k400", "--set", "model.dropot=0.1")
     assert result.returncode == 2

@@ -1,4 +1,5 @@
 """The `tsm` command: one Typer app, one module per subcommand in tsmcli/commands/."""
+import os
 import sys
 
 import typer
@@ -60,15 +61,18 @@ app.command("plot")(plot_cmd.plot)
 app.command("explain")(explain_cmd.explain)
 
 
-MULTI_WORD_OPTIONS = {  # options that take several words after one flag, and which words they take
+MULTI_WORD_OPTIONS = {  # the list-valued options: one flag takes several words, and which words it takes
     "--set": lambda word: "=" in word,
     "--metrics": lambda word: word in test_cmd.METRIC_NAMES,
+    "--batch": str.isdigit,
+    "--name": lambda word: not os.path.exists(word),  # tsm plot's legend names; its runs are folders
 }
 
 
 def expand_set_args(argv):
-    """Let one `--set` take several KEY=VALUE words (`--set a=1 b=2` -> `--set a=1 --set b=2`), and one
-    `--metrics` several metric names, as mmaction2 users type them."""
+    """Let every list-valued option take several words after one flag, as mmaction2 users type them
+    (`--set a=1 b=2` -> `--set a=1 --set b=2`; `--batch 1 8`; `--metrics top_k_accuracy
+    mean_class_accuracy`), or the flag repeated before each."""
     out, current = [], None
     for word in argv:
         if word in MULTI_WORD_OPTIONS:
