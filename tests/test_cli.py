@@ -135,6 +135,9 @@ def test_resume_auto_without_a_checkpoint_says_it_starts_anew(tmp_path):
                 cwd=tmp_path)  # no toy data there: it stops right after saying so
     assert proc.returncode == 2 and "toy_train_list_videos.txt does not exist" in proc.stderr
     assert f"--resume auto: no checkpoint in {tmp_path / 'w'} yet, so this is a new run" in proc.stdout
+    assert not (tmp_path / "w").exists()  # a run that never started leaves no work dir behind
+    proc = _tsm("train", "-p", "tsm_r18_1x1x8_toy", "--device", "cpu", cwd=tmp_path)
+    assert proc.returncode == 2 and not (tmp_path / "work_dirs").exists()  # nor its parents
 
 
 def test_bad_inputs_are_one_line_naming_the_culprit(tmp_path):

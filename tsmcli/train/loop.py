@@ -79,9 +79,6 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
     if bar.enabled:
         echo = bar.print
     work_dir = Path(work_dir)
-    if main:
-        work_dir.mkdir(parents=True, exist_ok=True)
-        write_text(work_dir / "config.yaml", dump_preset(cfg))
     class_names = _labels(cfg)
     seed_everything(seed, deterministic)
     data_cfg, opt_cfg, schedule = cfg["data"], cfg["optimizer"], cfg["schedule"]
@@ -98,6 +95,8 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
     loss_of = training_loss(cfg["model"], multi_label)
     # opened once the data is found (a missing list is the usual failure), closed by the `with` below
     log = Logger(work_dir, echo, enabled=main)
+    if main:
+        write_text(work_dir / "config.yaml", dump_preset(cfg))
     if init_from and not resume:
         init_from_checkpoint(model, init_from, log)
     if sync_bn and world > 1:

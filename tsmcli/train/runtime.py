@@ -117,6 +117,7 @@ class Logger:
         self.enabled, self.echo, self.board = enabled, echo, None
         self.work_dir, self.curves_failed, self.curves_drawn_at = Path(work_dir), False, None
         if enabled:
+            Path(work_dir).mkdir(parents=True, exist_ok=True)
             self.text = open(Path(work_dir) / "log.txt", "a")
             self.jsonl = open(Path(work_dir) / "log.jsonl", "a")
             try:  # TensorBoard scalars when the tensorboard package is installed

@@ -44,6 +44,7 @@ class WorkDirLock:
         self.work_dir, self.resume_hint, self.file = Path(work_dir), resume_hint, None
 
     def __enter__(self):
+        self.created = [p for p in [self.work_dir, *self.work_dir.parents] if not p.exists()]
         self.work_dir.mkdir(parents=True, exist_ok=True)
         path = self.work_dir / LOCK_FILE
         f = open(path, "a+", encoding="utf-8")
@@ -63,10 +64,17 @@ class WorkDirLock:
         self.file = f
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, failed, *exc):
         if self.file is not None:
             self.file.close()  # closing the descriptor releases the lock
             self.file = None
+        if failed and self.created and {p.name for p in self.work_dir.iterdir()} <= {LOCK_FILE}:
+            (self.work_dir / LOCK_FILE).unlink(missing_ok=True)  # a run that never started leaves no folder
+            for folder in self.created:
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
 
 
 def _describe(text):
