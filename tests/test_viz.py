@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import tsmcli
+from tsmcli.video.writer import band_height
 from conftest import SHARED
 from tsmcli.viz.curves import plot_runs, read_log
 from tsmcli.viz.gradcam import grad_cam
@@ -60,6 +61,18 @@ def test_curves_of_several_runs_on_one_figure(tmp_path):
     assert val.get_xlabel() == "epoch" and val.get_ylabel() == "accuracy"
     by_iteration = plot_runs([tmp_path / "a"], x="iteration")
     assert list(by_iteration.axes[0].lines[0].get_xdata()) == [2, 4, 6, 8]
+    # one x-axis for the four panels; points at 1.0 off the frame; a second identical run does not hide the first
+    figure.canvas.draw()
+    assert len({ax.get_xlim() for ax in figure.axes[:4]}) == 1 and val.get_ylim()[1] > 1.05
+    assert loss.lines[0].get_linewidth() > loss.lines[1].get_linewidth()
+    # a flat loss: linear, with plain tick labels (no offset, no x10^k)
+    write_log(tmp_path / "flat", [train_record(1, i, loss=0.6965 + i * 1e-5) for i in (1, 2, 3, 4)] + [val_record(1, .2)])
+    flat = plot_runs([tmp_path / "flat"])
+    flat.canvas.draw()
+    loss_ax = flat.axes[0]
+    labels = [t.get_text() for t in loss_ax.get_yticklabels() + loss_ax.get_yminorticklabels() if t.get_text()]
+    assert loss_ax.get_yscale() == "linear" and labels and not any("10^" in t or "times" in t for t in labels)
+    assert loss_ax.yaxis.get_offset_text().get_text() == ""
 
 
 def test_plot_command_and_errors(tmp_path):
@@ -104,6 +117,18 @@ def test_gradcam_gives_one_map_per_frame_on_every_architecture(preset):
     assert all(p.grad is None for p in model.parameters())  # nothing left behind
 
 
+def test_the_grid_has_a_colour_bar(tmp_path):
+    import numpy as np
+
+    from tsmcli.viz.explain import draw_grid
+
+    result = {"frames": np.zeros((8, 32, 32, 3), np.uint8), "maps": np.random.rand(8, 32, 32), "label": "a",
+              "prob": 0.5, "layer": "backbone.layer4", "frame_inds": list(range(8))}
+    figure = draw_grid(result, tmp_path / "g.png")
+    bars = [ax for ax in figure.axes if ax.get_label() == "<colorbar>"]
+    assert len(bars) == 1 and "Grad-CAM" in bars[0].get_ylabel() and bars[0].get_ylim() == (0.0, 1.0)
+
+
 def test_explain_command_writes_a_grid_and_a_video(tmp_path):
     model = tsmcli.build_model("tsm_r18_1x1x8_toy", pretrained=False)
     tsmcli.save_checkpoint(tmp_path / "m.pth", model, model.preset, labels=["a", "b", "c", "d"])
@@ -116,6 +141,15 @@ def test_explain_command_writes_a_grid_and_a_video(tmp_path):
     with av.open(str(tmp_path / "cam.mp4")) as container:
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     assert len(frames) == 8 * 4 and min(frames[0].shape[:2]) >= 224  # 8 sampled frames, half a second each
+    band = band_height(frames[0].shape[0])  # the class, probability and frame written across the top
+    assert frames[0][:band].max() > 200 and frames[0][:band].mean() < frames[0][band:].mean()
+    # only --out: the video alone, no grid written over another run's; neither: a grid named after the video
+    only_video = subprocess.run([sys.executable, "-m", "tsmcli.cli", "explain", video, "--ckpt", tmp_path / "m.pth",
+                                 "--out", "only.mp4"], capture_output=True, text=True, cwd=tmp_path)
+    assert only_video.returncode == 0 and (tmp_path / "only.mp4").exists() and not list(tmp_path.glob("*gradcam*"))
+    plain = subprocess.run([sys.executable, "-m", "tsmcli.cli", "explain", video, "--ckpt", tmp_path / "m.pth"],
+                           capture_output=True, text=True, cwd=tmp_path)
+    assert plain.returncode == 0 and "wrote test_gradcam.png" in plain.stdout and (tmp_path / "test_gradcam.png").exists()
     wrong = subprocess.run([sys.executable, "-m", "tsmcli.cli", "explain", video, "--ckpt", tmp_path / "m.pth",
                             "--class", "zebra"], capture_output=True, text=True, cwd=tmp_path)
     assert wrong.returncode == 2 and "--class 'zebra' is not a class of this model" in wrong.stderr

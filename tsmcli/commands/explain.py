@@ -15,14 +15,16 @@ def explain(
                                                                "class]."),
     layer: Optional[str] = typer.Option(None, help="The module whose activations are weighed, e.g. "
                                                    "backbone.layer3 [default: the last stage]."),
-    png: Path = typer.Option(Path("gradcam.png"), "--png", help="The frame grid: .png, .svg or .pdf."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Also write the frames with their maps as a video "
-                                                           "(.mp4)."),
+    png: Optional[Path] = typer.Option(None, "--png", help="The frame grid: .png, .svg or .pdf [default, when "
+                                                           "--out is not given either: VIDEO_gradcam.png here]."),
+    out: Optional[Path] = typer.Option(None, "--out", help="The frames with their maps as a video (.mp4); "
+                                                           "the grid then only with --png."),
     device: str = options.device(),
     decoder: Optional[str] = options.decoder(),
 ):
     """Grad-CAM: a heat map per sampled frame (one view: the centre crop of one clip) for the predicted
-    class or --class, overlaid on the frames. Works on every preset's architecture, on the model as loaded.
+    class or --class, overlaid on the frames: a grid with a colour bar (--png) and/or a video with the
+    class, probability and frame written on it (--out). Works on every preset's architecture, on the model as loaded.
     Needs tsm[plots].
 
     Examples:
@@ -46,8 +48,13 @@ def explain(
         result = explain_video(model, video, target, layer)
     except MediaError as e:
         raise UserError(f"cannot read {e.path}: {e.reason}") from None
-    draw_grid(result, png, title=video.name)
-    typer.echo(f"{video}: '{result['label']}' ({result['prob']:.1%}); wrote {png}")
+    if png is None and out is None:  # named after the video, so explaining another does not overwrite it
+        png = Path(f"{video.stem}_gradcam.png")
+    written = []
+    if png is not None:
+        draw_grid(result, png, title=video.name)
+        written.append(str(png))
     if out is not None:
         write_overlay_video(result, out)
-        typer.echo(f"wrote {out}")
+        written.append(str(out))
+    typer.echo(f"{video}: '{result['label']}' ({result['prob']:.1%}); wrote {' and '.join(written)}")

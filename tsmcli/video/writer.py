@@ -95,3 +95,20 @@ def write_video(path, frames, fps=12, crf=20):
     with VideoWriter(path, fps, crf, reproducible=True) as video:
         for frame in frames:
             video.write(frame)
+
+
+def band_height(height):
+    return max(18, height // 12)
+
+
+def draw_label(frame, text):
+    """frame uint8 (H, W, 3) -> a copy with `text` in white on a dark band across the top."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.fromarray(frame)
+    band = band_height(image.height)
+    draw = ImageDraw.Draw(image, "RGBA")
+    draw.rectangle([0, 0, image.width, band], fill=(0, 0, 0, 170))
+    font = ImageFont.load_default(size=max(10, int(band * 0.7)))
+    draw.text((max(4, band // 4), band // 2), text, fill=(255, 255, 255, 255), font=font, anchor="lm")
+    return np.asarray(image)

@@ -55,36 +55,50 @@ def plot_runs(work_dirs, names=None, x="epoch"):
     figure = new_figure(figsize=(11, 7.5), layout="constrained")
     import matplotlib  # present: new_figure said which extra to install otherwise
 
-    (loss_ax, lr_ax), (train_ax, val_ax) = figure.subplots(2, 2)
+    (loss_ax, lr_ax), (train_ax, val_ax) = figure.subplots(2, 2, sharex=True)  # one x-axis for the four
     colours = matplotlib.colormaps["tab10"].colors
-    for run, name, colour in zip(runs, names, colours * 10):
+    for i, (run, name, colour) in enumerate(zip(runs, names, colours * 10)):
+        width = 1.2 + 1.3 * (len(runs) - 1 - i)  # earlier runs drawn wider: identical curves stay visible
         steps = run["train"]
         if steps:
             xs = _epoch_position(steps) if x == "epoch" else [r["step"] for r in steps]
-            loss_ax.plot(xs, [r["loss"] for r in steps], color=colour, label=name)
-            lr_ax.plot(xs, [r["lr"] for r in steps], color=colour, label=name)
-            train_ax.plot(xs, [r["top1"] for r in steps], color=colour, label=name)
+            loss_ax.plot(xs, [r["loss"] for r in steps], color=colour, label=name, linewidth=width)
+            lr_ax.plot(xs, [r["lr"] for r in steps], color=colour, label=name, linewidth=width)
+            train_ax.plot(xs, [r["top1"] for r in steps], color=colour, label=name, linewidth=width)
         for metric, style in _val_metrics(run["val"]):
             points = [r for r in run["val"] if metric in r]
             xs = [r["epoch"] for r in points] if x == "epoch" else [_val_step(r, steps) for r in points]
-            val_ax.plot(xs, [r[metric] for r in points], linestyle=style, marker="o", markersize=3, color=colour,
-                        label=f"{name} {metric.replace('_', ' ')}")
+            val_ax.plot(xs, [r[metric] for r in points], linestyle=style, marker="o", markersize=3 + width,
+                        color=colour, label=f"{name} {metric.replace('_', ' ')}", linewidth=width)
     x_label = "epoch" if x == "epoch" else "iteration"
     for ax, title, y_label in ((loss_ax, "training loss", "loss"), (lr_ax, "learning rate", "lr"),
                                (train_ax, "training top-1 (batch)", "accuracy"),
                                (val_ax, "validation", "accuracy")):
         ax.set_title(title)
         ax.set_xlabel(x_label)
+        ax.tick_params(labelbottom=True)  # sharex hides the top row's tick labels
         ax.set_ylabel(y_label)
         ax.grid(alpha=0.3)
     for ax in (train_ax, val_ax):
-        ax.set_ylim(-0.02, 1.02)
-    if loss_ax.lines and min(min(line.get_ydata()) for line in loss_ax.lines) > 0:
-        loss_ax.set_yscale("log")  # early spikes would flatten the rest
+        ax.set_ylim(-0.06, 1.06)  # points at 0 or 1 stay off the frame
+    _loss_scale(loss_ax, matplotlib.ticker)
     loss_ax.legend(fontsize=8)
     if val_ax.lines:
         val_ax.legend(fontsize=7, ncol=1 if len(runs) == 1 else 2)
     return figure
+
+
+def _loss_scale(ax, ticker):
+    """Log scale where the loss spans a decade or more (early spikes would flatten the rest), with plain
+    tick labels; else linear, without the offset notation a nearly flat loss gets."""
+    values = [v for line in ax.lines for v in line.get_ydata()]
+    plain = ticker.FuncFormatter(lambda v, _: f"{v:.3g}")
+    if values and min(values) > 0 and max(values) / min(values) >= 10:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+    else:
+        ax.yaxis.set_major_formatter(plain)
 
 
 STYLES = {"top1": "-", "mean_average_precision": "-", "mean_class_accuracy": ":", "mmit_mean_average_precision": ":"}

@@ -59,12 +59,13 @@ def overlay(frames, maps):
 
 
 def draw_grid(result, path, title=""):
-    """The frames with their heat maps, 4 to a row, titled with the class and the layer."""
+    """The frames with their heat maps, 4 to a row, titled with the class and the layer, beside a colour
+    bar of the map's scale; -> the figure (written to path)."""
     plt = pyplot()
     t = len(result["frames"])
     columns = min(t, 4)
     rows = math.ceil(t / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(3 * columns, 3 * rows + 0.6), squeeze=False,
+    figure, axes = plt.subplots(rows, columns, figsize=(3 * columns + 0.8, 3 * rows + 0.6), squeeze=False,
                                 constrained_layout=True)
     blended = overlay(result["frames"], result["maps"])
     for i, ax in enumerate(axes.flat):
@@ -72,20 +73,30 @@ def draw_grid(result, path, title=""):
         if i < t:
             ax.imshow(blended[i])
             ax.set_title(f"frame {result['frame_inds'][i]}", fontsize=10)
+    import matplotlib
+
+    scale = matplotlib.cm.ScalarMappable(norm=matplotlib.colors.Normalize(0, 1), cmap="jet")
+    bar = figure.colorbar(scale, ax=axes, shrink=0.8, alpha=OVERLAY_ALPHA)
+    bar.set_label("Grad-CAM, relative to the clip's strongest")
     figure.suptitle(f"{title + ': ' if title else ''}Grad-CAM for '{result['label']}' "
                     f"(p = {result['prob']:.1%}), layer {result['layer']}", fontsize=12)
     save(figure, path)
+    return figure
 
 
 def write_overlay_video(result, path, seconds_per_frame=0.5, min_side=224):
-    """Each sampled frame with its heat map for `seconds_per_frame`, scaled up to at least min_side."""
+    """Each sampled frame with its heat map for `seconds_per_frame`, scaled up to at least min_side,
+    with the class, its probability and the frame's index written across the top."""
     from ..video import write_video
+    from ..video.writer import draw_label
 
     blended = torch.from_numpy(overlay(result["frames"], result["maps"])).permute(0, 3, 1, 2)
     h, w = blended.shape[-2:]
     scale = max(1.0, min_side / min(h, w))
     size = [2 * round(h * scale / 2), 2 * round(w * scale / 2)]  # H.264 wants even sides
-    big = torch.nn.functional.interpolate(blended.float(), size=size, mode="nearest").byte()
+    big = torch.nn.functional.interpolate(blended.float(), size=size, mode="nearest").byte().permute(0, 2, 3, 1)
+    labelled = np.stack([draw_label(frame, f"{result['label']} {result['prob']:.0%} | frame {index}")
+                         for frame, index in zip(big.numpy(), result["frame_inds"])])
     fps = 8
     repeats = max(1, round(seconds_per_frame * fps))
-    write_video(path, big.permute(0, 2, 3, 1).numpy().repeat(repeats, axis=0), fps=fps)
+    write_video(path, labelled.repeat(repeats, axis=0), fps=fps)
