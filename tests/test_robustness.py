@@ -5,6 +5,7 @@ import errno
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from multiprocessing import get_context
@@ -358,3 +359,20 @@ def test_export_stops_on_a_signal_and_leaves_no_file(toy, trained, sig):
 
     assert _stop_and_check(args, toy, writing, 0.2, sig, whole_group=False) is not None
     assert not out.exists() and not [p for p in toy.iterdir() if p.name.startswith(f".{out.stem}.")]
+
+
+def test_outputs_follow_the_users_umask(tmp_path):
+    """Written through a temporary file (mkstemp makes it 0600), yet readable as the umask allows: a
+    colleague on a shared cluster can read a checkpoint or a video."""
+    script = f"""
+import os, numpy as np, tsmcli
+from tsmcli.video import write_video
+os.umask(0o002)
+model = tsmcli.build_model("tsm_r18_1x1x8_toy", pretrained=False)
+tsmcli.save_checkpoint({str(tmp_path / "m.pth")!r}, model, model.preset)
+write_video({str(tmp_path / "cam.mp4")!r}, np.zeros((4, 32, 32, 3), np.uint8))
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    for name in ("m.pth", "cam.mp4"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o664, name
