@@ -1,4 +1,6 @@
 import json
+import os
+import re
 import subprocess
 import sys
 
@@ -244,3 +246,36 @@ def test_test_header_counts_views_in_words(tmp_path):
                     "--scheme", scheme)
         assert proc.returncode == 0, proc.stderr
         assert words in " ".join(proc.stdout.split())  # the title may wrap to the table's width
+
+
+def test_presets_list_fits_the_terminal(tmp_path):
+    """In a terminal of 100 columns the table keeps whole rows, dropping the least needed columns (and
+    says which); piped, every column."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "tsmcli.cli", "presets", "list"], stdout=follower,
+                            stderr=subprocess.PIPE, env={**os.environ, "TERM": "dumb"})
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    assert proc.wait(timeout=60) == 0
+    text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", b"".join(chunks).decode())
+    lines = text.splitlines()
+    assert max(map(len, lines)) <= 100
+    assert any(line.startswith("│ tsm_r50_1x1x8_50e_k400 ") for line in lines)  # names whole, one row a line
+    assert "not shown for want of width" in " ".join(text.split())
+    piped = _tsm("presets", "list").stdout
+    header = next(line for line in piped.splitlines() if "name" in line)
+    assert all(column in header for column in ("top1", "frames", "backbone", "dataset", "top5", "video/s", "MB"))

@@ -40,6 +40,10 @@ def summary(preset):
     }
 
 
+COLUMNS = [("name", "name"), ("top1", "top1"), ("frames", "frames"), ("backbone", "backbone"), ("dataset", "dataset"),
+           ("top5", "top5"), ("pretrain", "pretrain"), ("video/s", "speed_video_s"), ("memory MB", "memory_mb")]
+
+
 def _fmt(value):
     return "-" if value is None else str(value)
 
@@ -71,16 +75,27 @@ def list_(
     if as_json:
         typer.echo(json.dumps(rows, indent=1))
         return
-    table = Table(title="TSM presets (reference numbers from the mmaction2 model zoo)")
-    for column in ("name", "dataset", "backbone", "frames", "pretrain", "top1", "top5", "video/s", "memory MB"):
-        table.add_column(column, no_wrap=column == "name",
-                         justify="right" if column in ("frames", "top1", "top5", "video/s", "memory MB") else "left")
-    for r in rows:
-        table.add_row(r["name"], r["dataset"], r["backbone"], str(r["frames"]), _fmt(r["pretrain"]),
-                      _fmt(r["top1"]), _fmt(r["top5"]), _fmt(r["speed_video_s"]), _fmt(r["memory_mb"]))
+    cells = {column: [str(r["name"]) if column == "name" else _fmt(r[key]) for r in rows]
+             for column, key in COLUMNS}
+    widths = {column: max(len(column), *map(len, values)) + 3 for column, values in cells.items()}  # + padding, rule
     console = Console()
-    if not console.is_terminal:  # keep rows on one line when piped or logged
-        console = Console(width=200)
+    room = console.width if console.is_terminal else sum(widths.values()) + 1  # piped: every column, one row a line
+    shown, used = [], 1
+    for column, _ in COLUMNS:  # in order of importance, as many as the terminal has room for
+        if used + widths[column] <= room or column == "name":
+            shown.append(column)
+            used += widths[column]
+    table = Table(title="TSM presets (reference numbers from the mmaction2 model zoo)",
+                  caption=None if len(shown) == len(COLUMNS) else
+                  f"not shown for want of width: {', '.join(c for c, _ in COLUMNS if c not in shown)} (--json has all)")
+    for column, _ in COLUMNS:
+        if column in shown:
+            table.add_column(column, no_wrap=True, justify="left" if column in ("name", "dataset", "backbone",
+                                                                                  "pretrain") else "right")
+    for i in range(len(rows)):
+        table.add_row(*(cells[column][i] for column, _ in COLUMNS if column in shown))
+    if not console.is_terminal:
+        console = Console(width=used)
     console.print(table)
 
 
