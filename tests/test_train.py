@@ -102,6 +102,12 @@ def test_toy_training_runs_logs_checkpoints_and_resumes(tmp_path, capsys):
     drawn = plot_runs([work])
     assert len(drawn.axes[3].lines[0].get_xdata()) == 3 and (work / "curves.png").stat().st_size > 10_000
     assert not (work / "curves.tmp.png").exists()
+    # TensorBoard scalars, where the tensorboard extra is installed (scripts/setup.sh installs it)
+    accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    events = accumulator.EventAccumulator(str(work / "tensorboard"))
+    events.Reload()
+    assert {"train/loss", "train/lr", "val/top1"} <= set(events.Tags()["scalars"])
+    assert len(events.Scalars("val/top1")) == 3  # the resumed epoch included
 
 
 def to_mmaction_keys(state_dict):
