@@ -3,11 +3,13 @@ through each model's own classifier equal to its probabilities; dense windows eq
 frames taken by hand; `tsm extract` over folders and lists with loader workers as the preset sets them,
 resumed after a kill, sharded, with unreadable videos listed."""
 import json
+import shutil
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +21,7 @@ from random_models import calibrated
 from reference_weights import fill_state_dict, input_clip
 from tsmcli.features import clip_features, extract_features
 from tsmcli.prepare.toy import prepare_toy
+from tsmcli.errors import UserError
 
 FEATURES = json.loads((TESTS / "data/mmaction/features.json").read_text())["cases"]
 VIDEO = SHARED / "fixtures/videos/test.mp4"
@@ -221,3 +224,16 @@ def test_a_wrong_layer_is_the_commands_error_not_each_videos(videos, tmp_path):
     with pytest.raises(tsmcli.UserError, match="--layer layer9: this backbone has no such part"):
         run_extraction(model, gather_inputs([videos / "toy/videos/growing"]), tmp_path / "out", settings)
     assert not (tmp_path / "out").exists()
+
+
+def test_videos_of_one_name_in_two_containers_keep_their_extensions(tmp_path):
+    from tsmcli.features.job import gather_inputs
+
+    for name in ("clip.mp4", "clip.avi", "other.mp4"):
+        shutil.copy(SHARED / "fixtures/videos/test.mp4", tmp_path / name)
+    keys = {Path(item.path).name: item.key for item in gather_inputs([tmp_path, tmp_path / "other.mp4"])}
+    assert keys == {"clip.avi": "clip.avi", "clip.mp4": "clip.mp4", "other.mp4": "other"}  # given twice: once
+    (tmp_path / "sub").mkdir()
+    shutil.copy(SHARED / "fixtures/videos/test.mp4", tmp_path / "sub/clip.mp4")
+    with pytest.raises(UserError, match="would both be written to clip.mp4.npy"):
+        gather_inputs([tmp_path / "clip.mp4", tmp_path / "sub/clip.mp4", tmp_path / "clip.avi"])

@@ -48,13 +48,20 @@ def gather_inputs(inputs, data_root=None):
             items.append(Item(str(given), given.stem))
         else:
             raise UserError(f"{given} does not exist")
+    items = list({(item.key, item.path): item for item in items}.values())  # an input given twice: once
+    paths_of = {}
+    for item in items:
+        paths_of.setdefault(item.key, []).append(item.path)
+    # clip.mp4 and clip.avi side by side: both keep their extension (clip.mp4.npy, clip.avi.npy)
+    items = [Item(item.path, item.key + Path(item.path).suffix) if len(paths_of[item.key]) > 1 else item
+             for item in items]
     seen = {}
     for item in items:
-        if item.key in seen and seen[item.key] != item.path:
+        if item.key in seen:
             raise UserError(f"{seen[item.key]} and {item.path} would both be written to {item.key}.npy: extract "
                             "them into different --out folders")
         seen[item.key] = item.path
-    return list({item.key: item for item in items}.values())
+    return items
 
 
 def _search(folder):
