@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import tsmcli
+from torch.utils.data import DistributedSampler
 from conftest import SHARED
 from tsmcli.data import build_loader
 from tsmcli.presets import preset_names
@@ -175,8 +176,8 @@ def test_distributed_loaders_split_the_dataset(media):
                                    data_prefix=str(VIDEOS))
     seen = []
     for rank in range(2):
-        loader = build_loader(dataset, batch_size=1, num_workers=0, shuffle=True, distributed=True,
-                              world_size=2, rank=rank)
+        loader = build_loader(dataset, batch_size=1, num_workers=0,
+                              sampler=DistributedSampler(dataset, num_replicas=2, rank=rank, shuffle=True))
         seen.append([m["index"] for batch in loader for m in batch["meta"]])
     assert len(seen[0]) == len(seen[1]) == 2  # 3 items padded to 4 by DistributedSampler
     assert set(seen[0]) | set(seen[1]) == {0, 1, 2}

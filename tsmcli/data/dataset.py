@@ -16,7 +16,6 @@ import sys
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
-from torch.utils.data.distributed import DistributedSampler
 
 from ..errors import UserError
 from ..signals import die_with_parent
@@ -167,15 +166,12 @@ class EpochTaggedSampler(Sampler):
         return len(self.sampler)
 
 
-def build_loader(dataset, batch_size, num_workers=2, shuffle=True, seed=0, distributed=False,
-                 drop_last=False, world_size=None, rank=None, sampler=None, collate_fn=collate):
-    """DataLoader with pinned memory, persistent workers and, for DDP, a DistributedSampler (its rank
-    and world size come from the process group unless given); or the sampler given."""
+def build_loader(dataset, batch_size, num_workers=2, shuffle=True, seed=0, sampler=None, collate_fn=collate):
+    """DataLoader with pinned memory and persistent workers, over the sampler given (for DDP, a
+    DistributedSampler) or a seeded shuffle."""
     generator = torch.Generator()
     generator.manual_seed(seed)
-    if sampler is None and distributed:
-        sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed)
-    elif sampler is None:
+    if sampler is None:
         sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
     if isinstance(dataset, VideoDataset):
         sampler = EpochTaggedSampler(sampler, dataset)
@@ -184,7 +180,7 @@ def build_loader(dataset, batch_size, num_workers=2, shuffle=True, seed=0, distr
     context = "fork" if num_workers > 0 and sys.platform.startswith("linux") else None
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, collate_fn=collate_fn,
                       pin_memory=torch.cuda.is_available(), persistent_workers=num_workers > 0,
-                      worker_init_fn=_worker_init, drop_last=drop_last, generator=generator,
+                      worker_init_fn=_worker_init, generator=generator,
                       multiprocessing_context=context)
 
 

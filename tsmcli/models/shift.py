@@ -14,7 +14,6 @@ that half of its shift unchanged.
 import torch
 from torch import nn
 
-SHIFT_MODES = ("bidirectional", "online")
 
 
 def _move(out, x, channels, later):

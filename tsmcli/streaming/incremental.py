@@ -125,9 +125,6 @@ class IncrementalStream:
         self.step_module = StreamStep(model).eval()
         self.state = None
 
-    def reset(self):
-        self.state = None
-
     @torch.no_grad()
     def step(self, frame):
         state = self.state or [None] * self.step_module.num_states  # None: zeros, as on the first frame

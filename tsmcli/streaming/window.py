@@ -10,9 +10,6 @@ class WindowStream:
         self.frames = model.num_segments
         self.buffer, self.steps = [], 0
 
-    def reset(self):
-        self.buffer, self.steps = [], 0
-
     @torch.no_grad()
     def step(self, frame):
         """frame (B, 3, H, W) -> class logits (B, K) of the last T frames (the offline model's, before its
