@@ -257,3 +257,21 @@ def test_the_launcher_passes_signals_to_its_workers_and_survives_them():
         assert queue.get(timeout=20) == "stopped"
     worker.join(timeout=20)
     assert worker.exitcode == 0
+
+
+def test_accumulation_all_reduces_once_per_optimizer_step(toy):
+    """--accumulate 2 on 2 processes: DDP synchronises the summed gradients once per optimizer step
+    (no_sync on the other micro-batch), half the all-reduces of synchronising each one, same weights."""
+    import ddp_counting
+    from tsmcli.train.loop import launch
+
+    cfg = toy_preset(toy, "data.videos_per_gpu=1", "model.norm_eval=true")  # 12 videos: 6 micro-batches each
+    for name, entry in (("once", ddp_counting.with_no_sync), ("every", ddp_counting.syncing_every_micro_batch)):
+        launch(cfg, toy / name, nproc=2, master_port=free_port(), device="cpu", accumulation=2, entrypoint=entry)
+    once, every = ([int((toy / name / f"allreduces-{rank}.txt").read_text()) for rank in (0, 1)]
+                   for name in ("once", "every"))
+    assert once[0] == once[1] and every[0] == every[1]
+    assert once[0] == 3 and every[0] == 6  # 3 optimizer steps of 2 micro-batches
+    weights = [torch.load(toy / name / "latest.pth", weights_only=True)["state_dict"] for name in ("once", "every")]
+    for key, value in weights[0].items():
+        assert torch.allclose(value.float(), weights[1][key].float(), rtol=1e-5, atol=1e-6), key

@@ -5,6 +5,7 @@ epoch with the preset's schedule, validates every evaluation.interval epochs, an
 config.yaml (the resolved preset), log.txt, log.jsonl (one record per logging interval and per
 validation), latest.pth / epoch_N.pth / best.pth (our checkpoint format, written atomically).
 """
+import contextlib
 import math
 import signal
 import sys
@@ -148,11 +149,14 @@ def train(cfg, work_dir, device="auto", seed=0, deterministic=False, autoscale_l
                 if blending:
                     imgs, target = blend_batch(imgs, labels, cfg["model"]["num_classes"], blending["type"],
                                                blending["alpha"], np.random.default_rng([seed, epoch, i]))
-                with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                    logits = net(imgs)
-                    loss = loss_of(logits.float(), target) / accumulation
-                scaler.scale(loss).backward()
-                if (i + 1) % accumulation == 0 or i + 1 == iters:
+                ends_accumulation = (i + 1) % accumulation == 0 or i + 1 == iters
+                # DDP averages the gradients over the processes once per optimizer step, not per micro-batch
+                with net.no_sync() if world > 1 and not ends_accumulation else contextlib.nullcontext():
+                    with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+                        logits = net(imgs)
+                        loss = loss_of(logits.float(), target) / accumulation
+                    scaler.scale(loss).backward()
+                if ends_accumulation:
                     if opt_cfg["grad_clip"]:
                         scaler.unscale_(optimizer)
                         torch.nn.utils.clip_grad_norm_(model.parameters(), opt_cfg["grad_clip"])
