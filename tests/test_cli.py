@@ -48,6 +48,7 @@ def test_show_with_several_overrides_after_one_set():
     assert "dropout: 0.8" in result.output and "videos_per_gpu: 4" in result.output
 
 
+@pytest.mark.slow
 def test_every_list_valued_option_takes_several_words_after_one_flag(tmp_path):
     assert expand_set_args(["benchmark", "model", "-p", "x", "--batch", "1", "8", "--iters", "2"]) == \
         ["benchmark", "model", "-p", "x", "--batch", "1", "--batch", "8", "--iters", "2"]
@@ -96,6 +97,7 @@ def _tsm(*args, cwd=None):
                           cwd=cwd)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [
     ["benchmark", "model", "-p", "tsm_r18_1x1x8_toy", "--iters", "1", "--device", "cuda:7"],
     ["train", "-p", "tsm_r18_1x1x8_toy", "--device", "cuda"],
@@ -112,11 +114,13 @@ def test_a_device_this_machine_lacks_is_one_line_and_exit_2(command):
     assert "--device" in proc.stderr and len(proc.stderr.strip().splitlines()) <= 2
 
 
+@pytest.mark.slow
 def test_an_unknown_amp_is_refused_not_ignored():
     proc = _tsm("benchmark", "model", "-p", "tsm_r18_1x1x8_toy", "--iters", "1", "--amp", "bf32")
     assert proc.returncode == 2 and "--amp 'bf32'" in proc.stderr
 
 
+@pytest.mark.slow
 def test_an_empty_list_is_an_error_naming_the_file(tmp_path):
     (tmp_path / "train.txt").write_text("")
     proc = _tsm("train", "-p", "tsm_r18_1x1x8_toy", "--device", "cpu", "--work-dir", tmp_path / "w",
@@ -124,6 +128,7 @@ def test_an_empty_list_is_an_error_naming_the_file(tmp_path):
     assert proc.returncode == 2 and f"{tmp_path}/train.txt lists no videos" in proc.stderr
 
 
+@pytest.mark.slow
 def test_version_and_dataset_short_names():
     assert _tsm("--version").stdout.strip().startswith("tsm 0.")
     rows = json.loads(_tsm("presets", "list", "--dataset", "k400", "--json").stdout)
@@ -132,6 +137,7 @@ def test_version_and_dataset_short_names():
     assert unknown.returncode == 2 and "known: diving48" in unknown.stderr
 
 
+@pytest.mark.slow
 def test_resume_auto_without_a_checkpoint_says_it_starts_anew(tmp_path):
     proc = _tsm("train", "-p", "tsm_r18_1x1x8_toy", "--device", "cpu", "--work-dir", tmp_path / "w", "--resume", "auto",
                 cwd=tmp_path)  # no toy data there: it stops right after saying so
@@ -142,6 +148,7 @@ def test_resume_auto_without_a_checkpoint_says_it_starts_anew(tmp_path):
     assert proc.returncode == 2 and not (tmp_path / "work_dirs").exists()  # nor its parents
 
 
+@pytest.mark.slow
 def test_bad_inputs_are_one_line_naming_the_culprit(tmp_path):
     from conftest import SHARED
 
@@ -160,6 +167,7 @@ def test_bad_inputs_are_one_line_naming_the_culprit(tmp_path):
     assert not_a_checkpoint.returncode == 2 and "is not a PyTorch checkpoint" in not_a_checkpoint.stderr
 
 
+@pytest.mark.slow
 def test_test_with_every_video_unreadable_is_an_error(tmp_path):
     import tsmcli
 
@@ -171,6 +179,7 @@ def test_test_with_every_video_unreadable_is_an_error(tmp_path):
     assert proc.returncode == 2 and "none of the 1 videos could be read (the first" in proc.stderr
 
 
+@pytest.mark.slow
 def test_finetune_needs_a_checkpoint_to_start_from(tmp_path):
     proc = _tsm("finetune", "-p", "tsm_r18_1x1x8_toy", "--device", "cpu", "--work-dir", tmp_path / "w", cwd=tmp_path)
     assert proc.returncode == 2 and "--from: which checkpoint to finetune from?" in proc.stderr
@@ -183,6 +192,7 @@ def test_help_keeps_brackets_and_flags_take_no_value():
     assert "--json <bool>" not in _tsm("prepare", "custom", "--help").stdout
 
 
+@pytest.mark.slow
 def test_an_error_message_keeps_its_brackets(tmp_path):
     (tmp_path / "list.txt").write_text("clip.mp4\n")
     proc = _tsm("test", "x.pth", "--list", tmp_path / "list.txt")
@@ -192,6 +202,7 @@ def test_an_error_message_keeps_its_brackets(tmp_path):
     assert proc.returncode == 2 and "expected 'path label [label ...]'" in proc.stderr
 
 
+@pytest.mark.slow
 def test_a_video_list_on_a_frames_preset_says_to_set_the_format(tmp_path):
     (tmp_path / "list.txt").write_text("cooking/a.mp4 0\n")
     proc = _tsm("train", "-p", "tsm_r50_1x1x8_50e_sthv1", "--device", "cpu", "--work-dir", tmp_path / "w",
@@ -199,11 +210,13 @@ def test_a_video_list_on_a_frames_preset_says_to_set_the_format(tmp_path):
     assert proc.returncode == 2 and "set data.format=videos" in proc.stderr
 
 
+@pytest.mark.slow
 def test_training_the_toy_preset_elsewhere_says_to_prepare_it(tmp_path):
     proc = _tsm("train", "-p", "tsm_r18_1x1x8_toy", "--device", "cpu", cwd=tmp_path)
     assert proc.returncode == 2 and "run `tsm prepare toy` first" in proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size, hint", [("256", "short256 for a short side of 256"), ("short-256", "sizes above 0")])
 def test_a_frame_size_is_checked_before_any_video(tmp_path, size, hint):
     (tmp_path / "videos/a").mkdir(parents=True)
@@ -211,6 +224,7 @@ def test_a_frame_size_is_checked_before_any_video(tmp_path, size, hint):
     assert proc.returncode == 2 and hint in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_benchmark_data_reads_class_folders_and_model_uses_the_preset_size(tmp_path):
     import shutil
 
@@ -231,6 +245,7 @@ def test_benchmark_data_reads_class_folders_and_model_uses_the_preset_size(tmp_p
     assert timed["complexity"]["clip"] == [8, 3, 56, 56] and timed["complexity"]["flops"] > 0
 
 
+@pytest.mark.slow
 def test_test_header_counts_views_in_words(tmp_path):
     import shutil
 
@@ -248,6 +263,7 @@ def test_test_header_counts_views_in_words(tmp_path):
         assert words in " ".join(proc.stdout.split())  # the title may wrap to the table's width
 
 
+@pytest.mark.slow
 def test_presets_list_fits_the_terminal(tmp_path):
     """In a terminal of 100 columns the table keeps whole rows, dropping the least needed columns (and
     says which); piped, every column."""

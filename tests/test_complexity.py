@@ -23,6 +23,7 @@ def test_params_and_flops_equal_mmaction2_get_flops(case):
     assert counted["flops"] == case["flops"]
 
 
+@pytest.mark.slow
 def test_benchmark_model_prints_them():
     run = subprocess.run([sys.executable, "-m", "tsmcli.cli", "benchmark", "model", "-p", "tsm_r18_1x1x8_toy",
                           "--iters", "1"], capture_output=True, text=True)

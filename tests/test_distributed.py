@@ -14,6 +14,8 @@ from tsmcli.errors import JobFailed
 from tsmcli.prepare.toy import prepare_toy
 from tsmcli.distributed import distributed_env, first_slurm_host, init_method
 
+pytestmark = pytest.mark.distributed
+
 
 def free_port():
     with socket.socket() as s:
@@ -39,6 +41,7 @@ def toy(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_follow_the_single_process_loss_curve(toy):
     """DDP with 2 CPU processes x 2 videos equals 1 process x 4 videos (BN in eval mode, so that each
     video's gradient does not depend on its batch mates)."""
@@ -53,6 +56,7 @@ def test_two_gloo_processes_follow_the_single_process_loss_curve(toy):
     assert metrics["videos"] == 4  # every validation video counted once across the two processes
 
 
+@pytest.mark.slow
 def test_sync_bn_gives_two_processes_the_statistics_of_their_joint_batch(toy):
     """BN in training mode: 2 processes x 2 videos with --sync-bn follow 1 process x 4 videos; without
     it they do not (each normalises by its own half batch)."""
@@ -97,6 +101,7 @@ def _second_worker_breaks(cfg, work_dir, kwargs):
     return loop._worker(cfg, work_dir, kwargs)
 
 
+@pytest.mark.slow
 def test_a_failing_worker_ends_the_job_with_its_error(toy):
     from tsmcli.train.loop import launch
 
@@ -116,6 +121,7 @@ def _threads_and_loader_start():
     return os.environ.get("OMP_NUM_THREADS"), torch.get_num_threads(), (context or multiprocessing).get_start_method()
 
 
+@pytest.mark.slow
 def test_workers_share_the_cores_and_fork_their_loader_workers(monkeypatch):
     """Each of N workers used to start a thread per core (N x cores threads busy-waiting on the CPU),
     and the launcher's spawn start method reached the loaders, whose workers then imported torch again:
@@ -166,6 +172,7 @@ def srun_run(two_process_run, toy):
     return toy / "srun", [task.returncode for task in tasks], outputs
 
 
+@pytest.mark.slow
 def test_srun_style_tasks_train_together(srun_run):
     work, codes, outputs = srun_run
     assert codes == [0, 0], outputs
@@ -174,6 +181,7 @@ def test_srun_style_tasks_train_together(srun_run):
     assert [r["videos"] for r in records if r["mode"] == "val"] == [4, 4]  # every epoch, all 4 videos once
 
 
+@pytest.mark.slow
 def test_two_machines_each_started_with_the_same_command(two_process_run, srun_run, toy):
     """--nnodes 2 --node-rank 0|1 on one host: two launchers, one worker each, rendezvous on node 0's
     port; the run matches the srun-style one (same 2 workers, seed and batch)."""
@@ -202,6 +210,7 @@ def _worker_pids(launcher_pid):
     return pids
 
 
+@pytest.mark.slow
 def test_a_signal_to_one_worker_stops_both_at_the_same_step_and_resume_matches(two_process_run, srun_run, toy):
     """SIGTERM reaches only one of the two processes in epoch 2: both finish the same step and stop,
     rank 0 writes a mid-epoch checkpoint, the job exits cleanly; resuming ends with the weights of
@@ -259,6 +268,7 @@ def test_the_launcher_passes_signals_to_its_workers_and_survives_them():
     assert worker.exitcode == 0
 
 
+@pytest.mark.slow
 def test_accumulation_all_reduces_once_per_optimizer_step(toy):
     """--accumulate 2 on 2 processes: DDP synchronises the summed gradients once per optimizer step
     (no_sync on the other micro-batch), half the all-reduces of synchronising each one, same weights."""

@@ -76,6 +76,7 @@ def test_no_network_says_what_to_place_where(tmp_path, monkeypatch):
     assert "model__pretrained=" in str(err.value) and "pretrained=False" in str(err.value)  # Python's words too
 
 
+@pytest.mark.slow
 def test_zoo_checkpoint_name_is_fetched_from_its_published_url(mirror, tmp_path, monkeypatch):
     """`--ckpt <zoo file name>` as the README writes it: fetched from mmaction2's download site."""
     from tsmcli.presets import zoo_checkpoints
@@ -103,6 +104,7 @@ def test_unknown_checkpoint_suggests_the_zoo_name(tmp_path):
         tsmcli.load_model("tsm_r50_1x1x8_50e_kinetics400_rgb_20200607-af7fb74.pth")
 
 
+@pytest.mark.slow
 def test_finetuning_presets_start_from_their_kinetics_checkpoint(mirror, tmp_path):
     """`tsm train` on a tsm_k400_pretrained_* preset starts where mmaction2's load_from does."""
     cfg = tsmcli.load_preset("tsm_k400_pretrained_r50_1x1x8_25e_ucf101")

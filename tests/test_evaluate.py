@@ -46,6 +46,7 @@ def test_dense_scheme_needs_a_dense_preset():
         scheme_pipeline(tsmcli.load_preset("tsm_r50_1x1x8_50e_k400")["data"], "dense")
 
 
+@pytest.mark.slow
 def test_test_reproduces_the_training_validation_and_writes_json(tmp_path):
     prepare_toy(tmp_path / "toy", train_per_class=2, val_per_class=2, seed=0)
     val_list, videos = tmp_path / "toy/toy_val_list_videos.txt", tmp_path / "toy/videos"
@@ -121,6 +122,8 @@ def test_benchmark_model_reports_speed_and_memory():
     assert trained["mode"] == "train" and trained["batch"] == 8
 
 
+@pytest.mark.slow
+@pytest.mark.distributed
 def test_two_processes_give_the_same_numbers_and_every_video_once(tmp_path):
     import socket
 

@@ -14,6 +14,7 @@ pytest.importorskip("onnxruntime")
 from tsmcli.export.whole import export_model  # noqa: E402
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", ["tsm_r50_1x1x8_50e_k400", "tsm_mobilenetv2_dense_1x1x8_100e_k400",
                                     "tsm_nl_embedded_gaussian_r50_1x1x8_50e_k400", "tsm_nl_gaussian_r50_1x1x8_50e_k400",
                                     "tsm_nl_dot_product_r50_1x1x8_50e_k400", "tsm_temporal_pool_r50_1x1x8_50e_k400",
@@ -27,6 +28,7 @@ def test_every_architecture_exports_and_matches_pytorch(preset, tmp_path):
     assert list(tmp_path.iterdir()) == [tmp_path / "m.onnx"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", ["tsm_r50_1x1x8_50e_k400", "tsm_mobilenetv2_dense_1x1x8_100e_k400",
                                     "tsm_nl_embedded_gaussian_r50_1x1x8_50e_k400", "tsm_temporal_pool_r50_1x1x8_50e_k400"])
 def test_fp16_graphs_hold_fp16_weights_and_match_the_fp32_model(preset, tmp_path):
@@ -60,6 +62,7 @@ def test_a_graph_that_differs_from_pytorch_is_not_kept(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_export_command_whole_and_streaming_step(tmp_path):
     model = calibrated("tsm_r18_1x1x8_toy", model__shift_mode="online", model__num_classes=10)
     tsmcli.save_checkpoint(tmp_path / "online.pth", model, model.preset, labels=["a", "b", "c", "d"] + list("efghij"))
@@ -84,6 +87,7 @@ def test_export_command_whole_and_streaming_step(tmp_path):
     assert refused.returncode == 2 and "name an .onnx or an OpenVINO .xml file" in refused.stderr
 
 
+@pytest.mark.slow
 def test_export_command_fp16_streaming_step_and_bf16_refusal(tmp_path):
     import json
 
@@ -122,6 +126,7 @@ def test_tracing_works_with_autograd_on():
     assert torch.allclose(traced(other), model(other), atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", ["tsm_r50_1x1x8_50e_k400", "tsm_mobilenetv2_dense_1x1x8_100e_k400",
                                     "tsm_nl_embedded_gaussian_r50_1x1x8_50e_k400", "tsm_temporal_pool_r50_1x1x8_50e_k400"])
 def test_openvino_models_match_pytorch_and_keep_their_metadata(preset, tmp_path):
@@ -141,6 +146,7 @@ def test_openvino_models_match_pytorch_and_keep_their_metadata(preset, tmp_path)
         assert torch.allclose(exported(clip), model(clip), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_a_reduced_precision_export_below_the_agreement_threshold_is_not_kept(tmp_path, monkeypatch):
     pytest.importorskip("openvino")
     import tsmcli.export.whole as whole
@@ -160,6 +166,7 @@ def test_a_reduced_precision_export_below_the_agreement_threshold_is_not_kept(tm
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_backend_exports_a_checkpoint_once_and_predicts_as_pytorch(tmp_path):
     pytest.importorskip("openvino")
     import json
@@ -203,6 +210,7 @@ def test_backend_exports_a_checkpoint_once_and_predicts_as_pytorch(tmp_path):
     assert refused.returncode == 2 and "use one of torch, onnxruntime, openvino" in refused.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["nl_embedded_gaussian", "nl_gaussian", "nl_dot_product"])
 def test_non_local_checkpoints_export_with_their_blocks_in_play(case, mmaction_outputs, tmp_path):
     """mmaction2's non-local models (its key names, the fixture's weights) export to ONNX and OpenVINO
@@ -240,6 +248,7 @@ def _has(module):
     return importlib.util.find_spec(module) is not None
 
 
+@pytest.mark.slow
 def test_export_stream_of_a_bidirectional_model_says_what_export_can_do(tmp_path):
     model = calibrated("tsm_r18_1x1x8_toy", model__num_classes=4)
     tsmcli.save_checkpoint(tmp_path / "m.pth", model, model.preset)

@@ -60,6 +60,7 @@ def test_bf16_is_a_fast_path_option_only(tmp_path):
     assert tsmcli.load_model(tmp_path / "m.pth", fast=True, amp="bf16").compute_dtype == torch.bfloat16
 
 
+@pytest.mark.slow
 def test_predict_fast_and_plain_agree_on_real_video(tmp_path):
     model = calibrated("tsm_r18_1x1x8_toy", model__num_classes=10)
     tsmcli.save_checkpoint(tmp_path / "m.pth", model, model.preset, labels=[str(i) for i in range(10)])
@@ -79,6 +80,7 @@ def test_predict_fast_and_plain_agree_on_real_video(tmp_path):
     assert loaded.fast and loaded.channels_last
 
 
+@pytest.mark.slow
 def test_benchmark_model_on_onnxruntime():
     pytest.importorskip("onnxruntime")
     run = subprocess.run([sys.executable, "-m", "tsmcli.cli", "benchmark", "model", "-p", "tsm_r18_1x1x8_toy",

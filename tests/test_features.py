@@ -33,6 +33,7 @@ def _classify(model, per_frame):
     return {"prob": logits.softmax(-1).mean(1), "score": logits.mean(1)}[model.average_clips]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(FEATURES))
 def test_features_equal_mmactions_and_give_the_classifiers_output(name, mmaction_outputs, tmp_path):
     case = mmaction_outputs[name]
@@ -123,6 +124,7 @@ def _index(out):
     return [json.loads(line) for line in (out / "index.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_extract_a_folder_the_classifier_reads_the_features_and_unreadable_videos_are_listed(videos, tmp_path):
     out = tmp_path / "out"
     run = tsm_extract(videos / "toy/videos", "--ckpt", videos / "toy.pth", "--out", out)
@@ -147,6 +149,7 @@ def test_extract_a_folder_the_classifier_reads_the_features_and_unreadable_video
     assert not [p for p in out.rglob("*") if ".tmp" in p.name]
 
 
+@pytest.mark.slow
 def test_extract_resumes_after_a_kill_and_equals_a_run_never_stopped(videos, tmp_path):
     listed = tmp_path / "list.txt"
     listed.write_text("".join(f"{p.relative_to(videos / 'toy/videos')}\n"
@@ -180,6 +183,8 @@ def test_extract_resumes_after_a_kill_and_equals_a_run_never_stopped(videos, tmp
     assert changed.returncode == 2 and "other settings (mode 'frames' -> 'video'" in changed.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.distributed
 def test_shards_split_the_inputs_and_dense_mode_writes_window_times(videos, tmp_path):
     out = tmp_path / "out"
     for shard, processes in (("1/2", 2), ("2/2", 1)):  # shard 1 split between two processes (Gloo)
@@ -196,6 +201,7 @@ def test_shards_split_the_inputs_and_dense_mode_writes_window_times(videos, tmp_
     assert nothing.returncode == 2 and "no videos" in nothing.stderr
 
 
+@pytest.mark.slow
 def test_an_exported_model_gives_the_checkpoints_features(videos, tmp_path):
     pytest.importorskip("onnxruntime")
     from tsmcli.export.exported import open_exported

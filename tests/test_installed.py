@@ -48,6 +48,7 @@ def tsm(installed, *args, check=True):
     return result
 
 
+@pytest.mark.slow
 def test_the_installed_package_is_the_one_imported_and_decord_is_absent(installed):
     env, work, target = installed
     probe = subprocess.run([sys.executable, "-c", "import tsmcli, tsmcli.video as v; print(tsmcli.__file__); "
@@ -58,6 +59,7 @@ def test_the_installed_package_is_the_one_imported_and_decord_is_absent(installe
     assert "decord" not in decoders and "pyav" in decoders
 
 
+@pytest.mark.slow
 def test_every_preset_label_map_and_zoo_name_is_installed(installed):
     rows = json.loads(tsm(installed, "presets", "list", "--json").stdout)
     shipped = sorted(p.stem for p in (ROOT / "tsmcli/presets/configs").glob("*.yaml"))
@@ -82,6 +84,7 @@ def test_python_dash_m_is_the_command(installed):
     assert result.returncode == 0 and result.stdout.strip()
 
 
+@pytest.mark.slow
 def test_toy_data_one_epoch_of_training_and_predict_from_the_wheel(installed):
     env, work, _ = installed
     tsm(installed, "prepare", "toy", "--root", "data/toy", "--train-per-class", "4", "--val-per-class", "2")

@@ -38,6 +38,7 @@ def test_same_output_as_mmaction(name, mmaction_outputs, tmp_path):
     assert (reversed_time - logits).abs().max() > 20 * tolerance
 
 
+@pytest.mark.slow
 def test_every_key_is_used(mmaction_outputs, tmp_path):
     """Conversion maps each mmaction2 key to exactly one of ours, for every architecture."""
     for name in CASES:

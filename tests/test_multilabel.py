@@ -87,6 +87,7 @@ def tsm(*args, cwd):
                           cwd=cwd, timeout=600)
 
 
+@pytest.mark.slow
 def test_the_multi_label_toy_trains_tests_predicts_and_streams(tmp_path):
     assert tsm("prepare", "toy", "--multi-label", "--train-per-class", 24, "--val-per-class", 8, cwd=tmp_path).returncode == 0
     train = tsm("train", "-p", "tsm_r18_1x1x8_toy_multilabel", "--device", "cpu", "--deterministic", "--work-dir",

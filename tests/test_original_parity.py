@@ -44,6 +44,7 @@ def _in_original_class_order(scores, dataset):
     return scores[..., [ours[name] for name in sorted(labels)]]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CASES)
 def test_same_scores_as_the_original_code(name, original_outputs, tmp_path):
     case = original_outputs[name]

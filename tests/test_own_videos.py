@@ -1,6 +1,7 @@
 """The README's "Your own videos" section, run as written: a folder of class sub-folders of real clips
 (a truncated and an empty file among them, names with spaces) to a trained model that names its classes."""
 import json
+import pytest
 import os
 import re
 import shlex
@@ -46,6 +47,7 @@ def offline_imagenet_weights(torch_home):
     torch.save(torchvision.models.resnet18().state_dict(), cache / "resnet18-f37072fd.pth")
 
 
+@pytest.mark.slow
 def test_readme_own_videos_section_as_written(tmp_path):
     make_folder(tmp_path)
     offline_imagenet_weights(tmp_path / "torch_home")
@@ -85,6 +87,7 @@ def test_readme_own_videos_section_as_written(tmp_path):
     assert torch.load(tmp_path / "ft/best.pth", weights_only=True)["labels"] == CLASSES
 
 
+@pytest.mark.slow
 def test_written_preset_works_from_any_folder(tmp_path):
     """Paths in tsm.yaml are relative to the file: the same dataset builds from another directory."""
     make_folder(tmp_path)

@@ -247,6 +247,7 @@ def test_diving48_vocab_and_labels(tmp_path):
         prepare_diving48(tmp_path, workers=1)
 
 
+@pytest.mark.slow
 def test_unwritable_output_is_an_error_naming_the_path(tmp_path):
     import subprocess
     import sys
@@ -328,6 +329,7 @@ def test_annotation_paths_outside_root_are_refused(ucf101):
         prepare_ucf101(ucf101, workers=1)
 
 
+@pytest.mark.slow
 def test_cli_exits_2_when_nothing_is_found(tmp_path):
     import subprocess
     import sys

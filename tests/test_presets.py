@@ -38,6 +38,7 @@ def test_presets_carry_mmactions_values(mmaction_configs):
         assert bool(preset["reference"]) == (zoo_name not in OUTSIDE_THE_ZOO_TABLE), zoo_name
 
 
+@pytest.mark.slow
 def test_inference_only_configs_test_but_do_not_train():
     preset = load_preset("tsm_mobilenetv2_video_inference_dense_1x1x8_100e_kinetics400_rgb")
     assert preset["inference_only"] and preset["data"]["test"]["pipeline"][0]["type"] == "DenseSampleFrames"
@@ -64,6 +65,7 @@ def test_every_preset_resolves():
         assert load_preset(name)["name"] == name
 
 
+@pytest.mark.slow
 def test_parameter_counts_equal_mmactions(mmaction_configs):
     for zoo_name, cfg in mmaction_configs.items():
         model = tsmcli.build_model(our_name(zoo_name), pretrained=False)

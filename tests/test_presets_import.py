@@ -30,6 +30,7 @@ def recipe(preset):
     return {k: load_preset(preset).get(k) for k in RECIPE_KEYS}
 
 
+@pytest.mark.slow
 def test_every_tsm_config_of_mmaction2_round_trips(tmp_path):
     files = sorted(TSM.glob("*.py"))
     assert len(files) == len(RESOLVED) == 36
@@ -44,6 +45,7 @@ def test_every_tsm_config_of_mmaction2_round_trips(tmp_path):
         assert recipe(str(out)) == recipe(base), config.name
 
 
+@pytest.mark.slow
 def test_a_users_config_extends_the_nearest_preset_with_what_differs(tmp_path):
     tree = tmp_path / "mmaction2"
     shutil.copytree(CONFIGS, tree / "configs")

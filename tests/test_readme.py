@@ -26,7 +26,6 @@ from conftest import REPO, SHARED
 from test_own_videos import readme_commands as own_videos_commands
 from test_train import to_mmaction_keys
 
-pytestmark = pytest.mark.slow
 
 README = (REPO / "README.md").read_text()
 FIXTURE_VIDEO = "../shared/fixtures/videos/demo.mp4"
@@ -176,6 +175,7 @@ def tsm(work, env, command):
     return run(work, env, [sys.executable, "-m", "tsmcli.cli", *words[1:]])
 
 
+@pytest.mark.slow
 def test_every_readme_example_runs(tmp_path):
     import os
 

@@ -39,6 +39,7 @@ def _wait_for(predicate, timeout=120):
     return False
 
 
+@pytest.mark.slow
 def test_a_second_run_into_a_busy_work_dir_is_refused_naming_the_first(toy):
     work = toy / "busy"
     first = tsm_train("--preset", toy / "run.yaml", "--work-dir", work)
@@ -58,6 +59,7 @@ def test_a_second_run_into_a_busy_work_dir_is_refused_naming_the_first(toy):
     assert code == 0, output
 
 
+@pytest.mark.slow
 def test_resume_auto_passes_over_a_damaged_latest_to_the_newest_readable_epoch(toy):
     work = toy / "damaged"
     assert finished(tsm_train("--preset", toy / "run.yaml", "--work-dir", work))[0] == 0
@@ -93,6 +95,7 @@ def test_a_changed_byte_is_recognised_before_anything_starts_from_it(tmp_path):
         read_checkpoint(tmp_path / "empty.pth")
 
 
+@pytest.mark.slow
 def test_a_full_disk_at_a_checkpoint_keeps_the_last_one_and_says_how_to_go_on(toy, monkeypatch, capsys):
     """ENOSPC injected while the epoch-2 checkpoint is being written, in the CLI's own process."""
     import tsmcli.checkpoint as checkpoint
@@ -148,6 +151,7 @@ def test_two_processes_writing_one_list_never_share_a_temporary_file(tmp_path):
     assert set(target.read_text().split()) in ({"a"}, {"b"}) and os.listdir(tmp_path) == ["label_map.txt"]
 
 
+@pytest.mark.slow
 def test_training_twice_in_one_process_leaves_no_file_open(toy):
     from tsmcli.train.loop import train
 
@@ -162,6 +166,7 @@ def test_training_twice_in_one_process_leaves_no_file_open(toy):
     assert [f for f in open_files() if str(toy) in f] == []  # log.txt, log.jsonl, TensorBoard's events
 
 
+@pytest.mark.slow
 def test_signals_end_the_lock_with_the_run(toy):
     work = toy / "signalled"
     proc = tsm_train("--preset", toy / "run.yaml", "--work-dir", work)
@@ -279,6 +284,7 @@ def many_videos(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("whole_group", [False, True], ids=["main process", "process group"])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_prepare_with_frames_stops_on_a_signal_and_a_rerun_completes(many_videos, sig, whole_group):
@@ -315,6 +321,7 @@ def trained(toy):
     return work
 
 
+@pytest.mark.slow
 def test_test_and_its_loader_workers_stop_on_a_signal(many_videos, toy, trained):
     """tsm test with the preset's 2 loader workers, each signal to the main process and to the group."""
     import subprocess
@@ -348,6 +355,7 @@ def test_loader_commands_let_their_threads_sleep_unless_the_user_said_otherwise(
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_export_stops_on_a_signal_and_leaves_no_file(toy, trained, sig):
     pytest.importorskip("onnxruntime")
@@ -361,6 +369,7 @@ def test_export_stops_on_a_signal_and_leaves_no_file(toy, trained, sig):
     assert not out.exists() and not [p for p in toy.iterdir() if p.name.startswith(f".{out.stem}.")]
 
 
+@pytest.mark.slow
 def test_outputs_follow_the_users_umask(tmp_path):
     """Written through a temporary file (mkstemp makes it 0600), yet readable as the umask allows: a
     colleague on a shared cluster can read a checkpoint or a video."""

@@ -158,6 +158,7 @@ def online_checkpoint(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_stream_command_writes_a_watchable_annotated_video(online_checkpoint, tmp_path):
     run = tsm("stream", DEMO, "--ckpt", online_checkpoint, "--out", tmp_path / "annotated.mp4", "--json", text=True)
     assert run.returncode == 0, run.stderr
@@ -176,6 +177,7 @@ def test_stream_command_writes_a_watchable_annotated_video(online_checkpoint, tm
     assert np.abs(a[band + 4:] - b[band + 4:]).mean() < 6  # and nowhere else (H.264 noise only)
 
 
+@pytest.mark.slow
 def test_stream_reads_raw_frames_from_stdin_and_says_when_there_is_no_camera(online_checkpoint):
     frames = real_frames(12, spacing=1)
     raw = b"".join(np.ascontiguousarray(f).tobytes() for f in frames)
@@ -205,6 +207,7 @@ def test_timeline_windows_tile_the_video_and_merge_into_segments():
                            {"start": 3, "end": 4, "label": "1", "index": 1, "score": 0.5}]
 
 
+@pytest.mark.slow
 def test_predict_timeline_command(online_checkpoint):
     run = tsm("predict", DEMO, "--ckpt", online_checkpoint, "--timeline", "--json", text=True)
     assert run.returncode == 0, run.stderr
@@ -212,6 +215,7 @@ def test_predict_timeline_command(online_checkpoint):
     assert result["segments"] and {"start", "end", "label", "score"} <= set(result["segments"][0])
 
 
+@pytest.mark.slow
 def test_realtime_drops_the_frames_a_slow_model_missed(monkeypatch):
     import time
 

@@ -49,6 +49,7 @@ def trained_tsm(small_toy, tmp_path_factory):
     return work, train_toy(small_toy, work, shift="true")
 
 
+@pytest.mark.slow
 def test_shift_learns_frame_order_and_no_shift_cannot(small_toy, trained_tsm, tmp_path):
     tsm = trained_tsm[1]
     no_shift = train_toy(small_toy, tmp_path / "no_shift", shift="false")
@@ -118,6 +119,7 @@ def _first_epoch_losses(root, work, *overrides):
     return [r["loss"] for r in map(json.loads, open(work / "log.jsonl")) if r["mode"] == "train"]
 
 
+@pytest.mark.slow
 def test_the_recipe_starts_without_a_loss_spike(small_toy, tmp_path):
     """The zoo's start (fc lr x5, clip 20, no warmup) spiked to losses of 13-37 from scratch (ln 4 = 1.39
     is chance); the toy preset's stays near chance (tools/toy_recipe_start.py measures the full toy set)."""
@@ -142,6 +144,7 @@ def tsm(*args, env=None):
                           env=env)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("out, precision", [("int8.xml", "int8"), ("int8.onnx", "int8"), ("bf16.xml", "bf16")])
 def test_reduced_precision_exports_keep_the_trained_models_answers(small_toy, trained_tsm, tmp_path, out, precision):
     pytest.importorskip("openvino")
@@ -168,6 +171,7 @@ def test_reduced_precision_exports_keep_the_trained_models_answers(small_toy, tr
             held["accuracy_exported"])
 
 
+@pytest.mark.slow
 def test_exported_fp32_models_test_as_the_checkpoint_does(small_toy, trained_tsm, tmp_path):
     pytest.importorskip("openvino")
     from tsmcli.evaluate import test_checkpoint
@@ -195,6 +199,7 @@ def trained_online(small_toy, tmp_path_factory):
     return work, train_toy(small_toy, work, shift="true", extra=("model.shift_mode=online",))
 
 
+@pytest.mark.slow
 def test_exported_streaming_steps_stream_as_the_trained_model_does(small_toy, trained_online, tmp_path):
     """The per-frame outputs of the exported step (OpenVINO bf16, ONNX fp32) over every validation video,
     beside the fp32 PyTorch stream: top-1 agreement >= 99 % and the streamed accuracy within a point."""

@@ -180,6 +180,7 @@ def _final_weights(work):
     return torch.load(work / "latest.pth", weights_only=True)["state_dict"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig_name", ["SIGKILL", "SIGTERM"])
 def test_interrupted_then_resumed_equals_uninterrupted(toy_run, sig_name):
     import signal

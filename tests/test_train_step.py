@@ -28,6 +28,7 @@ def run(toy, work, *overrides, **kwargs):
     return torch.load(work / "latest.pth", weights_only=True)["state_dict"], [r for r in records if r["mode"] == "train"]
 
 
+@pytest.mark.slow
 def test_accumulating_two_half_batches_is_one_step_on_the_whole_batch(toy, tmp_path):
     # no batch statistics, no dropout draws; no warmup: its lr moves per micro-batch, as mmcv's does
     fixed = ("model.norm_eval=true", "model.dropout=0.0", "schedule.warmup_epochs=0")
@@ -44,6 +45,7 @@ def _moved(state, start):
     return max((state[k] - start[k]).abs().max().item() for k in start if k.endswith("conv1.weight"))
 
 
+@pytest.mark.slow
 def test_gradient_clipping_bounds_every_update(toy, tmp_path):
     start_model = tsmcli.build_model(toy_preset(toy), pretrained=False)
     path = tsmcli.save_checkpoint(tmp_path / "start.pth", start_model, start_model.preset)
@@ -62,6 +64,7 @@ def test_warmup_ramps_the_lr_of_every_step(toy, tmp_path):
     assert [r["lr"] for r in records] == pytest.approx([base * (0.1 + 0.9 * i / 4) for i in range(4)])
 
 
+@pytest.mark.slow
 def test_mixup_blends_every_training_batch_with_its_own_draw(toy, tmp_path, monkeypatch):
     calls = []
     real = loop.blend_batch
@@ -77,6 +80,7 @@ def test_mixup_blends_every_training_batch_with_its_own_draw(toy, tmp_path, monk
     assert [c[3] for c in calls] == expected  # seeded by (seed, epoch, step): resumable exactly
 
 
+@pytest.mark.slow
 def test_channels_last_and_bf16_train_like_fp32(toy, tmp_path):
     _, fp32 = run(toy, tmp_path / "fp32", "data.videos_per_gpu=2")
     _, channels_last = run(toy, tmp_path / "cl", "data.videos_per_gpu=2", channels_last=True)
@@ -86,6 +90,7 @@ def test_channels_last_and_bf16_train_like_fp32(toy, tmp_path):
     assert losses[2] == pytest.approx(losses[0], rel=0.05) and losses[2] != losses[0]  # bf16 really ran
 
 
+@pytest.mark.slow
 def test_validation_reports_the_metrics_the_preset_names(toy, tmp_path):
     run(toy, tmp_path / "mean_class", "data.videos_per_gpu=4", "evaluation.metrics=[mean_class_accuracy]")
     val = [json.loads(line) for line in (tmp_path / "mean_class/log.jsonl").read_text().splitlines()
@@ -96,6 +101,7 @@ def test_validation_reports_the_metrics_the_preset_names(toy, tmp_path):
     assert {"top1", "top4", "mean_class_accuracy"} <= set(val[0])  # 4 classes: top-4, as tsm test says
 
 
+@pytest.mark.slow
 def test_a_finished_run_leaves_no_loader_workers_behind(toy, tmp_path):
     """Persistent workers left to the garbage collector were stopped during a later run in the same
     process (a sweep, a notebook, this suite), after it had forked its own workers: each stop then

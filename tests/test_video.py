@@ -53,6 +53,7 @@ def test_every_fetch_gives_decords_pixels_on_h264(decoder, name, gop16):
     np.testing.assert_array_equal(fetch(path, decoder, unordered), fetch(path, "decord", unordered))
 
 
+@pytest.mark.slow
 @needs_decord
 def test_pyav_reads_every_frame_in_order_as_decord_does():
     for name in H264 + ["test.avi"]:

@@ -75,6 +75,7 @@ def test_curves_of_several_runs_on_one_figure(tmp_path):
     assert loss_ax.yaxis.get_offset_text().get_text() == ""
 
 
+@pytest.mark.slow
 def test_plot_command_and_errors(tmp_path):
     write_log(tmp_path / "a", [train_record(1, 4), val_record(1, .3)])
     run = subprocess.run([sys.executable, "-m", "tsmcli.cli", "plot", tmp_path / "a", "--out", tmp_path / "c.svg"],
@@ -129,6 +130,7 @@ def test_the_grid_has_a_colour_bar(tmp_path):
     assert len(bars) == 1 and "Grad-CAM" in bars[0].get_ylabel() and bars[0].get_ylim() == (0.0, 1.0)
 
 
+@pytest.mark.slow
 def test_explain_command_writes_a_grid_and_a_video(tmp_path):
     model = tsmcli.build_model("tsm_r18_1x1x8_toy", pretrained=False)
     tsmcli.save_checkpoint(tmp_path / "m.pth", model, model.preset, labels=["a", "b", "c", "d"])
