@@ -50,8 +50,9 @@ def main():
     times = {way: [] for way in WAYS}
     with tempfile.TemporaryDirectory() as folder:
         for r in range(args.rounds):
-            for way, entry in WAYS.items():
-                seconds, syncs, micro = one_run(Path(args.root).resolve(), args.accumulate, entry, Path(folder) / f"{r}-{len(times[way])}-{hash(way)}")
+            for w, (way, entry) in enumerate(WAYS.items()):
+                work = Path(folder) / f"round{r}-way{w}"
+                seconds, syncs, micro = one_run(Path(args.root).resolve(), args.accumulate, entry, work)
                 times[way].append(seconds)
                 print(f"round {r + 1}  {way:28s} {seconds:6.2f} s for {micro} micro-batches, {syncs} synchronisations", flush=True)
     base, new = (statistics.median(times[way]) for way in ("every micro-batch (before)", "no_sync (once per step)"))

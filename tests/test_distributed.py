@@ -275,7 +275,9 @@ def test_accumulation_all_reduces_once_per_optimizer_step(toy):
     import ddp_counting
     from tsmcli.train.loop import launch
 
-    cfg = toy_preset(toy, "data.videos_per_gpu=1", "model.norm_eval=true")  # 12 videos: 6 micro-batches each
+    # the preset's loader workers, as users run it; 12 videos: 6 micro-batches per process
+    cfg = toy_runs.toy_preset(toy / "toy", "schedule.epochs=1", "log.interval=1", "model.dropout=0.0",
+                              "optimizer.lr_batch_size=4", "data.videos_per_gpu=1", "model.norm_eval=true")
     for name, entry in (("once", ddp_counting.with_no_sync), ("every", ddp_counting.syncing_every_micro_batch)):
         launch(cfg, toy / name, nproc=2, master_port=free_port(), device="cpu", accumulation=2, entrypoint=entry)
     once, every = ([int((toy / name / f"allreduces-{rank}.txt").read_text()) for rank in (0, 1)]

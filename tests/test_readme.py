@@ -8,6 +8,7 @@ SUBSTITUTIONS lists, each with its reason; everything else runs word for word. T
 models come from the README's own commands (`bash scripts/run.sh`'s steps, `tsm prepare ...`).
 """
 import json
+import os
 import re
 import shlex
 import shutil
@@ -83,7 +84,7 @@ def substituted(command):
     return command
 
 
-def stage(kind, text):
+def stage(_kind, text):
     """Run the examples that make data and models before those that use them."""
     if text == "bash scripts/run.sh":
         return 0
@@ -177,8 +178,6 @@ def tsm(work, env, command):
 
 @pytest.mark.slow
 def test_every_readme_example_runs(tmp_path):
-    import os
-
     work = scratch_folder(tmp_path)
     env = {**os.environ, "TORCH_HOME": str(tmp_path / "torch_home"), "TSM_EXPORT_CACHE": str(tmp_path / "exports")}
     extras = set(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"])
