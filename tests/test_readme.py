@@ -181,16 +181,15 @@ def test_every_readme_example_runs(tmp_path):
     work = scratch_folder(tmp_path)
     env = {**os.environ, "TORCH_HOME": str(tmp_path / "torch_home"), "TSM_EXPORT_CACHE": str(tmp_path / "exports")}
     extras = set(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"])
-    ran = []
     try:
-        run_all(work, env, extras, ran)
+        ran = run_all(work, env, extras)
     finally:
         for seconds, what in sorted(TIMES, reverse=True)[:25]:  # pytest -s shows where the time goes
             print(f"{seconds:6.1f} s  {what}")
     assert len(ran) >= 40, ran  # the patterns above still find the README's examples (43 distinct ones run here)
 
 
-def run_all(work, env, extras, ran):
+def run_all(work, env, extras):
     """Stage by stage (data, then training, then exports, then the rest), two examples at a time: each is
     its own process, as a reader runs it, and on 2 cores most of a short one is Python starting up."""
     from concurrent.futures import ThreadPoolExecutor
@@ -207,11 +206,12 @@ def run_all(work, env, extras, ran):
         if key not in seen:  # two examples that run the same command here run it once
             seen.add(key)
             todo.append((kind, text))
+    ran = []
     with ThreadPoolExecutor(2) as pool:
         for current in sorted({stage(*example) for example in todo}):
             batch = [example for example in todo if stage(*example) == current]
-            for done in pool.map(lambda example: run_example(work, env, *example), batch):
-                ran.append(done)
+            ran += pool.map(lambda example: run_example(work, env, *example), batch)
+    return ran
 
 
 def run_example(work, env, kind, text):
