@@ -30,19 +30,19 @@ def _patched_ddp(keep_no_sync):
     return CountingDDP
 
 
-def _run(cfg, work_dir, kwargs, keep_no_sync):
+def _run(cfg, work_dir, options, keep_no_sync):
     from tsmcli.train import loop
 
     counting = _patched_ddp(keep_no_sync)
     try:
-        return loop._worker(cfg, work_dir, kwargs)
+        return loop._worker(cfg, work_dir, options)
     finally:
         Path(work_dir, f"allreduces-{os.environ['RANK']}.txt").write_text(str(counting.calls))
 
 
-def with_no_sync(cfg, work_dir, kwargs):
-    return _run(cfg, work_dir, kwargs, keep_no_sync=True)
+def with_no_sync(cfg, work_dir, options):
+    return _run(cfg, work_dir, options, keep_no_sync=True)
 
 
-def syncing_every_micro_batch(cfg, work_dir, kwargs):
-    return _run(cfg, work_dir, kwargs, keep_no_sync=False)
+def syncing_every_micro_batch(cfg, work_dir, options):
+    return _run(cfg, work_dir, options, keep_no_sync=False)

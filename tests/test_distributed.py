@@ -79,13 +79,13 @@ def test_sync_bn_gives_two_processes_the_statistics_of_their_joint_batch(toy):
         assert not torch.allclose(expected[key], local[key], rtol=1e-3, atol=2e-4), key
 
 
-def _second_worker_breaks(cfg, work_dir, kwargs):
+def _second_worker_breaks(cfg, work_dir, options):
     """A launch entry point: worker 1 raises in its second step while worker 0 waits in an all-reduce."""
-    from tsmcli.train import loop
+    from tsmcli.train import loop, run
 
     if os.environ["RANK"] == "1":
         steps = []
-        real_loss = loop.training_loss
+        real_loss = run.training_loss
 
         def loss_then_break(*config):
             loss = real_loss(*config)
@@ -97,8 +97,8 @@ def _second_worker_breaks(cfg, work_dir, kwargs):
                 return loss(*args)
             return breaking
 
-        loop.training_loss = loss_then_break
-    return loop._worker(cfg, work_dir, kwargs)
+        run.training_loss = loss_then_break
+    return loop._worker(cfg, work_dir, options)
 
 
 @pytest.mark.slow

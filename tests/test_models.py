@@ -104,3 +104,36 @@ def test_graph_capture_for_export():
     exported = torch.export.export(model, (x,))
     with torch.no_grad():
         assert torch.allclose(exported.module()(x), model(x), atol=1e-6)
+
+
+def test_every_value_the_schema_allows_builds_a_model():
+    """The choices are declared once (presets/schema.py); the builders take each of them."""
+    from tsmcli.presets.schema import (AVERAGE_CLIPS, BACKBONES, NON_LOCAL_MODES, SHIFT_MODES, SHIFT_PLACES)
+
+    x = torch.randn(1, 4, 3, 32, 32)
+    builds = [{"model__backbone": b, "model__width_mult": 0.25} for b in BACKBONES]
+    builds += [{"model__shift_place": p, "model__shift_mode": m} for p in SHIFT_PLACES for m in SHIFT_MODES]
+    builds += [{"model__non_local": {"mode": m, "stages": [[0, 0], [1, 0], [0], [0, 0]], "sub_sample": True,
+                                     "use_scale": False}} for m in NON_LOCAL_MODES]
+    builds += [{"model__average_clips": a} for a in AVERAGE_CLIPS]
+    for overrides in builds:
+        with torch.no_grad():
+            assert tiny(model__num_segments=4, **overrides)(x).shape[-1] == 5, overrides
+
+
+def test_a_checkpoint_written_before_newer_keys_existed_loads_with_the_base_defaults(tmp_path):
+    """Code reads preset keys without restating defaults: a preset missing keys (an older tsm's
+    checkpoint) is completed from _base/tsm.yaml when loaded."""
+    from tsmcli.checkpoint import save_checkpoint
+
+    model = tiny(model__num_segments=4, model__shift_mode="bidirectional")
+    old = {**model.preset, "model": {k: v for k, v in model.preset["model"].items()
+                                     if k not in ("shift_mode", "average_clips", "normalize")},
+           "data": {k: v for k, v in model.preset["data"].items() if k != "multi_class"}}
+    del old["label_map"]
+    path = save_checkpoint(tmp_path / "old.pth", model, old)
+    loaded = tsmcli.load_model(path)
+    assert loaded.preset["model"]["shift_mode"] == "bidirectional" and loaded.average_clips == "prob"
+    x = torch.randn(1, 4, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), model(x), atol=1e-6)

@@ -128,7 +128,9 @@ def to_mmaction_keys(state_dict):
 
 
 def test_finetune_from_an_mmaction_checkpoint_keeps_backbone_and_logs_it(tmp_path):
-    from tsmcli.train.loop import Logger, init_from_checkpoint, train
+    from tsmcli.train.loop import train
+    from tsmcli.train.run import init_from_checkpoint
+    from tsmcli.train.runtime import Logger
 
     k400 = tsmcli.build_model("tsm_r18_1x1x8_toy", pretrained=False, model__num_classes=400)
     path = tmp_path / "tsm_r18_k400_mmaction.pth"

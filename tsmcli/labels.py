@@ -42,11 +42,11 @@ def class_names(cfg):
     A preset's `label_map` must name exactly model.num_classes classes; a shipped dataset map is
     used only when its length fits (a user file that extends a preset may change the classes)."""
     num_classes = cfg["model"]["num_classes"]
-    if cfg.get("label_map"):
+    if cfg["label_map"]:
         names = read_label_map(cfg["label_map"])
         if len(names) != num_classes:
             raise UserError(f"label map {cfg['label_map']} names {len(names)} classes, the model has "
                             f"{num_classes} (model.num_classes): make them agree")
         return names
-    names = label_map(cfg.get("dataset"))
+    names = label_map(cfg["dataset"])
     return names if names is not None and len(names) == num_classes else None

@@ -1,13 +1,14 @@
 """`tsm train` and `tsm finetune`: train a preset in one process or several."""
 import contextlib
 import inspect
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
 from ..errors import UserError
+from ..train.options import TrainOptions
 from . import options
 
 
@@ -20,7 +21,8 @@ def train(
     deterministic: bool = typer.Option(False, help="Deterministic algorithms (slower)."),
     autoscale_lr: bool = typer.Option(True, "--autoscale-lr/--no-autoscale-lr",
                                       help="Scale the preset's lr to this run's total batch (linear rule)."),
-    accumulate: int = typer.Option(1, min=1, help="Gradient accumulation steps (a larger effective batch)."),
+    accumulation: int = typer.Option(1, "--accumulate", min=1,
+                                     help="Gradient accumulation steps (a larger effective batch)."),
     amp: Optional[str] = options.amp(),
     channels_last: bool = typer.Option(False, help="Channels-last memory format (faster convolutions on "
                                                    "recent GPUs)."),
@@ -47,16 +49,7 @@ def train(
 
       tsm train -p tsm_r50_1x1x8_50e_k400 --gpus 8 --nnodes 2 --node-rank 0 --master-addr 10.0.0.1
     """
-    _start(**locals())
-
-
-def _start(preset, overrides, work_dir, resume, gpus, nnodes, node_rank, master_addr, master_port, accumulate,
-           decoder=None, init_from=None, finetune=False, **train_options):
-    """The command line of train / finetune to _run's arguments."""
-    if decoder:
-        overrides = [*(overrides or []), f"data.decoder={decoder}"]
-    _run(preset, overrides, work_dir, resume, Launch(gpus, nnodes, node_rank, master_addr, master_port),
-         init_from=init_from, finetune=finetune, accumulation=accumulate, **train_options)
+    run_training(TrainOptions(**locals()))
 
 
 def finetune(checkpoint: Optional[str] = None, **train_options):
@@ -69,7 +62,7 @@ def finetune(checkpoint: Optional[str] = None, **train_options):
 
       tsm prepare custom --root data/mine --base tsm_r50_1x1x8_50e_k400 && tsm finetune --from tsm_r50_1x1x8_50e_kinetics400_rgb_20200607-af7fb746.pth -p data/mine/tsm.yaml
     """
-    _start(**train_options, init_from=checkpoint, finetune=True)
+    run_training(TrainOptions(**train_options, init_from=checkpoint, finetune=True))
 
 
 # finetune takes every option of train, plus --from
@@ -81,79 +74,81 @@ finetune.__signature__ = inspect.Signature([
     *inspect.signature(train).parameters.values()])
 
 
-@dataclass
-class Launch:
-    """How many processes on how many machines (tsm train's --gpus/--nnodes/...)."""
-    gpus: int = 1
-    nnodes: int = 1
-    node_rank: int = 0
-    master_addr: str = "127.0.0.1"
-    master_port: int = 29500
-
-
-def _run(preset, overrides, work_dir, resume, launch, init_from=None, finetune=False, **options):
-    """Resolve the preset, the checkpoint to start from (init_from, else the preset's load_from; finetuning
-    needs one) and the one to resume, then train in this process or in the launcher's workers.
-    options: train()'s keyword arguments (device, seed, amp, ...)."""
-    from ..checkpoint import resolve_checkpoint
+def run_training(options):
+    """Resolve the preset, the work dir, the checkpoint to start from (init_from, else the preset's
+    load_from; finetuning needs one) and the one to resume; then train in this process, or in
+    options.gpus worker processes, holding the work dir's lock meanwhile."""
     from ..distributed import distributed_env
     from ..presets import load_preset
     from ..train.workdir_lock import WorkDirLock
 
-    cfg = load_preset(preset, overrides or ())
+    decoder = [f"data.decoder={options.decoder}"] if options.decoder else []
+    cfg = load_preset(options.preset, [*(options.overrides or ()), *decoder])
     if cfg["inference_only"]:
         raise UserError(f"preset '{cfg['name']}' is one of mmaction2's inference-only configs (a test set, no "
                         "training recipe); use it with tsm test / predict, and train its model with the "
                         "matching training preset (`tsm presets list`)")
-    work_dir = work_dir or Path("work_dirs") / cfg["name"]
-    init_from = init_from or cfg["load_from"]
-    if finetune and not init_from:
-        raise UserError(f"--from: which checkpoint to finetune from? The preset '{cfg['name']}' names none "
-                        "(load_from); give a path, a URL or a model-zoo file name")
-    if init_from and not resume:  # fetched once here, before any worker starts
-        init_from = str(resolve_checkpoint(init_from))
+    work_dir = options.work_dir or Path("work_dirs") / cfg["name"]
+    options = replace(options, init_from=_checkpoint_to_start_from(options, cfg))
     world, rank = distributed_env()[:2]
     with contextlib.ExitStack() as held:
-        if rank == 0 and launch.node_rank == 0:  # the run's first process holds the work dir for the whole run
+        if rank == 0 and options.node_rank == 0:  # the run's first process holds the work dir for the whole run
             held.enter_context(WorkDirLock(work_dir))
-        metrics = _train_or_launch(cfg, work_dir, resume, launch, world, {**options, "init_from": init_from})
+        options = replace(options, resume=_checkpoint_to_resume(options.resume, work_dir))
+        metrics = _train_or_launch(cfg, work_dir, options, world)
     if metrics.get("stopped"):  # the checkpoint is written; a script must not take this for a finished job
         typer.echo(f"stopped by a signal; to continue:\n  {_resume_command(work_dir)}")
         raise typer.Exit(128 + metrics["stopped"])
-    else:
-        from ..train.loop import RANKED_BY
+    from ..train.loop import RANKED_BY
 
-        ranked = next((k for k in RANKED_BY if k in metrics), None)
-        score = f"val {ranked} {metrics[ranked]:.4f}; " if ranked else ""
-        typer.echo(f"done: {score}checkpoints in {work_dir}")
+    ranked = next((k for k in RANKED_BY if k in metrics), None)
+    score = f"val {ranked} {metrics[ranked]:.4f}; " if ranked else ""
+    typer.echo(f"done: {score}checkpoints in {work_dir}")
 
 
-def _train_or_launch(cfg, work_dir, resume, launch, world, options):
-    import torch
+def _checkpoint_to_start_from(options, cfg):
+    """--from, else the preset's load_from; fetched once here, before any worker starts."""
+    from ..checkpoint import resolve_checkpoint
 
-    from ..atomic import DiskFull
+    init_from = options.init_from or cfg["load_from"]
+    if options.finetune and not init_from:
+        raise UserError(f"--from: which checkpoint to finetune from? The preset '{cfg['name']}' names none "
+                        "(load_from); give a path, a URL or a model-zoo file name")
+    if init_from and not options.resume:
+        return str(resolve_checkpoint(init_from))
+    return init_from
+
+
+def _checkpoint_to_resume(resume, work_dir):
+    """--resume's checkpoint: `auto` is the newest readable one in the work dir (None if there is none)."""
     from ..checkpoint import find_resumable
-    from ..devices import amp_dtype, resolve_device
-    from ..train import loop
 
     if resume is not None and str(resume) == "auto":
         resume = find_resumable(work_dir, say=typer.echo)
         if resume is None:
             typer.echo(f"--resume auto: no checkpoint in {work_dir} yet, so this is a new run")
-    elif resume is not None and not resume.is_file():
+    elif resume is not None and not Path(resume).is_file():
         raise UserError(f"--resume {resume}: no such checkpoint")
-    if launch.gpus == 0:
-        options["device"] = "cpu"
-    amp_dtype(options.get("amp"), resolve_device(options["device"]))  # bad --device/--amp: before any worker
-    options.update(resume=resume)
-    processes = max(launch.gpus, 1)
+    return resume
+
+
+def _train_or_launch(cfg, work_dir, options, world):
+    import torch
+
+    from ..atomic import DiskFull
+    from ..devices import amp_dtype, resolve_device
+    from ..train import loop
+
+    if options.gpus == 0:
+        options = replace(options, device="cpu")
+    amp_dtype(options.amp, resolve_device(options.device))  # bad --device/--amp: before any worker
+    processes = max(options.gpus, 1)
     try:
-        if world == 1 and processes * launch.nnodes > 1:
-            if options["device"] == "auto" and not torch.cuda.is_available():
-                options["device"] = "cpu"
-            return loop.launch(cfg, work_dir, processes, launch.nnodes, launch.node_rank, launch.master_addr,
-                               launch.master_port, **options)
-        return loop.train(cfg, work_dir, **options)
+        if world == 1 and processes * options.nnodes > 1:
+            if options.device == "auto" and not torch.cuda.is_available():
+                options = replace(options, device="cpu")
+            return loop.launch(cfg, work_dir, processes, options)
+        return loop.train(cfg, work_dir, options)
     except DiskFull as e:
         raise UserError(f"{e}\ntraining stopped; to continue from the last checkpoint written:\n  "
                         f"{_resume_command(work_dir)}") from None

@@ -137,7 +137,7 @@ def _missing_list(cfg, split, list_file, given):
     from ..presets import DATASET_ORDER  # the datasets `tsm prepare` has a command for, with toy
 
     where = "" if given else f" (data.{split}.ann_file of preset '{cfg['name']}')"
-    dataset = cfg.get("dataset")
+    dataset = cfg["dataset"]
     command = {"toy_multilabel": "toy --multi-label"}.get(dataset, dataset)
     if not given and (dataset in ("toy", "toy_multilabel") or dataset in DATASET_ORDER) and not os.path.isabs(list_file):
         return (f"list file {list_file} does not exist{where}: run `tsm prepare {command}` first, in the folder "

@@ -31,9 +31,9 @@ def default_source(model, split):
     """(list file, data root) of the preset's `split` where the list exists (what a model trained with tsm
     has), else (None, None)."""
     data = model.preset["data"]
-    ann = data.get(split, {}).get("ann_file")
+    ann = data[split]["ann_file"]
     if ann and os.path.isfile(ann):
-        return ann, data[split].get("data_prefix")
+        return ann, data[split]["data_prefix"]
     return None, None
 
 

@@ -35,18 +35,19 @@ class _Exported:
     exported = True
 
     def __init__(self, path, engine):
-        meta = engine.metadata
-        if "preset_config" not in meta:
-            from ..presets import resolve_preset
+        from ..presets import resolve_preset
 
-            meta["preset_config"] = resolve_preset(meta["preset"])  # files exported before tsm wrote it
+        meta = engine.metadata
+        # the resolved preset (files exported before tsm wrote it have only its name); keys added since the
+        # file was written take their defaults from the base preset
+        self.preset = resolve_preset(meta.get("preset_config") or meta["preset"])
+        meta.setdefault("preset_config", copy.deepcopy(self.preset))
         self.path, self.engine, self.metadata = str(path), engine, meta
-        self.preset = copy.deepcopy(meta["preset_config"])
         self.labels = meta.get("labels")
         self.num_classes = self.preset["model"]["num_classes"]
         self.num_segments = self.preset["model"]["num_segments"]
-        self.average_clips = self.preset["model"].get("average_clips", "prob")
-        self.multi_label = self.preset["data"].get("multi_class", False)
+        self.average_clips = self.preset["model"]["average_clips"]
+        self.multi_label = self.preset["data"]["multi_class"]
         self.precision = getattr(engine, "precision", meta.get("precision", "fp32"))
         self.backend = engine.backend
         self.device = torch.device("cpu")

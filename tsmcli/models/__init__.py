@@ -1,4 +1,5 @@
 """TSM models built from a resolved preset's `model` section."""
+from ..presets.schema import BACKBONES, SHIFT_MODES
 from .head import TSMHead
 from .mobilenetv2_tsm import MobileNetV2TSM
 from .recognizer import Recognizer
@@ -16,12 +17,14 @@ def build_recognizer(model_cfg: dict, load_pretrained: bool = True, multi_label:
 
     cfg = model_cfg
     pretrained = None
-    if load_pretrained and cfg.get("pretrained"):
+    if load_pretrained and cfg["pretrained"]:
         pretrained = load_weights_file(resolve_pretrained(cfg["pretrained"]))
     segments = cfg["num_segments"]
-    online = cfg.get("shift_mode", "bidirectional") == "online"
+    if cfg["shift_mode"] not in SHIFT_MODES:
+        raise ValueError(f"shift_mode must be one of {SHIFT_MODES}, got {cfg['shift_mode']!r}")
+    online = cfg["shift_mode"] == "online"
     if cfg["backbone"] == "resnet":
-        non_local = cfg.get("non_local")
+        non_local = cfg["non_local"]
         backbone = ResNetTSM(
             depth=cfg["depth"], num_segments=segments, shift=cfg["shift"], shift_div=cfg["shift_div"],
             shift_place=cfg["shift_place"], temporal_pool=cfg["temporal_pool"],
@@ -36,9 +39,9 @@ def build_recognizer(model_cfg: dict, load_pretrained: bool = True, multi_label:
                                   width_mult=cfg["width_mult"], norm_eval=cfg["norm_eval"],
                                   pretrained_state_dict=pretrained, online=online)
     else:
-        raise ValueError(f"unknown backbone {cfg['backbone']!r}")
-    head_segments = segments // 2 if cfg.get("temporal_pool") else segments
+        raise ValueError(f"backbone must be one of {BACKBONES}, got {cfg['backbone']!r}")
+    head_segments = segments // 2 if cfg["temporal_pool"] else segments
     head = TSMHead(backbone.out_channels, cfg["num_classes"], head_segments, dropout=cfg["dropout"],
                    init_std=cfg["init_std"])
     return Recognizer(backbone, head, segments, average_clips=cfg["average_clips"],
-                      normalize=cfg.get("normalize"), multi_label=multi_label)
+                      normalize=cfg["normalize"], multi_label=multi_label)

@@ -7,15 +7,15 @@ side spatially by 2.
 import torch
 from torch import nn
 
-MODES = ("embedded_gaussian", "gaussian", "dot_product")
+from ..presets.schema import NON_LOCAL_MODES
 
 
 class NonLocal3d(nn.Module):
     def __init__(self, in_channels, mode="embedded_gaussian", sub_sample=True, use_scale=False,
                  reduction=2):
         super().__init__()
-        if mode not in MODES:
-            raise ValueError(f"non-local mode must be one of {MODES}, got {mode!r}")
+        if mode not in NON_LOCAL_MODES:
+            raise ValueError(f"non-local mode must be one of {NON_LOCAL_MODES}, got {mode!r}")
         self.mode = mode
         self.use_scale = use_scale
         self.inter_channels = max(in_channels // reduction, 1)

@@ -2,7 +2,7 @@
 import torch
 from torch import nn
 
-AVERAGE_CLIPS = ("prob", "score", None)
+from ..presets.schema import AVERAGE_CLIPS
 
 
 class Recognizer(nn.Module):

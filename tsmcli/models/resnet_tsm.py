@@ -3,13 +3,12 @@ import torch
 import torchvision
 from torch import nn
 
+from ..presets.schema import RESNET_DEPTHS, SHIFT_PLACES
 from .norm_eval import NormEvalMixin
 from .pretrained import check_pretrained
 from .non_local import BlockWithNonLocal
 from .shift import ShiftedBlock, ShiftedConv2d, temporal_max_pool
 from .shift_fusion import has_hooks, run_blocks
-
-DEPTHS = (18, 34, 50, 101, 152)
 
 
 class ResNetTSM(NormEvalMixin, nn.Module):
@@ -22,8 +21,8 @@ class ResNetTSM(NormEvalMixin, nn.Module):
                  temporal_pool=False, non_local=None, non_local_cfg=None, norm_eval=False,
                  pretrained_state_dict=None, online=False):
         super().__init__()
-        if depth not in DEPTHS:
-            raise ValueError(f"ResNet depth must be one of {DEPTHS}, got {depth}")
+        if depth not in RESNET_DEPTHS:
+            raise ValueError(f"ResNet depth must be one of {RESNET_DEPTHS}, got {depth}")
         base = getattr(torchvision.models, f"resnet{depth}")(weights=None)
         if pretrained_state_dict is not None:
             check_pretrained(base, {k: v for k, v in pretrained_state_dict.items()
@@ -49,7 +48,7 @@ class ResNetTSM(NormEvalMixin, nn.Module):
                     elif shift_place == "block":
                         stage[i] = ShiftedBlock(stage[i], segments, shift_div, online)
                     else:
-                        raise ValueError(f"shift_place must be 'blockres' or 'block', got {shift_place!r}")
+                        raise ValueError(f"shift_place must be one of {SHIFT_PLACES}, got {shift_place!r}")
         if non_local:
             for stage, marks, segments in zip(stages, non_local, stage_segments):
                 for i, mark in enumerate(marks):

@@ -9,6 +9,15 @@ from ..errors import UserError
 from ..video.reader import DECODERS
 
 
+# The values of the model keys that the code acts on, declared here once: models/ and streaming/ read them.
+BACKBONES = ("resnet", "mobilenetv2")
+RESNET_DEPTHS = (18, 34, 50, 101, 152)
+SHIFT_PLACES = ("blockres", "block")  # shift the residual branch's first conv, or the block's input
+SHIFT_MODES = ("bidirectional", "online")  # online: causal, both folds from the previous frame
+NON_LOCAL_MODES = ("embedded_gaussian", "gaussian", "dot_product")
+AVERAGE_CLIPS = ("prob", "score", None)  # how eval mode averages a video's views; None: per view
+
+
 class Field:
     def __init__(self, *types, choices=None, check=None, hint=""):
         self.types = types
@@ -164,18 +173,18 @@ SCHEMA = Section({
     "load_from": OPT_STR,
     "inference_only": BOOL,
     "model": Section({
-        "backbone": Field(str, choices=("resnet", "mobilenetv2")),
-        "depth": Field(int, type(None), choices=(18, 34, 50, 101, 152, None)),
+        "backbone": Field(str, choices=BACKBONES),
+        "depth": Field(int, type(None), choices=(*RESNET_DEPTHS, None)),
         "width_mult": POS_FLOAT,
         "pretrained": OPT_STR,
         "num_segments": POS_INT,
         "shift": BOOL,
         "shift_div": POS_INT,
-        "shift_place": Field(str, choices=("blockres", "block")),
-        "shift_mode": Field(str, choices=("bidirectional", "online")),
+        "shift_place": Field(str, choices=SHIFT_PLACES),
+        "shift_mode": Field(str, choices=SHIFT_MODES),
         "temporal_pool": BOOL,
         "non_local": Section({
-            "mode": Field(str, choices=("embedded_gaussian", "gaussian", "dot_product")),
+            "mode": Field(str, choices=NON_LOCAL_MODES),
             "stages": ListOf(ListOf(Field(int, choices=(0, 1))), min_len=4),
             "sub_sample": BOOL,
             "use_scale": BOOL,
@@ -186,7 +195,7 @@ SCHEMA = Section({
         "init_std": POS_FLOAT,
         "label_smooth_eps": Field(float, check=lambda v: 0 <= v < 1, hint="must be within [0, 1)"),
         "loss_weight": POS_FLOAT,
-        "average_clips": Field(str, type(None), choices=("prob", "score", None)),
+        "average_clips": Field(str, type(None), choices=AVERAGE_CLIPS),
         "normalize": Section({"mean": RGB, "std": RGB}, nullable=True),
     }),
     "data": Section({
@@ -243,12 +252,13 @@ def validate(cfg, source):
 
 
 def _check_consistency(cfg, source):
-    model = cfg.get("model", {})
-    if model.get("backbone") == "resnet" and model.get("depth") is None:
+    """Rules across keys, on a resolved preset (every key present)."""
+    model = cfg["model"]
+    if model["backbone"] == "resnet" and model["depth"] is None:
         raise UserError(f"{source}: key 'model.depth' must be set for a resnet backbone")
-    if model.get("temporal_pool") and model.get("num_segments", 2) < 2:
+    if model["temporal_pool"] and model["num_segments"] < 2:
         raise UserError(f"{source}: key 'model.temporal_pool' needs model.num_segments >= 2")
-    if model.get("shift") and model.get("shift_div", 1) < 2:
+    if model["shift"] and model["shift_div"] < 2:
         raise UserError(f"{source}: key 'model.shift_div' must be >= 2 (it shifts 2 folds of C // shift_div)")
-    if model.get("backbone") == "mobilenetv2" and model.get("non_local"):
+    if model["backbone"] == "mobilenetv2" and model["non_local"]:
         raise UserError(f"{source}: key 'model.non_local' is only supported with a resnet backbone")

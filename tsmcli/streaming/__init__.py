@@ -59,7 +59,7 @@ def frame_spacing(preset, fps):
     sampler = preset["data"]["val"]["pipeline"][0]
     if sampler["type"] == "DenseSampleFrames" or sampler.get("clip_len", 1) > 1:
         return max(1, round(sampler.get("frame_interval", 1) * fps / REFERENCE_FPS))
-    seconds = CLIP_SECONDS.get(preset.get("dataset"), DEFAULT_CLIP_SECONDS)
+    seconds = CLIP_SECONDS.get(preset["dataset"], DEFAULT_CLIP_SECONDS)
     return max(1, round(seconds * fps / preset["model"]["num_segments"]))
 
 

@@ -23,12 +23,12 @@ def check_streamable(model, instead=WINDOW_MODE):
     blocks (both mix a whole window of frames). Raises UserError saying what to do instead (`instead`:
     the alternative in the caller's own options)."""
     cfg = model.preset["model"]
-    name = model.preset.get("name", "this model")
-    if cfg.get("temporal_pool") or cfg.get("non_local"):
-        kind = "temporal pooling" if cfg.get("temporal_pool") else "non-local blocks"
+    name = model.preset["name"] or "this model"
+    if cfg["temporal_pool"] or cfg["non_local"]:
+        kind = "temporal pooling" if cfg["temporal_pool"] else "non-local blocks"
         raise UserError(f"{name} has {kind}, which mix a whole window of frames: it cannot stream one frame at a "
                         f"time; {instead}")
-    if cfg["shift"] and cfg.get("shift_mode", "bidirectional") != "online":
+    if cfg["shift"] and cfg["shift_mode"] != "online":
         raise UserError(f"{name} shifts both ways: its frames need the next frame, which a stream does not have "
                         f"yet. Either {instead}, or fine-tune an online model: "
                         f"tsm finetune --from CKPT -p {name} --set model.shift_mode=online")

@@ -1,0 +1,181 @@
+"""A training run: its options, what it builds from the preset, where it starts, and the state its
+checkpoints hold."""
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch.utils.data.distributed import DistributedSampler
+
+from ..atomic import write_text
+from ..checkpoint import prune_epoch_checkpoints, read_checkpoint, save_checkpoint
+from ..data import build_dataset, build_loader
+from ..devices import amp_dtype
+from ..distributed import every_nth, join_process_group
+from ..models import build_recognizer
+from ..presets import dump_preset
+from .losses import training_loss
+from .optim import build_optimizer, scaled_lr
+from .options import TrainOptions
+from .runtime import EpochBar, Logger, ResumableSampler, seed_everything
+from .sync_bn import convert_sync_batchnorm
+
+
+@dataclass
+class Progress:
+    """Where the run stands: the next epoch and iteration, the best validation score so far, and the
+    random state to continue with when resuming mid-epoch."""
+    epoch: int = 0
+    iteration: int = 0
+    best: float = -1.0
+    rng_state: Optional[torch.Tensor] = None
+
+
+@dataclass
+class Run:
+    """Everything one process trains with, built from the preset and the options by set_up_run."""
+    cfg: dict
+    options: TrainOptions
+    work_dir: Path
+    world: int
+    rank: int
+    device: torch.device
+    model: torch.nn.Module  # the model itself; `net` is what the steps call (DDP's wrapper when world > 1)
+    net: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    loss_of: object
+    train_set: object
+    sampler: ResumableSampler
+    train_loader: object
+    val_loader: object
+    base_lr: float
+    iters: int  # batches per epoch in each process
+    log: Logger
+    bar: EpochBar
+    class_names: list = field(default_factory=list)
+
+    @property
+    def main(self):
+        return self.rank == 0
+
+    @property
+    def autocast_dtype(self):
+        return amp_dtype(self.options.amp, self.device)
+
+
+def set_up_run(cfg, work_dir, options, echo=print):
+    """Join the process group (if any), seed, and build the data, model, optimizer and logs of a run;
+    writes config.yaml, and copies init_from's backbone in unless resuming."""
+    world, rank, device = join_process_group(options.device)
+    amp_dtype(options.amp, device)  # a bad --amp for this device fails before any data is read
+    work_dir = Path(work_dir)
+    bar = EpochBar(enabled=rank == 0 and echo is print and sys.stdout.isatty())
+    seed = options.seed
+    seed_everything(seed, options.deterministic)
+    data_cfg = cfg["data"]
+    train_set = build_dataset(cfg, "train", seed=seed)
+    val_set = build_dataset(cfg, "val", seed=seed)
+    batch, workers = data_cfg["videos_per_gpu"], data_cfg["workers_per_gpu"]
+    # The same shuffled order for any number of processes: rank r takes every world-th video of it.
+    sampler = ResumableSampler(DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=seed))
+    train_loader = build_loader(train_set, batch, workers, seed=seed, sampler=sampler)
+    val_loader = build_loader(every_nth(val_set, world, rank), data_cfg["val_videos_per_gpu"] or batch, workers,
+                              shuffle=False)
+    multi_label = data_cfg["multi_class"]
+    model = build_recognizer(cfg["model"], load_pretrained=options.init_from is None, multi_label=multi_label)
+    # opened once the data is found (a missing list is the usual failure), closed by train()'s `with`
+    log = Logger(work_dir, bar.print if bar.enabled else echo, enabled=rank == 0)
+    if rank == 0:
+        write_text(work_dir / "config.yaml", dump_preset(cfg))
+    if options.init_from and not options.resume:
+        init_from_checkpoint(model, options.init_from, log)
+    if options.sync_bn and world > 1:
+        model = convert_sync_batchnorm(model, device)
+    model = model.to(device, memory_format=torch.channels_last if options.channels_last else torch.preserve_format)
+    base_lr = _scaled_lr(cfg["optimizer"], batch, world, options, log)
+    optimizer = build_optimizer(model, cfg["optimizer"], base_lr)
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    return Run(cfg=cfg, options=options, work_dir=work_dir, world=world, rank=rank, device=device, model=model,
+               net=net, optimizer=optimizer, scaler=torch.amp.GradScaler("cuda", enabled=options.amp == "fp16"),
+               loss_of=training_loss(cfg["model"], multi_label), train_set=train_set, sampler=sampler,
+               train_loader=train_loader, val_loader=val_loader, base_lr=base_lr,
+               iters=-(-len(sampler.inner) // batch), log=log, bar=bar, class_names=_labels(cfg))
+
+
+def _scaled_lr(opt_cfg, batch, world, options, log):
+    base_lr, reference, actual = scaled_lr(opt_cfg, batch, world, options.accumulation, options.autoscale_lr)
+    log.line(f"lr {base_lr:g}: preset lr {opt_cfg['lr']:g} is for a total batch of {reference}; this run's is "
+             f"{actual} ({batch} videos x {world} processes x {options.accumulation} accumulation)"
+             + ("" if options.autoscale_lr else ", kept (--no-autoscale-lr)") + " [linear scaling rule]")
+    return base_lr
+
+
+def resume_progress(run):
+    """The progress to start from: the resume checkpoint's (model, optimizer and scaler state loaded
+    into the run), else the beginning."""
+    path = run.options.resume
+    if not path:
+        return Progress()
+    state = read_checkpoint(path)
+    run.model.load_state_dict(state["state_dict"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    if state.get("scaler"):
+        run.scaler.load_state_dict(state["scaler"])
+    progress = Progress(state["epoch"], state.get("iteration", 0), state.get("best_top1", -1.0), state.get("torch_rng"))
+    run.log.line(f"resumed from {path} at epoch {progress.epoch + 1}, iteration {progress.iteration}")
+    return progress
+
+
+def save_state(run, name, progress, **extra):
+    """WORK_DIR/name: the model with the optimizer and scaler state, resumable at `progress` (rank 0 only)."""
+    if run.main:
+        save_checkpoint(run.work_dir / name, run.model, run.cfg, labels=run.class_names, epoch=progress.epoch,
+                        iteration=progress.iteration, optimizer=run.optimizer.state_dict(),
+                        scaler=run.scaler.state_dict(), best_top1=progress.best, **extra)
+
+
+def save_epoch_end(run, progress, last):
+    """After an epoch: epoch_N.pth at the preset's checkpoint interval (pruned to checkpoint.max_keep)
+    and at the end, and latest.pth always."""
+    if (progress.epoch % run.cfg["checkpoint"]["interval"] == 0 or last) and run.main:
+        save_state(run, f"epoch_{progress.epoch}.pth", progress)
+        prune_epoch_checkpoints(run.work_dir, run.cfg["checkpoint"]["max_keep"])
+    save_state(run, "latest.pth", progress)
+
+
+def save_best(run, progress):
+    """best.pth: the weights (no optimizer state) after the epoch with the best validation score."""
+    if run.main:
+        save_checkpoint(run.work_dir / "best.pth", run.model, run.cfg, labels=run.class_names, epoch=progress.epoch,
+                        best_top1=progress.best)
+
+
+def init_from_checkpoint(model, path, log):
+    """Finetuning: copy every tensor of the checkpoint (ours, mmaction2 or original format) whose name
+    and shape fit the model, except the classifier, which starts anew for the new classes."""
+    state = read_checkpoint(path)["state_dict"]
+    own = model.state_dict()
+    kept = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)
+            and not k.startswith("head.")}
+    dropped = sorted(k for k in state if k not in kept)
+    missing = sorted(k for k in own if k not in kept and not k.startswith("head."))
+    model.load_state_dict(kept, strict=False)
+    log.line(f"finetuning from {path}: kept {len(kept)} of {len(state)} tensors; re-initialised the head "
+             f"({model.head.fc.out_features} classes)")
+    for key in dropped:
+        shape = "x".join(map(str, state[key].shape))
+        ours = "x".join(map(str, own[key].shape)) if key in own else "not in this model"
+        log.line(f"  dropped {key} ({shape} -> {ours})")
+    for key in missing:
+        log.line(f"  not in the checkpoint, left as initialised: {key}")
+    return {"kept": sorted(kept), "dropped": dropped, "missing": missing}
+
+
+def _labels(cfg):
+    from ..labels import class_names
+
+    return class_names(cfg)
