@@ -62,10 +62,10 @@ def _builtin_recipes():
 
 def nearest_builtin(preset, files):
     """The built-in preset with the fewest differing values (ties: one named like a file of the config)."""
-    from . import _index
+    from .store import index as preset_index
 
     stems = [Path(f).stem for f in files]
-    index = _index()
+    index = preset_index()
     best = None
     for name, resolved in _builtin_recipes().items():
         differences = _leaves(changed_keys(preset, resolved))

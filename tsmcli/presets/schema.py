@@ -63,7 +63,7 @@ class Section:
         for key, sub in value.items():
             sub_path = f"{path}.{key}" if path else str(key)
             if key not in self.fields:
-                raise UserError(f"{source}: unknown key '{sub_path}'{_suggest(key, self.fields, path)}")
+                raise UserError(f"{source}: unknown key '{sub_path}'{suggest_key(key, self.fields, path)}")
             self.fields[key].validate(sub, sub_path, source)
 
 
@@ -92,12 +92,12 @@ class Pipeline:
             kind = step["type"]
             if kind not in PIPELINE_STEPS:
                 raise UserError(f"{source}: {step_path}.type: unknown transform {kind!r}"
-                                f"{_suggest(kind, PIPELINE_STEPS, None, 'transform')}")
+                                f"{suggest_key(kind, PIPELINE_STEPS, None, 'transform')}")
             params = {k: v for k, v in step.items() if k != "type"}
             Section(PIPELINE_STEPS[kind]).validate(params, f"{step_path}({kind})", source)
 
 
-def _suggest(key, options, path, what="key"):
+def suggest_key(key, options, path, what="key"):
     close = difflib.get_close_matches(str(key), [str(o) for o in options], n=1, cutoff=0.5)
     if close:
         full = f"{path}.{close[0]}" if path else close[0]
