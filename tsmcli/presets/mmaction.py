@@ -1,7 +1,7 @@
 """Translate a resolved mmaction2 0.x TSM config (as a plain dict) into our preset layout.
 
-Used by `tsm presets import` (importer.py), to write presets/ from mmaction2's own configs (tools/make_presets.py), and by the tests that check
-every preset still carries mmaction2's values. Steps that only shape tensors (decode, FormatShape,
+Used by `tsm presets import` (importer.py), to write presets/ from mmaction2's own configs
+(tools/make_presets.py), and by the tests that check every preset still carries mmaction2's values. Steps that only shape tensors (decode, FormatShape,
 Collect, ToTensor) are implicit in our pipelines.
 """
 from ..errors import UserError
