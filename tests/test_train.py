@@ -211,3 +211,25 @@ def test_fp16_on_the_cpu_is_refused(tmp_path):
     cfg = tsmcli.load_preset("tsm_r18_1x1x8_toy")
     with pytest.raises(UserError, match="fp16 needs a GPU"):
         train(cfg, tmp_path / "work", device="cpu", amp="fp16", echo=None)
+
+
+@pytest.mark.slow
+def test_unreadable_videos_are_warnings_in_the_runs_log_once_each(tmp_path):
+    """Training-time messages reach log.txt: an unreadable training video (replaced by another) and an
+    unreadable validation video (counted as wrong), each reported once, in the log and on the terminal,
+    though the loader workers (the preset's) are the processes that met them."""
+    toy = tmp_path / "toy"
+    prepare_toy(toy, train_per_class=2, val_per_class=1, seed=0)
+    broken = []
+    for split in ("train", "val"):
+        first = (toy / f"toy_{split}_list_videos.txt").read_text().split()[0]
+        (toy / "videos" / first).write_bytes(b"not a video" * 50)
+        broken.append(str(toy / "videos" / first))
+    preset = write_run_yaml(tmp_path / "run.yaml", toy, videos_per_gpu=2, epochs=2)
+    code, output = finished(tsm_train("--preset", preset, "--work-dir", tmp_path / "work"))
+    assert code == 0, output
+    log = (tmp_path / "work/log.txt").read_text()
+    for path in broken:
+        assert log.count(f"warning: unreadable media {path}") == 1, log
+        assert output.count(f"unreadable media {path}") == 1, output
+    assert "list line 1" in log

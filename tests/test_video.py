@@ -157,3 +157,38 @@ def test_the_writer_makes_complete_files_or_none(tmp_path):
             video.write(frames[0])
             raise RuntimeError("the source broke")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["odd.mp4"]
+
+
+@needs_decord
+def test_decord_opens_of_broken_files_leave_other_threads_output_alone(tmp_path):
+    """A broken file opened with decord is one MediaError and nothing on stderr from decord, while a
+    second thread's writes to stderr all arrive (file descriptor 2 is never redirected)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "broken.mp4").write_bytes(b"not a video" * 100)
+    script = f"""
+import os, threading
+from tsmcli.video import MediaError, open_video
+done = threading.Event()
+def ping():
+    sent = 0
+    while not done.is_set():
+        os.write(2, b"ping\\n"); sent += 1
+    print(sent)
+thread = threading.Thread(target=ping); thread.start()
+failed = 0
+for path in [{str(tmp_path / "broken.mp4")!r}, {str(tmp_path / "missing.mp4")!r}] * 100:
+    try:
+        open_video(path, "decord")
+    except MediaError:
+        failed += 1
+done.set(); thread.join()
+print(failed)
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    sent, failed = map(int, run.stdout.split())
+    assert failed == 200
+    lines = run.stderr.splitlines()
+    assert lines.count("ping") == sent and len(lines) == sent, [x for x in lines if x != "ping"][:3]

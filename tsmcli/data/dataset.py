@@ -5,11 +5,12 @@ same whatever the number of loader workers or their order; call set_epoch() betw
 build_loader() send the epoch with each index (EpochTaggedSampler): persistent workers hold their own
 copy of the dataset, which set_epoch() in the main process never reaches.
 An unreadable video or frame folder never ends a run: in training the item is replaced by another one
-and the failure travels in the item's meta (logged once per path); in test mode the item comes back
-marked failed, with blank frames, so evaluation can report it and keep it in the denominator.
+and the failure travels in the item's meta, for whoever reads the batch to report (the training loop
+into the run's log); in test mode the item comes back marked failed, with blank frames, so evaluation
+can report it and keep it in the denominator. Nothing here prints or logs: loader workers may be other
+processes, whose output would reach neither the run's log nor, in order, the terminal.
 """
 import contextlib
-import logging
 import os
 import sys
 
@@ -24,8 +25,6 @@ from ..video import MediaError
 from .pipeline import Pipeline
 from .transforms import Clip
 
-log = logging.getLogger("tsmcli.data")
-_logged_paths = set()
 
 
 class VideoDataset(Dataset):
@@ -60,9 +59,6 @@ class VideoDataset(Dataset):
                 break
             except MediaError as e:
                 failures.append({"path": e.path, "reason": e.reason, "line": record.line})
-                if e.path not in _logged_paths:
-                    _logged_paths.add(e.path)
-                    log.warning("skipping unreadable media %s (%s)", e.path, e.reason)
                 if self.pipeline.test_mode:
                     return self._failed_item(index, record, e)
                 source = int(rng.integers(len(self.records)))

@@ -24,6 +24,11 @@ class Recognizer(nn.Module):
         self.num_segments = num_segments
         self.average_clips = average_clips
         self.multi_label = multi_label
+        # What loading and the fast path tell the commands (set by tsmcli.api and models.fast.prepare_for_inference)
+        self.preset = None  # the resolved preset the model was built from
+        self.labels = None  # its class names, where known
+        self.checkpoint_format = None  # the format of the file its weights came from: "ours", "mmaction", "original"
+        self.fast = ""  # what the fast path did, e.g. "53 BatchNorms folded, channels-last"; "" on the plain path
         self.channels_last = False
         self.compute_dtype = None  # the backbone's dtype when models.fast made it bf16
         if normalize is not None:

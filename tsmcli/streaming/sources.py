@@ -1,5 +1,6 @@
 """Where frames come from: a video file, a folder of frames, a camera, or raw RGB frames on stdin.
 Each source yields (time in seconds, frame as uint8 (H, W, 3)) and knows its frame rate."""
+import logging
 import os
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ import numpy as np
 from ..errors import UserError
 
 DEFAULT_FPS = 30.0
+log = logging.getLogger(__name__)
 
 
 class Source:
@@ -37,7 +39,7 @@ class VideoSource(Source):
         try:
             yield from self.reader.frames()
         except MediaError as e:  # a truncated file ends the stream where it breaks
-            print(f"{self.path}: stream ends early ({e.reason})", file=sys.stderr)
+            log.warning("%s: stream ends early (%s)", self.path, e.reason)
 
 
 class FrameFolderSource(Source):

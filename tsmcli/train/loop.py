@@ -7,6 +7,7 @@ work_dir: config.yaml (the resolved preset), log.txt, log.jsonl (one record per 
 per validation), latest.pth / epoch_N.pth / best.pth (our checkpoint format, written atomically).
 """
 import contextlib
+import logging
 import signal
 import time
 from dataclasses import replace
@@ -24,6 +25,7 @@ from .run import resume_progress, save_best, save_epoch_end, save_state, set_up_
 from .runtime import StopRequest
 from .schedule import lr_at, set_lr
 
+log = logging.getLogger(__name__)
 RANKED_BY = ("top1", "mean_average_precision", "mmit_mean_average_precision", "mean_class_accuracy")
 
 
@@ -81,6 +83,7 @@ def train_one_epoch(run, epoch, first, stop, rng_state=None):
     tick = time.perf_counter()
     for i, data in enumerate(run.train_loader, start=first):
         data_time = time.perf_counter() - tick
+        report_unreadable(run, [f for meta in data["meta"] for f in meta["failures"]])
         lr = lr_at(run.cfg["schedule"], run.base_lr, epoch, run.iters, i)
         loss, logits = train_step(run, data, lr, rng=np.random.default_rng([run.options.seed, epoch, i]),
                                   ends_accumulation=(i + 1) % accumulation == 0 or i + 1 == run.iters)
@@ -143,6 +146,7 @@ def _log_step(run, epoch, i, lr, loss, logits, labels, data_time, step_time):
 def validate(run, epoch, last):
     """The preset's validation metrics after `epoch` (1-based), logged and drawn into the curves."""
     metrics = evaluate(run.model, run.val_loader, run.device, run.cfg["evaluation"]["metrics"], run.world)
+    report_unreadable(run, metrics["failed"])
     scores = {k: v for k, v in metrics.items() if k not in ("videos", "failed")}
     run.log.record(mode="val", epoch=epoch, **scores, videos=metrics["videos"], failed=len(metrics["failed"]))
     run.log.line(f"epoch {epoch} val " + " ".join(f"{k} {v:.4f}" for k, v in scores.items())
@@ -158,7 +162,17 @@ def evaluate(model, loader, device, metric_names, world=1):
     model.eval()
     scores, labels, metas = score_videos(model, loader, device, world)
     return {**compute_metrics(scores, labels, metric_names), "videos": len(labels),
-            "failed": [m["path"] for m in metas if m["failed"]]}
+            "failed": [m["failures"][0] for m in metas if m["failed"]]}
+
+
+def report_unreadable(run, failures):
+    """A warning in the run's log for each unreadable file (`failures`: items' meta["failures"]), once
+    per file and run; the loader replaced it (training) or counted it as wrong (validation)."""
+    for failure in failures:
+        if failure["path"] not in run.unreadable:
+            run.unreadable.add(failure["path"])
+            where = f"; list line {failure['line']}" if failure.get("line") else ""
+            log.warning("unreadable media %s (%s%s)", failure["path"], failure["reason"], where)
 
 
 def _worker(cfg, work_dir, options):

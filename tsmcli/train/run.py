@@ -55,6 +55,7 @@ class Run:
     log: Logger
     bar: EpochBar
     class_names: list = field(default_factory=list)
+    unreadable: set = field(default_factory=set)  # the files reported unreadable so far
 
     @property
     def main(self):

@@ -2,6 +2,7 @@
 the logs."""
 import itertools
 import json
+import logging
 import random
 import signal
 import time
@@ -111,7 +112,8 @@ CURVES_EVERY_S = 30  # a drawing takes ~0.5 s: short epochs would spend much of 
 
 
 class Logger:
-    """Rank 0 writes log.txt and log.jsonl (and echoes); other ranks stay silent."""
+    """Rank 0 writes log.txt and log.jsonl (and echoes); other ranks stay silent. While it is open, the
+    library's warnings (the `tsmcli` logger) are lines of the run's log too, instead of bare stderr."""
 
     def __init__(self, work_dir, echo=print, enabled=True):
         self.enabled, self.echo, self.board = enabled, echo, None
@@ -120,6 +122,8 @@ class Logger:
             Path(work_dir).mkdir(parents=True, exist_ok=True)
             self.text = open(Path(work_dir) / "log.txt", "a")
             self.jsonl = open(Path(work_dir) / "log.jsonl", "a")
+            self.handler = _RunLogHandler(self)
+            logging.getLogger("tsmcli").addHandler(self.handler)
             try:  # TensorBoard scalars when the tensorboard package is installed
                 from torch.utils.tensorboard import SummaryWriter
 
@@ -129,6 +133,7 @@ class Logger:
 
     def close(self):
         if self.enabled:
+            logging.getLogger("tsmcli").removeHandler(self.handler)
             self.text.close()
             self.jsonl.close()
             if self.board is not None:
@@ -179,3 +184,14 @@ class Logger:
             for key, value in fields.items():
                 if isinstance(value, (int, float)) and key not in ("epoch", "iter", "step"):
                     self.board.add_scalar(f"{fields['mode']}/{key}", value, step)
+
+
+class _RunLogHandler(logging.Handler):
+    """The `tsmcli` logger's records as lines of a run's log (log.txt and the echo)."""
+
+    def __init__(self, log):
+        super().__init__(logging.INFO)
+        self.log = log
+
+    def emit(self, record):
+        self.log.line(f"{record.levelname.lower()}: {record.getMessage()}")
