@@ -81,7 +81,7 @@ def test_the_toy_dataset_is_the_same_bytes_on_every_run(tmp_path):
 
     import numpy as np
 
-    from tsmcli.prepare.toy import render
+    from tsmcli.video.synthetic import render
 
     rng, rendered = np.random.default_rng(0), hashlib.sha256()
     for label in range(4):

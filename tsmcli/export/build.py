@@ -42,8 +42,8 @@ def toy_clip(folder):
     """A rendered toy clip (a square moving left), encoded as H.264 in `folder`."""
     import numpy as np
 
-    from ..prepare.toy import render
     from ..video import write_video
+    from ..video.synthetic import render
 
     path = Path(folder) / "toy.mp4"
     write_video(path, render(0, np.random.default_rng(0), size=256, frames=32))
