@@ -385,3 +385,29 @@ write_video({str(tmp_path / "cam.mp4")!r}, np.zeros((4, 32, 32, 3), np.uint8))
     assert run.returncode == 0, run.stderr
     for name in ("m.pth", "cam.mp4"):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o664, name
+
+
+def test_a_library_child_blocked_in_c_does_not_keep_a_command_from_exiting():
+    """A daemonic child a library forks from a thread (OpenVINO's telemetry sender) may block for good
+    in C on a lock held at fork time; at exit multiprocessing terminates it and waits. Our Python
+    SIGTERM handler, inherited, could never run there, so the command hung; children start with the
+    default actions instead. A locked pthread mutex stands in for the resolver's lock."""
+    script = """
+import ctypes, multiprocessing, threading
+from tsmcli.signals import commands_stop_on_signals
+commands_stop_on_signals()
+libc = ctypes.CDLL(None)
+mutex = ctypes.create_string_buffer(64)
+libc.pthread_mutex_init(mutex, None)
+libc.pthread_mutex_lock(mutex)
+def blocked():
+    libc.pthread_mutex_lock(mutex)  # held by the parent's thread at fork: never returns
+def start():  # as the telemetry sender does: forked from a thread
+    multiprocessing.get_context("fork").Process(target=blocked, daemon=True).start()
+thread = threading.Thread(target=start)
+thread.start()
+thread.join()
+print("exiting")
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and "exiting" in run.stdout, run.stderr

@@ -11,6 +11,7 @@ ends, SIGKILL included, where nothing of the parent's could run.
 """
 import contextlib
 import ctypes
+import os
 import signal
 import sys
 
@@ -27,6 +28,7 @@ class Interrupted(BaseException):
 
 
 _deferred = {"depth": 0, "pending": None}
+_fork_hook_installed = False
 
 
 def _raise(signum, frame):
@@ -51,8 +53,23 @@ def deferred():
 
 
 def commands_stop_on_signals():
+    """For the CLI's process. Forked children start with the default actions again: a handler written in
+    Python runs only between bytecodes, and a child forked by a library's thread can block for good in C
+    (OpenVINO's telemetry sender, forked from a thread, waits on a resolver lock another thread held), where
+    terminate() at exit, caught by an inherited handler, would never end it. Our own workers choose theirs
+    (die_with_parent)."""
     for sig in STOP_SIGNALS:
         signal.signal(sig, _raise)
+    global _fork_hook_installed
+    if not _fork_hook_installed:
+        os.register_at_fork(after_in_child=_default_stop_signals)
+        _fork_hook_installed = True
+
+
+def _default_stop_signals():
+    for sig in STOP_SIGNALS:
+        if signal.getsignal(sig) is _raise:
+            signal.signal(sig, signal.SIG_DFL)
 
 
 def die_with_parent():
