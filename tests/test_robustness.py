@@ -409,5 +409,11 @@ thread.start()
 thread.join()
 print("exiting")
 """
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0 and "exiting" in run.stdout, run.stderr
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the blocked child too
+        raise AssertionError("still waiting at exit for its blocked child after 30 s") from None
+    assert proc.returncode == 0 and "exiting" in out, err
