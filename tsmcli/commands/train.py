@@ -78,8 +78,10 @@ def run_training(options):
     """Resolve the preset, the work dir, the checkpoint to start from (init_from, else the preset's
     load_from; finetuning needs one) and the one to resume; then train in this process, or in
     options.gpus worker processes, holding the work dir's lock meanwhile."""
+    from ..atomic import DiskFull
     from ..distributed import distributed_env
     from ..presets import load_preset
+    from ..train import loop
     from ..train.workdir_lock import WorkDirLock
 
     decoder = [f"data.decoder={options.decoder}"] if options.decoder else []
@@ -91,19 +93,39 @@ def run_training(options):
     work_dir = options.work_dir or Path("work_dirs") / cfg["name"]
     options = replace(options, init_from=_checkpoint_to_start_from(options, cfg))
     world, rank = distributed_env()[:2]
+    processes = max(options.gpus, 1)
+    launching = world == 1 and processes * options.nnodes > 1  # else this process trains (maybe as a torchrun worker)
     with contextlib.ExitStack() as held:
         if rank == 0 and options.node_rank == 0:  # the run's first process holds the work dir for the whole run
             held.enter_context(WorkDirLock(work_dir))
-        options = replace(options, resume=_checkpoint_to_resume(options.resume, work_dir))
-        metrics = _train_or_launch(cfg, work_dir, options, world)
+        options = replace(options, resume=_checkpoint_to_resume(options.resume, work_dir),
+                          device=_device(options, launching))
+        try:
+            metrics = (loop.launch(cfg, work_dir, processes, options) if launching
+                       else loop.train(cfg, work_dir, options))
+        except DiskFull as e:
+            raise UserError(f"{e}\ntraining stopped; to continue from the last checkpoint written:\n  "
+                            f"{_resume_command(work_dir)}") from None
     if metrics.get("stopped"):  # the checkpoint is written; a script must not take this for a finished job
         typer.echo(f"stopped by a signal; to continue:\n  {_resume_command(work_dir)}")
         raise typer.Exit(128 + metrics["stopped"])
-    from ..train.loop import RANKED_BY
-
-    ranked = next((k for k in RANKED_BY if k in metrics), None)
+    ranked = next((k for k in loop.RANKED_BY if k in metrics), None)
     score = f"val {ranked} {metrics[ranked]:.4f}; " if ranked else ""
     typer.echo(f"done: {score}checkpoints in {work_dir}")
+
+
+def _device(options, launching):
+    """--device, checked here with --amp (a bad one fails before any worker starts); --gpus 0 is the CPU,
+    and so are launched workers on a machine without CUDA."""
+    import torch
+
+    from ..devices import amp_dtype, resolve_device
+
+    device = "cpu" if options.gpus == 0 else options.device
+    amp_dtype(options.amp, resolve_device(device))
+    if launching and device == "auto" and not torch.cuda.is_available():
+        device = "cpu"
+    return device
 
 
 def _checkpoint_to_start_from(options, cfg):
@@ -130,28 +152,6 @@ def _checkpoint_to_resume(resume, work_dir):
     elif resume is not None and not Path(resume).is_file():
         raise UserError(f"--resume {resume}: no such checkpoint")
     return resume
-
-
-def _train_or_launch(cfg, work_dir, options, world):
-    import torch
-
-    from ..atomic import DiskFull
-    from ..devices import amp_dtype, resolve_device
-    from ..train import loop
-
-    if options.gpus == 0:
-        options = replace(options, device="cpu")
-    amp_dtype(options.amp, resolve_device(options.device))  # bad --device/--amp: before any worker
-    processes = max(options.gpus, 1)
-    try:
-        if world == 1 and processes * options.nnodes > 1:
-            if options.device == "auto" and not torch.cuda.is_available():
-                options = replace(options, device="cpu")
-            return loop.launch(cfg, work_dir, processes, options)
-        return loop.train(cfg, work_dir, options)
-    except DiskFull as e:
-        raise UserError(f"{e}\ntraining stopped; to continue from the last checkpoint written:\n  "
-                        f"{_resume_command(work_dir)}") from None
 
 
 def _resume_command(work_dir):
