@@ -390,8 +390,8 @@ write_video({str(tmp_path / "cam.mp4")!r}, np.zeros((4, 32, 32, 3), np.uint8))
 def test_a_library_child_blocked_in_c_does_not_keep_a_command_from_exiting():
     """A daemonic child a library forks from a thread (OpenVINO's telemetry sender) may block for good
     in C on a lock held at fork time; at exit multiprocessing terminates it and waits. Our Python
-    SIGTERM handler, inherited, could never run there, so the command hung; children start with the
-    default actions instead. A locked pthread mutex stands in for the resolver's lock."""
+    SIGTERM handler, inherited, could never run there, so the command hung; the CLI now kills daemonic
+    children at exit. A locked pthread mutex stands in for the resolver's lock."""
     script = """
 import ctypes, multiprocessing, threading
 from tsmcli.signals import commands_stop_on_signals

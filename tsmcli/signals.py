@@ -11,7 +11,6 @@ ends, SIGKILL included, where nothing of the parent's could run.
 """
 import contextlib
 import ctypes
-import os
 import signal
 import sys
 
@@ -28,7 +27,7 @@ class Interrupted(BaseException):
 
 
 _deferred = {"depth": 0, "pending": None}
-_fork_hook_installed = False
+_exit_hook_installed = False
 
 
 def _raise(signum, frame):
@@ -53,23 +52,28 @@ def deferred():
 
 
 def commands_stop_on_signals():
-    """For the CLI's process. Forked children start with the default actions again: a handler written in
-    Python runs only between bytecodes, and a child forked by a library's thread can block for good in C
-    (OpenVINO's telemetry sender, forked from a thread, waits on a resolver lock another thread held), where
-    terminate() at exit, caught by an inherited handler, would never end it. Our own workers choose theirs
-    (die_with_parent)."""
+    """For the CLI's process; also ends daemonic children at exit (_end_daemonic_children)."""
+    global _exit_hook_installed
     for sig in STOP_SIGNALS:
         signal.signal(sig, _raise)
-    global _fork_hook_installed
-    if not _fork_hook_installed:
-        os.register_at_fork(after_in_child=_default_stop_signals)
-        _fork_hook_installed = True
+    if not _exit_hook_installed:
+        import atexit
+        import multiprocessing.util  # noqa: F401 - registers its exit join now, so that ours runs before it
+
+        atexit.register(_end_daemonic_children)
+        _exit_hook_installed = True
 
 
-def _default_stop_signals():
-    for sig in STOP_SIGNALS:
-        if signal.getsignal(sig) is _raise:
-            signal.signal(sig, signal.SIG_DFL)
+def _end_daemonic_children():
+    """SIGKILL the daemonic children still alive at exit, which multiprocessing would SIGTERM and then wait
+    for. A child a library forks from a thread (OpenVINO's telemetry sender) can block for good in C on a
+    lock held at fork time, where the Python handler it inherited from us could never act on a SIGTERM:
+    the command then hung at exit."""
+    import multiprocessing
+
+    for child in multiprocessing.active_children():
+        if child.daemon:
+            child.kill()
 
 
 def die_with_parent():

@@ -1,10 +1,20 @@
-"""The data pipeline: list files, frame sampling, decoding, transforms, datasets and loaders."""
-from .annotations import Record, load_annotations
-from .augment import blend_batch
-from .dataset import VideoDataset, build_dataset, build_loader, collate, workers_stopped_after
-from ..video import MediaError
-from .pipeline import Pipeline
-from .sampling import DenseSampleFrames, SampleFrames
+"""The data pipeline: list files, frame sampling, decoding, transforms, datasets and loaders.
 
-__all__ = ["Record", "load_annotations", "VideoDataset", "build_dataset", "build_loader", "collate",
-           "workers_stopped_after", "MediaError", "Pipeline", "SampleFrames", "DenseSampleFrames", "blend_batch"]
+The names below are imported on first use: reading a list file (annotations.py, what `tsm prepare`
+writes and checks) must not load PyTorch and torchvision, ~4 s per process.
+"""
+import importlib
+
+_EXPORTS = {
+    "Record": ".annotations", "load_annotations": ".annotations", "blend_batch": ".augment",
+    "VideoDataset": ".dataset", "build_dataset": ".dataset", "build_loader": ".dataset", "collate": ".dataset",
+    "workers_stopped_after": ".dataset", "Pipeline": ".pipeline", "SampleFrames": ".sampling",
+    "DenseSampleFrames": ".sampling", "MediaError": "..video",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    raise AttributeError(f"module 'tsmcli.data' has no attribute {name!r}")

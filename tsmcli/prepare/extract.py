@@ -16,7 +16,6 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from ..errors import UserError
 from ..signals import deferred, die_with_parent, ending
@@ -63,6 +62,8 @@ def parse_size(text, option="--frames"):
 def _encode_jpegs(frames, quality):
     """frames: uint8 (N, H, W, 3) -> list of JPEG bytes (libjpeg-turbo, batched; Pillow as fallback)."""
     try:
+        import torch
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             from torchvision.io import encode_jpeg

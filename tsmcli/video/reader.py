@@ -102,12 +102,12 @@ def resolve_decoder(decoder="auto"):
     decoder = decoder or "auto"
     if decoder not in DECODERS:
         raise UserError(f"decoder {decoder!r}: use one of {', '.join(DECODERS)} (data.decoder, --decoder)")
-    if decoder == "auto":
-        found = available_decoders()
-        if not found:
+    if decoder == "auto":  # the first that works; the others are not imported (torchcodec loads PyTorch)
+        found = next((name for name in AUTO_ORDER if not isinstance(_backend(name), str)), None)
+        if found is None:
             raise UserError("no video decoder works here: " + "; ".join(
                 f"{n} ({_backend(n)}; {INSTALL[n]})" for n in AUTO_ORDER))
-        return found[0]
+        return found
     module = _backend(decoder)
     if isinstance(module, str):
         raise UserError(f"decoder {decoder} is not usable here ({module}): {INSTALL[decoder]}; or use "
