@@ -1,7 +1,7 @@
 """The data pipeline: list files, frame sampling, decoding, transforms, datasets and loaders.
 
 The names below are imported on first use: reading a list file (annotations.py, what `tsm prepare`
-writes and checks) must not load PyTorch and torchvision, ~4 s per process.
+writes and checks) must not load PyTorch and torchvision (docs/benchmarks.md, "Start-up").
 """
 import importlib
 

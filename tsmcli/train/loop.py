@@ -80,13 +80,15 @@ def train_one_epoch(run, epoch, first, stop, rng_state=None):
     run.net.train()
     run.bar.epoch(epoch + 1, run.iters, first)
     accumulation, log_interval = run.options.accumulation, run.cfg["log"]["interval"]
+    blending = run.cfg["train"]["blending"]
     tick = time.perf_counter()
     for i, data in enumerate(run.train_loader, start=first):
         data_time = time.perf_counter() - tick
         report_unreadable(run, [f for meta in data["meta"] for f in meta["failures"]])
         lr = lr_at(run.cfg["schedule"], run.base_lr, epoch, run.iters, i)
-        loss, logits = train_step(run, data, lr, rng=np.random.default_rng([run.options.seed, epoch, i]),
-                                  ends_accumulation=(i + 1) % accumulation == 0 or i + 1 == run.iters)
+        rng = np.random.default_rng([run.options.seed, epoch, i]) if blending else None  # the batch's mix
+        ends_accumulation = (i + 1) % accumulation == 0 or i + 1 == run.iters
+        loss, logits = train_step(run, data, lr, rng=rng, ends_accumulation=ends_accumulation)
         step_time = time.perf_counter() - tick
         run.bar.step(loss)
         if (i + 1) % log_interval == 0 or i + 1 == run.iters:
@@ -98,9 +100,10 @@ def train_one_epoch(run, epoch, first, stop, rng_state=None):
     return None
 
 
-def train_step(run, data, lr, rng, ends_accumulation=True):
+def train_step(run, data, lr, rng=None, ends_accumulation=True):
     """Forward and backward on one batch at learning rate lr (gradients scaled by 1/accumulation), then,
-    when the batch ends an accumulation, the optimizer step. Returns the batch's loss and logits."""
+    when the batch ends an accumulation, the optimizer step; rng draws the mixup / cutmix of a preset
+    that blends. Returns the batch's loss and logits."""
     options, device, optimizer = run.options, run.device, run.optimizer
     set_lr(optimizer, lr)
     imgs, labels = data["imgs"].to(device, non_blocking=True), data["label"].to(device)
@@ -130,7 +133,8 @@ def train_step(run, data, lr, rng, ends_accumulation=True):
 
 
 def _log_step(run, epoch, i, lr, loss, logits, labels, data_time, step_time):
-    reported = torch.stack([loss.float(), torch.tensor(top1_hits(logits, labels.to(logits.device)), device=loss.device)])
+    hits = top1_hits(logits, labels.to(logits.device))
+    reported = torch.stack([loss.float(), torch.tensor(hits, device=loss.device)])
     if run.world > 1:  # the mean over all processes: what the global batch saw
         dist.all_reduce(reported)
         reported /= run.world

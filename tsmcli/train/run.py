@@ -54,6 +54,7 @@ class Run:
     iters: int  # batches per epoch in each process
     log: Logger
     bar: EpochBar
+    autocast_dtype: Optional[torch.dtype] = None  # the --amp dtype on this device; None: fp32
     class_names: list = field(default_factory=list)
     unreadable: set = field(default_factory=set)  # the files reported unreadable so far
 
@@ -61,16 +62,12 @@ class Run:
     def main(self):
         return self.rank == 0
 
-    @property
-    def autocast_dtype(self):
-        return amp_dtype(self.options.amp, self.device)
-
 
 def set_up_run(cfg, work_dir, options, echo=print):
     """Join the process group (if any), seed, and build the data, model, optimizer and logs of a run;
     writes config.yaml, and copies init_from's backbone in unless resuming."""
     world, rank, device = join_process_group(options.device)
-    amp_dtype(options.amp, device)  # a bad --amp for this device fails before any data is read
+    autocast_dtype = amp_dtype(options.amp, device)  # a bad --amp for this device fails before any data is read
     work_dir = Path(work_dir)
     bar = EpochBar(enabled=rank == 0 and echo is print and sys.stdout.isatty())
     seed = options.seed
@@ -99,12 +96,14 @@ def set_up_run(cfg, work_dir, options, echo=print):
     optimizer = build_optimizer(model, cfg["optimizer"], base_lr)
     net = model
     if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        net = torch.nn.parallel.DistributedDataParallel(model,
+                                                        device_ids=[device.index] if device.type == "cuda" else None)
     return Run(cfg=cfg, options=options, work_dir=work_dir, world=world, rank=rank, device=device, model=model,
                net=net, optimizer=optimizer, scaler=torch.amp.GradScaler("cuda", enabled=options.amp == "fp16"),
                loss_of=training_loss(cfg["model"], multi_label), train_set=train_set, sampler=sampler,
                train_loader=train_loader, val_loader=val_loader, base_lr=base_lr,
-               iters=-(-len(sampler.inner) // batch), log=log, bar=bar, class_names=_labels(cfg))
+               iters=-(-len(sampler.inner) // batch), log=log, bar=bar, autocast_dtype=autocast_dtype,
+               class_names=_labels(cfg))
 
 
 def _scaled_lr(opt_cfg, batch, world, options, log):
