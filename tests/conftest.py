@@ -1,4 +1,5 @@
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -24,6 +25,22 @@ LONGEST_FIRST = ["test_readme.py", "test_toy_accuracy.py", "test_export.py", "te
 def pytest_collection_modifyitems(items):
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file keeps its order
+
+
+@pytest.fixture(scope="module")
+def module_dir(tmp_path_factory, request):
+    """Makes folders for a module's fixtures, removed when the module's tests are done (tmp_path_factory keeps
+    them to the end of the run: gigabytes of checkpoints) unless one of its tests failed."""
+    made, failed_before = [], request.session.testsfailed
+
+    def make(name):
+        made.append(tmp_path_factory.mktemp(name))
+        return made[-1]
+
+    yield make
+    if request.session.testsfailed == failed_before:
+        for folder in made:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,8 @@ STD = 57.12  # the smallest of the Normalize stds: one uint8 step is at most 1/S
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ckpt") / "mm_r50.pth"
+def checkpoint(module_dir):
+    path = module_dir("ckpt") / "mm_r50.pth"
     torch.save({"state_dict": fill_state_dict(FIXTURE["keys"])}, path)
     return path
 

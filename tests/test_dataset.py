@@ -16,9 +16,9 @@ FRAMES = SHARED / "fixtures/frames"
 
 
 @pytest.fixture(scope="module")
-def media(tmp_path_factory):
+def media(module_dir):
     """Lists for both formats; frame folders in both naming schemes (img_00001.jpg and 00001.jpg)."""
-    root = tmp_path_factory.mktemp("media")
+    root = module_dir("media")
     for name, tmpl in (("frames_img", "img_{:05d}.jpg"), ("frames_plain", "{:05d}.jpg")):
         (root / name).mkdir()
         for i in range(1, 11):

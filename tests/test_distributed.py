@@ -35,8 +35,8 @@ def curve(work):
 
 
 @pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-    root = tmp_path_factory.mktemp("dist")
+def toy(module_dir):
+    root = module_dir("dist")
     prepare_toy(root / "toy", train_per_class=3, val_per_class=1, seed=0)
     return root
 

@@ -106,8 +106,8 @@ def test_a_video_shorter_than_a_window_gives_one_padded_window():
 
 
 @pytest.fixture(scope="module")
-def videos(tmp_path_factory):
-    root = tmp_path_factory.mktemp("features")
+def videos(module_dir):
+    root = module_dir("features")
     prepare_toy(root / "toy", train_per_class=2, val_per_class=1, seed=3)
     model = calibrated("tsm_r18_1x1x8_toy", model__num_classes=4)
     tsmcli.save_checkpoint(root / "toy.pth", model, model.preset, labels=["a", "b", "c", "d"])

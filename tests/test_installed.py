@@ -19,9 +19,9 @@ NO_DECORD = "raise ModuleNotFoundError(\"No module named 'decord'\", name='decor
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory):
+def installed(module_dir):
     """(environment, working folder) where `python -m tsmcli` and bin/tsm are the installed wheel."""
-    tmp = tmp_path_factory.mktemp("installed")
+    tmp = module_dir("installed")
     source = tmp / "source"
     shutil.copytree(ROOT, source, ignore=SKIP_IN_COPY)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(source),

@@ -12,8 +12,8 @@ from tsmcli.prepare.toy import CLASSES, prepare_toy
 
 
 @pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-    root = tmp_path_factory.mktemp("toy")
+def toy(module_dir):
+    root = module_dir("toy")
     summary = prepare_toy(root, train_per_class=3, val_per_class=2, seed=1)
     return root, summary
 

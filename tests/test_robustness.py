@@ -22,8 +22,8 @@ from tsmcli.prepare.toy import prepare_toy
 
 
 @pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-    root = tmp_path_factory.mktemp("robust")
+def toy(module_dir):
+    root = module_dir("robust")
     prepare_toy(root / "toy", train_per_class=3, val_per_class=1, seed=0)
     write_run_yaml(root / "run.yaml", root / "toy", videos_per_gpu=2, epochs=2)
     write_run_yaml(root / "run3.yaml", root / "toy", videos_per_gpu=2, epochs=3)
@@ -273,10 +273,10 @@ def _stop_and_check(args, cwd, ready, delay, sig, whole_group):
 
 
 @pytest.fixture(scope="module")
-def many_videos(tmp_path_factory):
+def many_videos(module_dir):
     from conftest import SHARED
 
-    root = tmp_path_factory.mktemp("signals")
+    root = module_dir("signals")
     for cls in ("a", "b"):
         (root / "videos" / cls).mkdir(parents=True)
         for i in range(5):

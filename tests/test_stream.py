@@ -151,8 +151,8 @@ def tsm(*args, **kwargs):
 
 
 @pytest.fixture(scope="module")
-def online_checkpoint(tmp_path_factory):
-    path = tmp_path_factory.mktemp("online") / "online.pth"
+def online_checkpoint(module_dir):
+    path = module_dir("online") / "online.pth"
     model = online_model()
     tsmcli.save_checkpoint(path, model, model.preset, labels=model.labels)
     return path

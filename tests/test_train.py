@@ -152,10 +152,10 @@ def test_finetune_from_an_mmaction_checkpoint_keeps_backbone_and_logs_it(tmp_pat
 
 
 @pytest.fixture(scope="module")
-def toy_run(tmp_path_factory):
+def toy_run(module_dir):
     """A user YAML training the toy preset on a small toy set for 3 short epochs, deterministically, with
     the preset's loader workers and validation and a checkpoint every epoch."""
-    root = tmp_path_factory.mktemp("resume")
+    root = module_dir("resume")
     prepare_toy(root / "toy", train_per_class=3, val_per_class=1, seed=0)
     write_run_yaml(root / "run.yaml", root / "toy", videos_per_gpu=2, epochs=3)
     return root

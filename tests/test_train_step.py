@@ -13,8 +13,8 @@ from tsmcli.train import loop
 
 
 @pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-    root = tmp_path_factory.mktemp("step")
+def toy(module_dir):
+    root = module_dir("step")
     prepare_toy(root / "toy", train_per_class=1, val_per_class=1, seed=0)  # 4 training videos
     return root / "toy"
 

@@ -24,9 +24,9 @@ FETCHES = [SampleFrames(8), SampleFrames(8, test_mode=True), SampleFrames(8, tes
 
 
 @pytest.fixture(scope="module")
-def gop16(tmp_path_factory):
+def gop16(module_dir):
     """demo.mp4 re-encoded as `tsm prepare --resize-videos` writes it: a keyframe every 16 frames."""
-    path = tmp_path_factory.mktemp("gop") / "demo_gop16.mp4"
+    path = module_dir("gop") / "demo_gop16.mp4"
     resize_video(str(VIDEOS / "demo.mp4"), str(path), lambda h, w: (h, w), gop=16)
     return path
 
