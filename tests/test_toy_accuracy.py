@@ -77,8 +77,6 @@ def heat_share_on_the_shape(model, videos, layer):
 
 def untrained_heat_share(trained, videos, seeds=range(4)):
     """heat_share_on_the_shape of `trained`'s network with random weights, averaged over seeded inits."""
-    import tsmcli
-
     shares = []
     for seed in seeds:
         with torch.random.fork_rng():
