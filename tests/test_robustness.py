@@ -291,8 +291,9 @@ def test_prepare_with_frames_stops_on_a_signal_and_a_rerun_completes(many_videos
     """Three moments each (checking the videos, extracting, near the end): a one-in-three hang is caught."""
     args = ["prepare", "custom", "--root", str(many_videos), "--frames", "short64", "--workers", "2"]
 
-    def extracting(proc):
-        return any((many_videos / "rawframes").rglob("*.tmp-*"))
+    def extracting(proc):  # a folder of this run's workers: a killed run's leftovers name pids gone
+        workers = {str(pid) for pid in _children(proc.pid)}
+        return any(p.name.rsplit(".tmp-", 1)[1] in workers for p in (many_videos / "rawframes").rglob("*.tmp-*"))
 
     moments = [(lambda proc: len(_children(proc.pid)) >= 2, 0.0),  # checking the videos
                (extracting, 0.0), (extracting, 1.0)]                 # extracting frames, then well into it
