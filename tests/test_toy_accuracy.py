@@ -92,8 +92,6 @@ def test_gradcam_of_a_trained_model_falls_on_the_moving_shape(small_toy, trained
     fine enough to tell shape from background here. Measured: trained 0.30 of the heat on 17 % of the
     frame; the same network untrained 0.16 to 0.23 by the seed of its random weights (seeds 0-5), 0.22 on
     average over the four seeds below (an unseeded baseline made the test pass or fail by test order)."""
-    import tsmcli
-
     videos = sorted((small_toy / "videos").glob("*/val_000[0-3].mp4"))
     trained = tsmcli.load_model(trained_tsm[0] / "latest.pth")
     share, area = heat_share_on_the_shape(trained, videos, "backbone.layer2")

@@ -115,9 +115,18 @@ def test_decoder_names_and_what_to_install(monkeypatch):
     try:
         with pytest.raises(UserError, match=r"decoder decord is not usable here .*pip install 'tsm\[decord\]'"):
             resolve_decoder("decord")
-        monkeypatch.setitem(reader._BACKENDS, "pyav", ".no_such_backend")
+        # auto passes over what does not work to the next that does, whatever this machine has installed:
+        # decord stands in as working (PyAV's module), pyav and torchcodec are missing
+        for name, module in (("pyav", ".no_such_backend"), ("torchcodec", ".no_such_backend"),
+                             ("decord", ".pyav_backend")):
+            monkeypatch.setitem(reader._BACKENDS, name, module)
         reader._backend.cache_clear()
-        assert resolve_decoder("auto") == available_decoders()[0] != "pyav"  # the next installed one
+        assert resolve_decoder("auto") == "decord" and available_decoders() == ["decord"]
+        monkeypatch.setitem(reader._BACKENDS, "decord", ".no_such_backend")
+        reader._backend.cache_clear()
+        with pytest.raises(UserError, match=r"no video decoder works here: pyav .*pip install av.*; torchcodec "
+                                            r".*tsm\[torchcodec\].*; decord .*tsm\[decord\]"):
+            resolve_decoder("auto")
     finally:
         monkeypatch.undo()
         reader._backend.cache_clear()
