@@ -1,10 +1,17 @@
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
 
-import pytest
-import torch
+# Two test processes share the cores (scripts/test.sh), each with torch's threads and the tsm processes it
+# starts, where spinning OpenMP threads take the cores from each other (two toy trainings side by side: 3.9x
+# one alone, 1.45x with PASSIVE; docs/benchmarks.md "Under load"). Set before torch loads libgomp; the tsm
+# processes the tests start inherit it, as they would a user's setting. It changes waiting, not results.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 TESTS = Path(__file__).parent
 REPO = TESTS.parent
