@@ -25,7 +25,7 @@ def test_uses_it_later():
 def test_module_folders_go_when_the_module_passes(pytester, passing):
     pytester.makeconftest((TESTS / "conftest.py").read_text())
     pytester.makepyfile(test_module=MODULE.format(outcome=passing))
-    result = pytester.runpytest("-p", "no:randomly")
+    result = pytester.runpytest()
     result.assert_outcomes(passed=2 if passing else 1, failed=0 if passing else 1)
     folder = pytester.path / (pytester.path / "made.txt").read_text()
     assert folder.is_dir() != passing
