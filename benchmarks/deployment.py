@@ -32,10 +32,12 @@ import tsmcli
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 from random_models import calibrated  # noqa: E402
+
 from tsmcli.allocator import tune_cpu_allocator  # noqa: E402
 from tsmcli.export.clips import ClipSet  # noqa: E402
-from tsmcli.export.exported import open_exported  # noqa: E402
 from tsmcli.export.whole import export_model  # noqa: E402
+from tsmcli.inference import Predictor  # noqa: E402
+from tsmcli.runtime.exported import open_exported  # noqa: E402
 
 MODELS = {"TSM-R50": "tsm_r50_1x1x8_50e_k400", "MobileNetV2-TSM": "tsm_mobilenetv2_dense_1x1x8_100e_k400",
           "TSM-R101": "tsm_r101_1x1x8_50e_sthv1"}
@@ -61,10 +63,11 @@ def interleaved(contenders, rounds, warmup=3):
 
 def stream(args):
     from tsmcli.export.stream_step import export_step
-    from tsmcli.streaming import FramePreprocessor, IncrementalStream, frames_of
+    from tsmcli.inference import FrameTransform
+    from tsmcli.streaming import IncrementalStream, frames_of
 
     model = calibrated(MODELS["MobileNetV2-TSM"], model__shift_mode="online", clip=torch.randn(2, 8, 3, 224, 224))
-    prepare = FramePreprocessor(model.preset)
+    prepare = FrameTransform(model.preset)
     frames = [prepare(f) for _, f in list(frames_of(str(DEMO))[1])[::3][:32]]
     runners = {}
     fast = tsmcli.load_model(_saved(model, args.folder), fast=True)
@@ -171,22 +174,22 @@ def memory(name, folder, args):
 
 
 def calibration(args):
+    from tsmcli.data.pipeline import output_size
+    from tsmcli.data.schemes import scheme_pipeline
     from tsmcli.export.agreement import agreement
     from tsmcli.export.clips import default_source, read_clips
     from tsmcli.export.whole import export_model as export
-    from tsmcli.data.pipeline import output_size
-    from tsmcli.data.schemes import scheme_pipeline
 
     checkpoint = Path(args.work_dir) / "best.pth"
     model = tsmcli.load_model(checkpoint)
     height, width = output_size(scheme_pipeline(model.preset["data"], "efficient"))
-    held_out = read_clips(model, *default_source(model, "val"), count=64)
+    held_out = read_clips(Predictor(model), *default_source(model.preset, "val"), count=64)
     print(f"\nint8 calibration clips, {checkpoint} ({len(held_out)} held-out validation clips)")
     print("| format | calibration clips | top-1 agreement | accuracy fp32 -> int8 | mean / max prob diff |")
     print("|---|---|---|---|---|")
     for fmt, suffix in (("openvino", ".xml"), ("onnx", ".onnx")):
         for count in args.counts:
-            clips = read_clips(model, *default_source(model, "train"), count=count)
+            clips = read_clips(Predictor(model), *default_source(model.preset, "train"), count=count)
             out = Path(args.folder) / f"int8_{count}{suffix}"
             export(model, out, height, width, format=fmt, precision="int8", calibration=clips, held_out=held_out,
                    min_agreement=0.0)

@@ -18,6 +18,7 @@ import torch
 import tsmcli
 from tsmcli.allocator import tune_cpu_allocator
 from tsmcli.features.dense import dense_features
+from tsmcli.inference import Predictor
 from tsmcli.models.fast import prepare_for_inference
 
 DEMO = Path(__file__).resolve().parents[2] / "shared/fixtures/videos/demo.mp4"
@@ -45,7 +46,7 @@ def main():
         for _ in range(args.rounds + 1):  # the first round warms up and is not counted
             for label, model in (("plain", plain), ("fast", fast)):
                 start = time.perf_counter()
-                result = dense_features(model, str(DEMO), stride=args.stride, every=args.every, batch_size=args.batch)
+                result = dense_features(Predictor(model), str(DEMO), stride=args.stride, every=args.every, batch_size=args.batch)
                 times[label].append(time.perf_counter() - start)
                 windows = len(result.windows)
         plain_t, fast_t = times["plain"][1:], times["fast"][1:]

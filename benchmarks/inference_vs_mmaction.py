@@ -45,9 +45,10 @@ from mmcv.runner import save_checkpoint  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
-import tsmcli  # noqa: E402
 from cpu_options import add_cpu_options, apply_cpu_options  # noqa: E402
 from reference_weights import fill_state_dict  # noqa: E402
+
+import tsmcli  # noqa: E402
 from tsmcli.data.pipeline import read_clip  # noqa: E402
 from tsmcli.data.schemes import scheme_pipeline  # noqa: E402
 
@@ -97,8 +98,8 @@ def deployment_engines(path, preset, folder):
     calibrated on the real clips the outputs are compared on: speed only here (the weights are random);
     its accuracy is judged on the trained toy model (benchmarks/deployment.py)."""
     from tsmcli.export.clips import ClipSet
-    from tsmcli.export.exported import open_exported
     from tsmcli.export.whole import export_model
+    from tsmcli.runtime.exported import open_exported
 
     model = tsmcli.load_model(path, preset=preset)
     clips = real_clips(model)
@@ -124,8 +125,8 @@ def run(name, config_dir, rounds, folder, with_openvino=True):
     plain = tsmcli.load_model(path, preset=preset)
     fast = tsmcli.load_model(path, preset=preset, fast=True)
     onnx_path = Path(folder) / f"{preset}.onnx"
-    from tsmcli.export import session
     from tsmcli.export.whole import export_model
+    from tsmcli.runtime.engines import session
 
     export_model(tsmcli.load_model(path, preset=preset), onnx_path, 224, 224)
     ort_session = session(onnx_path, torch.get_num_threads())

@@ -20,8 +20,8 @@ import torch
 import torchvision
 
 import tsmcli
-from tsmcli.models.shift import temporal_shift
 from tsmcli.allocator import tune_cpu_allocator
+from tsmcli.models.shift import temporal_shift
 
 
 def cat_shift(x, num_segments, shift_div=8):

@@ -27,9 +27,11 @@ import tsmcli
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import random_models  # noqa: E402
+
 from tsmcli.allocator import tune_cpu_allocator
+from tsmcli.inference import FrameTransform
 from tsmcli.models.fast import prepare_for_inference
-from tsmcli.streaming import FramePreprocessor, IncrementalStream, StreamStep, frames_of
+from tsmcli.streaming import IncrementalStream, StreamStep, frames_of
 
 DEMO = Path(__file__).resolve().parents[2] / "shared/fixtures/videos/demo.mp4"
 MODELS = {"MobileNetV2-TSM": ("tsm_mobilenetv2_dense_1x1x8_100e_k400", torchvision.models.mobilenet_v2),
@@ -43,7 +45,7 @@ def timed(fn):
 
 
 def real_frames(model, count=16, spacing=5):
-    prepare = FramePreprocessor(model.preset)
+    prepare = FrameTransform(model.preset)
     return [prepare(f) for _, f in list(frames_of(str(DEMO))[1])[::spacing][:count]]
 
 

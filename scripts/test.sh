@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The test command: set-up, then the whole suite, on TSM_TEST_WORKERS processes (default 2, the CI machine's
+# The test command: set-up, the code checks (scripts/lint.sh), then the whole suite, on TSM_TEST_WORKERS processes (default 2, the CI machine's
 # cores; each test file stays in one process, so its module fixtures are built once). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/lint.sh
 set +e
 .venv/bin/python -m pytest -q -n "${TSM_TEST_WORKERS:-2}" --dist loadfile "$@"
 status=$?

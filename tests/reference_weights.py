@@ -54,3 +54,20 @@ def fill_state_dict(key_shapes, norm_scale=NORM_SCALE):
 
 def input_clip(shape, seed=7):
     return hashed_uniform(tuple(shape), seed, -2.0, 2.0)
+
+
+def to_mmaction_keys(state_dict):
+    """Our ResNet-TSM keys -> mmaction2 0.x's (the inverse of tsmcli.convert, for blockres shift)."""
+    import re
+
+    out = {}
+    for key, value in state_dict.items():
+        k = key.replace("head.fc.", "cls_head.fc_cls.")
+        k = re.sub(r"^backbone\.conv1\.", "backbone.conv1.conv.", k)
+        k = re.sub(r"^backbone\.bn1\.", "backbone.conv1.bn.", k)
+        k = re.sub(r"(layer\d\.\d+)\.conv1\.", r"\1.conv1.conv.net.", k)
+        k = re.sub(r"(layer\d\.\d+)\.conv([23])\.", r"\1.conv\2.conv.", k)
+        k = re.sub(r"(layer\d\.\d+)\.bn(\d)\.", r"\1.conv\2.bn.", k)
+        k = k.replace(".downsample.0.", ".downsample.conv.").replace(".downsample.1.", ".downsample.bn.")
+        out[k] = value
+    return out

@@ -1,8 +1,8 @@
 import time
 
 import pytest
-
 from conftest import SHARED
+
 from tsmcli.data import load_annotations
 from tsmcli.errors import UserError
 
@@ -20,11 +20,11 @@ def test_rawframe_list_with_offset():
 
 
 def test_multi_label_lists():
-    records = load_annotations(ANN / "rawframe_test_list_multi_label.txt", "rawframes", multi_class=True)
+    records = load_annotations(ANN / "rawframe_test_list_multi_label.txt", "rawframes", multi_label=True)
     assert [r.labels for r in records] == [[1], [3, 5]]
-    videos = load_annotations(ANN / "video_test_list_multi_label.txt", "videos", multi_class=True)
+    videos = load_annotations(ANN / "video_test_list_multi_label.txt", "videos", multi_label=True)
     assert [r.labels for r in videos] == [[0, 3], [0, 2, 4]]
-    with pytest.raises(UserError, match="multi_class"):
+    with pytest.raises(UserError, match="multi_label"):
         load_annotations(ANN / "video_test_list_multi_label.txt", "videos")
 
 
@@ -82,5 +82,5 @@ def test_paths_with_spaces(tmp_path):
     path.write_text("class a/video x 120 3\n")
     assert load_annotations(path, "rawframes")[0].path == "class a/video x"
     path.write_text("test.mp4 0 3\n")  # two labels, not a path "test.mp4 0"
-    with pytest.raises(UserError, match="multi_class"):
+    with pytest.raises(UserError, match="multi_label"):
         load_annotations(path, "videos")

@@ -4,9 +4,9 @@ import pickle
 import pytest
 import torch
 import torchvision
+from reference_weights import fill_state_dict
 
 import tsmcli
-from reference_weights import fill_state_dict
 from tsmcli.checkpoint import read_checkpoint, save_checkpoint
 from tsmcli.errors import UserError
 

@@ -7,7 +7,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from tsmcli.cli import app, expand_set_args
+from tsmcli.cli import app
 
 runner = CliRunner()
 
@@ -40,25 +40,24 @@ def test_presets_list_table_filters_by_dataset():
     assert "tsm_r50_1x1x8_50e_jester" in result.output and "k400" not in result.output
 
 
-def test_show_with_several_overrides_after_one_set():
-    args = expand_set_args(["presets", "show", "tsm_r50_1x1x8_50e_k400", "--set", "model.dropout=0.8",
-                            "data.videos_per_gpu=4"])
-    result = runner.invoke(app, args)
+def test_show_with_several_overrides_one_flag_each():
+    result = runner.invoke(app, ["presets", "show", "tsm_r50_1x1x8_50e_k400", "--set", "model.dropout=0.8",
+                                 "--set", "data.videos_per_gpu=4"])
     assert result.exit_code == 0
     assert "dropout: 0.8" in result.output and "videos_per_gpu: 4" in result.output
 
 
+def test_a_second_word_after_a_list_option_is_an_error_not_a_guess():
+    """List options take one value per flag (Typer's own rule): a second word is never guessed into the
+    list, it is refused as an extra argument."""
+    result = tsm("presets", "show", "tsm_r50_1x1x8_50e_k400", "--set", "model.dropout=0.8", "data.videos_per_gpu=4")
+    assert result.returncode == 2 and "data.videos_per_gpu=4" in result.stderr
+
+
 @pytest.mark.slow
-def test_every_list_valued_option_takes_several_words_after_one_flag(tmp_path):
-    assert expand_set_args(["benchmark", "model", "-p", "x", "--batch", "1", "8", "--iters", "2"]) == \
-        ["benchmark", "model", "-p", "x", "--batch", "1", "--batch", "8", "--iters", "2"]
-    assert expand_set_args(["test", "c.pth", "--metrics", "top_k_accuracy", "mean_class_accuracy"]) == \
-        ["test", "c.pth", "--metrics", "top_k_accuracy", "--metrics", "mean_class_accuracy"]
-    (tmp_path / "run_b").mkdir()
-    run_b = str(tmp_path / "run_b")
-    assert expand_set_args(["plot", "run_a", "--name", "TSM", "no shift", run_b]) == \
-        ["plot", "run_a", "--name", "TSM", "--name", "no shift", run_b]  # an existing run folder ends the names
-    timed = tsm("benchmark", "model", "-p", "tsm_r18_1x1x8_toy", "--batch", "1", "2", "--iters", "2", "--json")
+def test_list_valued_options_repeat_their_flag():
+    timed = tsm("benchmark", "model", "-p", "tsm_r18_1x1x8_toy", "--batch", "1", "--batch", "2", "--iters", "2",
+                "--json")
     assert timed.returncode == 0, timed.stderr
     assert [r["batch"] for r in json.loads(timed.stdout)] == [1, 2]
 
@@ -228,8 +227,9 @@ def test_a_frame_size_is_checked_before_any_video(tmp_path, size, hint):
 def test_benchmark_data_reads_class_folders_and_model_uses_the_preset_size(tmp_path):
     import shutil
 
-    import tsmcli
     from conftest import SHARED
+
+    import tsmcli
 
     (tmp_path / "videos/a b").mkdir(parents=True)
     shutil.copy(SHARED / "fixtures/videos/test.mp4", tmp_path / "videos/a b/clip 1.mp4")
@@ -249,8 +249,9 @@ def test_benchmark_data_reads_class_folders_and_model_uses_the_preset_size(tmp_p
 def test_test_header_counts_views_in_words(tmp_path):
     import shutil
 
-    import tsmcli
     from conftest import SHARED
+
+    import tsmcli
 
     model = tsmcli.build_model("tsm_r18_1x1x8_toy", pretrained=False)
     tsmcli.save_checkpoint(tmp_path / "m.pth", model, model.preset)

@@ -5,11 +5,10 @@ import subprocess
 import sys
 
 import pytest
+from conftest import REPO
 
 import tsmcli
 from tsmcli.complexity import count_complexity
-
-from conftest import REPO
 
 CASES = json.loads((REPO / "tests/data/mmaction/flops.json").read_text())["cases"]
 

@@ -4,10 +4,10 @@ import json
 
 import pytest
 import torch
-
-import tsmcli
 from conftest import SHARED, TESTS
 from reference_weights import fill_state_dict
+
+import tsmcli
 from tsmcli.data import Pipeline, Record
 from tsmcli.video import available_decoders
 

@@ -4,10 +4,10 @@ import shutil
 
 import pytest
 import torch
+from conftest import SHARED
+from torch.utils.data import DistributedSampler
 
 import tsmcli
-from torch.utils.data import DistributedSampler
-from conftest import SHARED
 from tsmcli.data import build_loader
 from tsmcli.presets import preset_names
 

@@ -7,12 +7,12 @@ import time
 
 import pytest
 import torch
-
 import toy_runs
 from toy_runs import finished, tsm_train, write_run_yaml
+
+from tsmcli.distributed import distributed_env, first_slurm_host, init_method
 from tsmcli.errors import JobFailed
 from tsmcli.prepare.toy import prepare_toy
-from tsmcli.distributed import distributed_env, first_slurm_host, init_method
 
 pytestmark = pytest.mark.distributed
 
@@ -273,6 +273,7 @@ def test_accumulation_all_reduces_once_per_optimizer_step(toy):
     """--accumulate 2 on 2 processes: DDP synchronises the summed gradients once per optimizer step
     (no_sync on the other micro-batch), half the all-reduces of synchronising each one, same weights."""
     import ddp_counting
+
     from tsmcli.train.loop import launch
 
     # the preset's loader workers, as users run it; 12 videos: 6 micro-batches per process

@@ -2,14 +2,14 @@ import json
 
 import pytest
 import torch
+from toy_runs import toy_preset
 
 import tsmcli
-from toy_runs import toy_preset
+from tsmcli.data.schemes import scheme_pipeline
 from tsmcli.errors import UserError
 from tsmcli.labels import label_map
-from tsmcli.data.schemes import scheme_pipeline
-from tsmcli.evaluate import test_checkpoint as evaluate_checkpoint
 from tsmcli.prepare.toy import prepare_toy
+from tsmcli.testing import test_checkpoint as evaluate_checkpoint
 from tsmcli.train.loop import train
 
 
@@ -94,10 +94,10 @@ def test_test_reproduces_the_training_validation_and_writes_json(tmp_path):
 
 def test_predict_shows_kinetics_names_for_an_mmaction_checkpoint(tmp_path, mmaction_outputs):
     import torch
-    from typer.testing import CliRunner
-
     from conftest import SHARED
     from reference_weights import fill_state_dict
+    from typer.testing import CliRunner
+
     from tsmcli.cli import app
 
     path = tmp_path / "tsm_r50_video_1x1x8_50e_kinetics400_rgb_20200702-a77f4328.pth"
@@ -127,7 +127,7 @@ def test_benchmark_model_reports_speed_and_memory():
 def test_two_processes_give_the_same_numbers_and_every_video_once(tmp_path):
     import socket
 
-    from tsmcli.evaluate import launch_test
+    from tsmcli.testing import launch_test
 
     prepare_toy(tmp_path / "toy", train_per_class=1, val_per_class=2, seed=3)
     lines = (tmp_path / "toy/toy_val_list_videos.txt").read_text().splitlines()[:7]  # odd: uneven shards
@@ -148,9 +148,9 @@ def test_two_processes_give_the_same_numbers_and_every_video_once(tmp_path):
     assert flat == pytest.approx([x for v in single["videos"] for x in v["scores"]], abs=1e-5)
 
 
-def test_per_view_scores_are_refused_by_evaluation():
-    from tsmcli.evaluate import score_videos
+def test_per_view_scores_are_refused_by_validation():
+    from tsmcli.train.loop import validation_metrics
 
     model = tsmcli.build_model("tsm_r18_1x1x8_toy", pretrained=False, model__average_clips=None)
     with pytest.raises(UserError, match="model.average_clips: null"):
-        score_videos(model, [], "cpu")
+        validation_metrics(model, [], "cpu", ["top_k_accuracy"])

@@ -4,10 +4,10 @@ import subprocess
 import sys
 
 import pytest
-
-import tsmcli
 from conftest import SHARED
 from random_models import calibrated
+
+import tsmcli
 from tsmcli.errors import JobFailed
 
 pytest.importorskip("onnxruntime")
@@ -131,7 +131,7 @@ def test_tracing_works_with_autograd_on():
                                     "tsm_nl_embedded_gaussian_r50_1x1x8_50e_k400", "tsm_temporal_pool_r50_1x1x8_50e_k400"])
 def test_openvino_models_match_pytorch_and_keep_their_metadata(preset, tmp_path):
     pytest.importorskip("openvino")
-    from tsmcli.export.exported import open_exported
+    from tsmcli.runtime.exported import open_exported
 
     model = calibrated(preset, model__num_classes=10)
     report = export_model(model, tmp_path / "m.xml", 64, 64, format="openvino", other_sizes=[(80, 80)])
@@ -217,7 +217,6 @@ def test_non_local_checkpoints_export_with_their_blocks_in_play(case, mmaction_o
     within 1e-4, with the blocks contributing (calibrated() leaves their output BatchNorm at zero, so the
     architecture test above cannot see them) and the classifier as peaked as a trained one."""
     import torch
-
     from reference_weights import fill_state_dict, input_clip
 
     spec = mmaction_outputs[case]

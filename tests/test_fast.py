@@ -6,10 +6,10 @@ import sys
 
 import pytest
 import torch
-
-import tsmcli
 from conftest import SHARED
 from random_models import calibrated
+
+import tsmcli
 from tsmcli.models.fast import fold_batchnorm, prepare_for_inference
 
 
@@ -25,7 +25,7 @@ def test_fast_path_gives_the_same_outputs(preset, batchnorms):
     prepare_for_inference(model)
     with torch.no_grad():
         after = model.logits(clip)
-    assert model.fast == f"{batchnorms} BatchNorms folded, channels-last"
+    assert model.fast_path == f"{batchnorms} BatchNorms folded, channels-last"
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
     assert float((after - before).abs().max()) <= 1e-4 * max(1.0, float(before.abs().max()))
     assert fold_batchnorm(model) == 0  # nothing left to fold
@@ -45,7 +45,7 @@ def test_bf16_backbone_is_as_close_to_fp32_as_autocast(preset):
             autocast = model(clip).float()
         prepare_for_inference(model, dtype=torch.bfloat16)
         converted = model(clip)
-    assert model.fast.endswith("bfloat16 backbone") and converted.dtype == torch.float32
+    assert model.fast_path.endswith("bfloat16 backbone") and converted.dtype == torch.float32
     assert {p.dtype for p in model.backbone.parameters()} == {torch.bfloat16}
     assert model.head.fc.weight.dtype == torch.float32
     error, reference = (float((x - fp32).abs().max()) for x in (converted, autocast))
@@ -77,7 +77,7 @@ def test_predict_fast_and_plain_agree_on_real_video(tmp_path):
     bf16_scores = torch.tensor(json.loads(bf16.stdout)["scores"])
     assert 0 < float((bf16_scores - scores["--fast"]).abs().max()) <= 0.05  # bf16 did run, and is close
     loaded = tsmcli.load_model(tmp_path / "m.pth", fast=True)
-    assert loaded.fast and loaded.channels_last
+    assert loaded.fast_path and loaded.channels_last
 
 
 @pytest.mark.slow

@@ -3,8 +3,8 @@ through each model's own classifier equal to its probabilities; dense windows eq
 frames taken by hand; `tsm extract` over folders and lists with loader workers as the preset sets them,
 resumed after a kill, sharded, with unreadable videos listed."""
 import json
-import shutil
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,14 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-import tsmcli
 from conftest import SHARED, TESTS
 from random_models import calibrated
 from reference_weights import fill_state_dict, input_clip
-from tsmcli.features import clip_features, extract_features
-from tsmcli.prepare.toy import prepare_toy
+
+import tsmcli
 from tsmcli.errors import UserError
+from tsmcli.features import clip_features, extract_features
+from tsmcli.inference import Predictor
+from tsmcli.prepare.toy import prepare_toy
 
 FEATURES = json.loads((TESTS / "data/mmaction/features.json").read_text())["cases"]
 VIDEO = SHARED / "fixtures/videos/test.mp4"
@@ -101,7 +102,9 @@ def test_dense_windows_equal_the_model_on_those_frames_read_by_hand():
 def test_a_video_shorter_than_a_window_gives_one_padded_window():
     model = calibrated("tsm_r18_1x1x8_toy", model__num_classes=4)
     frames = [np.full((64, 64, 3), 10 * i, np.uint8) for i in range(5)]
-    result = tsmcli.features.dense.dense_features(model, frames, every=2)
+    from tsmcli.features.dense import dense_features
+
+    result = dense_features(Predictor(model), frames, every=2)
     assert result.frames == [[0, 2, 4, 4, 4, 4, 4, 4]] and result.array.shape == (1, 512)
 
 
@@ -204,8 +207,8 @@ def test_shards_split_the_inputs_and_dense_mode_writes_window_times(videos, tmp_
 @pytest.mark.slow
 def test_an_exported_model_gives_the_checkpoints_features(videos, tmp_path):
     pytest.importorskip("onnxruntime")
-    from tsmcli.export.exported import open_exported
     from tsmcli.export.whole import export_model
+    from tsmcli.runtime.exported import open_exported
 
     model = tsmcli.load_model(videos / "toy.pth")
     export_model(model, tmp_path / "toy.onnx", 56, 56)
@@ -228,7 +231,7 @@ def test_a_wrong_layer_is_the_commands_error_not_each_videos(videos, tmp_path):
     settings = {"checkpoint": "toy.pth", "preset": None, "mode": "dense", "layer": "layer9", "scheme": "preset",
                 "stride": None, "every": None, "dtype": "float32"}
     with pytest.raises(tsmcli.UserError, match="--layer layer9: this backbone has no such part"):
-        run_extraction(model, gather_inputs([videos / "toy/videos/growing"]), tmp_path / "out", settings)
+        run_extraction(Predictor(model), gather_inputs([videos / "toy/videos/growing"]), tmp_path / "out", settings)
     assert not (tmp_path / "out").exists()
 
 

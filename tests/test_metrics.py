@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from conftest import TESTS
+
 from tsmcli.metrics import confusion_matrix, mean_class_accuracy, top_k_accuracy
 
 CASES = json.loads((TESTS / "data/mmaction/metrics.json").read_text())["cases"]

@@ -2,9 +2,9 @@
 tools/mmaction_reference/generate.py; weights are regenerated here from the key names)."""
 import pytest
 import torch
+from reference_weights import fill_state_dict, input_clip
 
 import tsmcli
-from reference_weights import fill_state_dict, input_clip
 from tsmcli.checkpoint import read_checkpoint
 
 CASES = ["r50_two_views", "r50_16seg", "r101", "mobilenetv2", "nl_embedded_gaussian", "nl_gaussian",

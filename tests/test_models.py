@@ -108,7 +108,7 @@ def test_graph_capture_for_export():
 
 def test_every_value_the_schema_allows_builds_a_model():
     """The choices are declared once (presets/schema.py); the builders take each of them."""
-    from tsmcli.presets.schema import (AVERAGE_CLIPS, BACKBONES, NON_LOCAL_MODES, SHIFT_MODES, SHIFT_PLACES)
+    from tsmcli.presets.schema import AVERAGE_CLIPS, BACKBONES, NON_LOCAL_MODES, SHIFT_MODES, SHIFT_PLACES
 
     x = torch.randn(1, 4, 3, 32, 32)
     builds = [{"model__backbone": b, "model__width_mult": 0.25} for b in BACKBONES]
@@ -129,7 +129,7 @@ def test_a_checkpoint_written_before_newer_keys_existed_loads_with_the_base_defa
     model = tiny(model__num_segments=4, model__shift_mode="bidirectional")
     old = {**model.preset, "model": {k: v for k, v in model.preset["model"].items()
                                      if k not in ("shift_mode", "average_clips", "normalize")},
-           "data": {k: v for k, v in model.preset["data"].items() if k != "multi_class"}}
+           "data": {k: v for k, v in model.preset["data"].items() if k != "multi_label"}}
     del old["label_map"]
     path = save_checkpoint(tmp_path / "old.pth", model, old)
     loaded = tsmcli.load_model(path)
@@ -137,3 +137,21 @@ def test_a_checkpoint_written_before_newer_keys_existed_loads_with_the_base_defa
     x = torch.randn(1, 4, 3, 32, 32)
     with torch.no_grad():
         assert torch.allclose(loaded(x), model(x), atol=1e-6)
+
+
+def test_a_checkpoint_whose_preset_says_multi_class_loads_as_multi_label(tmp_path, caplog):
+    """The preset key's old name (mmaction2's, and tsm's before it was renamed) in a checkpoint, a user's
+    file and a --set line: the model is multi-label all the same, and a warning names the new key."""
+    from tsmcli.checkpoint import save_checkpoint
+    from tsmcli.presets import load_preset
+
+    model = tiny(model__num_segments=4)
+    data = {k: v for k, v in model.preset["data"].items() if k != "multi_label"}
+    path = save_checkpoint(tmp_path / "old.pth", model, {**model.preset, "data": {**data, "multi_class": True}})
+    with caplog.at_level("WARNING", logger="tsmcli"):
+        assert tsmcli.load_model(path).multi_label is True
+    assert "data.multi_class is now data.multi_label" in caplog.text
+    (tmp_path / "mine.yaml").write_text("extends: tsm_r18_1x1x8_toy\ndata:\n  multi_class: true\n")
+    assert load_preset(str(tmp_path / "mine.yaml"))["data"]["multi_label"] is True
+    assert load_preset("tsm_r18_1x1x8_toy", ["data.multi_class=true"])["data"]["multi_label"] is True
+    assert "multi_class" not in load_preset("tsm_r18_1x1x8_toy", ["data.multi_class=true"])["data"]

@@ -1,4 +1,4 @@
-"""Multi-label (data.multi_class): mmaction2 0.24.1's mean average precisions and head loss (fixtures it
+"""Multi-label (data.multi_label): mmaction2 0.24.1's mean average precisions and head loss (fixtures it
 wrote itself), multi-hot blending, `tsm prepare custom --labels`, and the multi-label toy trained through
 the CLI with the preset's loader workers, then tested, predicted and streamed above a threshold."""
 import json
@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import TESTS
 
 import tsmcli
-from conftest import TESTS
 from tsmcli.data import blend_batch
 from tsmcli.errors import UserError
 from tsmcli.metrics import mean_average_precision, mmit_mean_average_precision
@@ -69,7 +69,7 @@ def test_prepare_custom_with_a_labels_csv_writes_multi_label_lists_and_preset(tm
     assert lines == {"clips/a.mp4": ["0", "1"], "clips/b.mp4": ["0"], "clips/c.mp4": ["2"], "clips/d.mp4": ["1", "2"],
                      "clips/e.mp4": ["0", "1"]}
     preset = tsmcli.load_preset(str(tmp_path / "tsm.yaml"))
-    assert preset["data"]["multi_class"] is True and preset["model"]["num_classes"] == 3
+    assert preset["data"]["multi_label"] is True and preset["model"]["num_classes"] == 3
     assert preset["evaluation"]["metrics"] == ["mean_average_precision", "mmit_mean_average_precision"]
     dataset = tsmcli.build_dataset(preset, "train")
     assert {tuple(dataset[i]["label"].tolist()) for i in range(len(dataset))} <= {

@@ -3,9 +3,9 @@
 main.py saves, named as its README names the files); the weights are regenerated here from the key names."""
 import pytest
 import torch
+from reference_weights import fill_state_dict, input_clip
 
 import tsmcli
-from reference_weights import fill_state_dict, input_clip
 from tsmcli.labels import label_map
 
 CASES = ["resnet50", "resnet50_16seg", "resnet101_sthv1", "mobilenetv2", "non_local"]

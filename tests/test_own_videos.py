@@ -1,30 +1,21 @@
 """The README's "Your own videos" section, run as written: a folder of class sub-folders of real clips
 (a truncated and an empty file among them, names with spaces) to a trained model that names its classes."""
 import json
-import pytest
 import os
-import re
 import shlex
 import shutil
 import subprocess
 import sys
 
+import pytest
 import torch
 import torchvision
+from conftest import SHARED
+from readme_blocks import own_videos_commands
 
 import tsmcli
 
-from conftest import REPO, SHARED
-
 CLASSES = ["arm wrestling", "jumping", "waving"]
-
-
-def readme_commands():
-    """The bash block after the own-videos marker, one command per line, comments dropped."""
-    text = (REPO / "README.md").read_text()
-    block = re.search(r"<!-- own-videos:.*?-->\s*```bash\n(.*?)```", text, re.S)[1]
-    lines = [line.split("  #")[0].strip() for line in block.splitlines()]
-    return [shlex.split(line) for line in lines if line and not line.startswith("#")]
 
 
 def make_folder(root):
@@ -52,7 +43,7 @@ def test_readme_own_videos_section_as_written(tmp_path):
     make_folder(tmp_path)
     offline_imagenet_weights(tmp_path / "torch_home")
     env = {**os.environ, "TORCH_HOME": str(tmp_path / "torch_home")}
-    commands = readme_commands()
+    commands = own_videos_commands()
     assert [c[:2] for c in commands] == [["tsm", "prepare"], ["tsm", "train"], ["tsm", "test"], ["tsm", "predict"]]
     outputs = []
     for command in commands:

@@ -2,13 +2,13 @@ import shutil
 
 import pytest
 import torch
+from conftest import SHARED
 
 import tsmcli
-from conftest import SHARED
-from tsmcli.video import open_video, read_rawframes
 from tsmcli.errors import UserError
 from tsmcli.prepare.custom import prepare_custom
 from tsmcli.prepare.toy import CLASSES, prepare_toy
+from tsmcli.video import open_video, read_rawframes
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import SHARED
-from tsmcli.labels import label_map
+
 from tsmcli.errors import UserError
+from tsmcli.labels import label_map
 from tsmcli.prepare.datasets import prepare_hmdb51, prepare_kinetics400, prepare_ucf101
 from tsmcli.presets import load_preset
 

@@ -6,7 +6,7 @@ import yaml
 
 import tsmcli
 from tsmcli.errors import UserError
-from tsmcli.presets import (find_preset_file, load_preset, preset_for_checkpoint_name, preset_names)
+from tsmcli.presets import find_preset_file, load_preset, preset_for_checkpoint_name, preset_names
 from tsmcli.presets.mmaction import preset_from_mmaction
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).parents[1] / "tools"))

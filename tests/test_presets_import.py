@@ -9,13 +9,12 @@ import sys
 
 import pytest
 import yaml
+from conftest import REPO
 
 from tsmcli.errors import UserError
 from tsmcli.presets import load_preset
 from tsmcli.presets.importer import RECIPE_KEYS, import_config, preset_from_config_file
 from tsmcli.presets.mmaction import preset_from_mmaction
-
-from conftest import REPO
 
 CONFIGS = REPO / "tests/data/mmaction/py_configs/configs"
 TSM = CONFIGS / "recognition/tsm"

@@ -15,18 +15,16 @@ import shutil
 import subprocess
 import sys
 import time
-import tomllib
 
 import pytest
+import tomllib
 import torch
 import torchvision
+from conftest import REPO, SHARED
+from readme_blocks import own_videos_commands
+from reference_weights import to_mmaction_keys
 
 import tsmcli
-
-from conftest import REPO, SHARED
-from test_own_videos import readme_commands as own_videos_commands
-from test_train import to_mmaction_keys
-
 
 README = (REPO / "README.md").read_text()
 FIXTURE_VIDEO = "../shared/fixtures/videos/demo.mp4"

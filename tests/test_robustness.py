@@ -12,9 +12,9 @@ from multiprocessing import get_context
 
 import pytest
 import torch
+from toy_runs import finished, tsm_train, write_run_yaml
 
 import tsmcli
-from toy_runs import finished, tsm_train, write_run_yaml
 from tsmcli.atomic import DiskFull, write_text
 from tsmcli.checkpoint import read_checkpoint
 from tsmcli.errors import UserError
@@ -266,7 +266,7 @@ def _stop_and_check(args, cwd, ready, delay, sig, whole_group):
         proc.wait(timeout=8)
     except subprocess.TimeoutExpired:
         proc.kill()
-        raise AssertionError(f"tsm {args[0]}: still running 8 s after {signal.Signals(sig).name}")
+        raise AssertionError(f"tsm {args[0]}: still running 8 s after {signal.Signals(sig).name}") from None
     assert proc.returncode == 128 + sig, proc.stderr.read()
     assert _wait_for(lambda: not any(_alive(w) for w in workers), timeout=5), "a worker outlived its parent"
     return time.time() - start, len(workers)
@@ -340,20 +340,31 @@ def test_test_and_its_loader_workers_stop_on_a_signal(many_videos, toy, trained)
 
 
 def test_loader_commands_let_their_threads_sleep_unless_the_user_said_otherwise():
+    """Each command states its process settings; the ones with loader workers ask for PASSIVE waiting,
+    which a user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT overrides. libgomp reads it when torch loads, so
+    the CLI must not load torch before the command has made its call."""
     import subprocess
 
-    from tsmcli.allocator import set_thread_wait_policy
+    from tsmcli.process import passive_thread_wait
 
-    for args, env, expected in ((["train", "-p", "x"], {}, "PASSIVE"), (["test", "c.pth"], {}, "PASSIVE"),
-                                (["finetune"], {}, "PASSIVE"), (["predict", "v.mp4"], {}, None),
-                                (["benchmark", "model"], {}, None), (["train"], {"OMP_WAIT_POLICY": "ACTIVE"}, None),
-                                (["train"], {"GOMP_SPINCOUNT": "1000"}, None)):
+    for env, expected in (({}, "PASSIVE"), ({"OMP_WAIT_POLICY": "ACTIVE"}, None), ({"GOMP_SPINCOUNT": "1000"}, None)):
         before = dict(env)
-        assert set_thread_wait_policy(args, env) == expected
+        assert passive_thread_wait(env) == expected
         assert env == ({**before, "OMP_WAIT_POLICY": "PASSIVE"} if expected else before)
-    # libgomp reads the variable when torch loads it: the CLI must set it before torch is imported
-    code = "import sys, tsmcli.cli; print('torch' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+    probe = ("import os, sys, tsmcli.cli, tsmcli.process as process\n"
+             "made = process.configure_process\n"
+             "def stop(**settings):\n"
+             "    made(**settings)\n"
+             "    print(os.environ.get('OMP_WAIT_POLICY'), 'torch' in sys.modules)\n"
+             "    sys.exit(0)\n"
+             "process.configure_process = stop\n"
+             "tsmcli.cli.main()\n")
+    environment = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    for args, expected in ((["train", "-p", "x"], "PASSIVE False"), (["finetune", "-p", "x"], "PASSIVE False"),
+                           (["test", "c.pth"], "PASSIVE False"), (["predict", "v.mp4", "--ckpt", "c"], "None False"),
+                           (["benchmark", "model", "-p", "x"], "None False")):
+        out = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, env=environment)
+        assert out.stdout.strip() == expected, (args, out.stdout, out.stderr[-2000:])
 
 
 @pytest.mark.slow

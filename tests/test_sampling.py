@@ -3,8 +3,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import TESTS
+
 from tsmcli.data.sampling import SAMPLERS
 
 FIXTURE = json.loads((TESTS / "data/mmaction/sampling.json").read_text())

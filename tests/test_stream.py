@@ -8,13 +8,14 @@ import av
 import numpy as np
 import pytest
 import torch
+from conftest import SHARED
 
 import tsmcli
-from conftest import SHARED
 from tsmcli.errors import UserError
+from tsmcli.inference import FrameTransform
 from tsmcli.models.fast import prepare_for_inference
 from tsmcli.models.shift import temporal_shift
-from tsmcli.streaming import FramePreprocessor, IncrementalStream, WindowStream, per_frame_logits, resolve_mode, stream
+from tsmcli.streaming import IncrementalStream, WindowStream, per_frame_logits, resolve_mode, stream
 
 DEMO = SHARED / "fixtures/videos/demo.mp4"
 
@@ -102,7 +103,7 @@ def test_stream_of_a_real_video_equals_the_offline_forward_on_its_frames():
     model = online_model()
     frames = real_frames(16, spacing=5)
     results = list(stream(model, frames, every=1, average=1, top=4))
-    prepare = FramePreprocessor(model.preset)
+    prepare = FrameTransform(model.preset)
     clip = torch.cat([prepare(f) for f in frames])[None]
     # one model of 16 segments: the same weights, the online shift does not depend on T
     model16 = tsmcli.build_model(model.preset, pretrained=False, model__num_segments=16).eval()

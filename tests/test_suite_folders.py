@@ -2,7 +2,6 @@
 that a full run does not fill the disk with checkpoints (it did: 14 GB), and stay when one failed, to be
 looked at."""
 import pytest
-
 from conftest import TESTS
 
 pytest_plugins = "pytester"

@@ -12,10 +12,9 @@ import json
 
 import pytest
 import torch
+from toy_runs import toy_preset
 
 import tsmcli
-
-from toy_runs import toy_preset
 from tsmcli.prepare.toy import prepare_toy
 from tsmcli.train.loop import train
 
@@ -184,7 +183,7 @@ def test_reduced_precision_exports_keep_the_trained_models_answers(small_toy, tr
 @pytest.mark.slow
 def test_exported_fp32_models_test_as_the_checkpoint_does(small_toy, trained_tsm, tmp_path):
     pytest.importorskip("openvino")
-    from tsmcli.evaluate import test_checkpoint
+    from tsmcli.testing import test_checkpoint
 
     work, _ = trained_tsm
     for name in ("m.onnx", "m.xml"):
@@ -215,7 +214,7 @@ def test_exported_streaming_steps_stream_as_the_trained_model_does(small_toy, tr
     beside the fp32 PyTorch stream: top-1 agreement >= 99 % and the streamed accuracy within a point."""
     pytest.importorskip("openvino")
     import tsmcli
-    from tsmcli.export.exported import open_exported
+    from tsmcli.runtime.exported import open_exported
     from tsmcli.streaming import stream
 
     work, top1 = trained_online

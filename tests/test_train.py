@@ -3,11 +3,12 @@ import math
 
 import pytest
 import torch
+from reference_weights import to_mmaction_keys
+from toy_runs import finished, toy_preset, tsm_train, write_run_yaml
 
 import tsmcli
 from tsmcli.errors import UserError
 from tsmcli.prepare.toy import prepare_toy
-from toy_runs import finished, toy_preset, tsm_train, write_run_yaml
 from tsmcli.train.optim import param_groups, scaled_lr
 from tsmcli.train.schedule import lr_at
 
@@ -92,8 +93,8 @@ def test_toy_training_runs_logs_checkpoints_and_resumes(tmp_path, capsys):
     more = {**cfg, "schedule": {**cfg["schedule"], "epochs": 3}, "checkpoint": {"interval": 1, "max_keep": 1}}
     train(more, work, device="cpu", resume=work / "latest.pth", echo=None)
     assert [p.name for p in work.glob("epoch_*.pth")] == ["epoch_3.pth"]  # mmaction2's max_keep_ckpts
-    epochs = [json.loads(l)["epoch"] for l in (work / "log.jsonl").read_text().splitlines()
-              if '"val"' in l]
+    epochs = [json.loads(line)["epoch"] for line in (work / "log.jsonl").read_text().splitlines()
+              if '"val"' in line]
     assert epochs == [1, 2, 3]  # resumed at epoch 3, not from scratch
     assert torch.load(work / "latest.pth", weights_only=True)["epoch"] == 3
     # the curves are redrawn at each validation, the resumed epoch included
@@ -110,26 +111,9 @@ def test_toy_training_runs_logs_checkpoints_and_resumes(tmp_path, capsys):
     assert len(events.Scalars("val/top1")) == 3  # the resumed epoch included
 
 
-def to_mmaction_keys(state_dict):
-    """Our ResNet-TSM keys -> mmaction2 0.x's (the inverse of tsmcli.convert, for blockres shift)."""
-    import re
-
-    out = {}
-    for key, value in state_dict.items():
-        k = key.replace("head.fc.", "cls_head.fc_cls.")
-        k = re.sub(r"^backbone\.conv1\.", "backbone.conv1.conv.", k)
-        k = re.sub(r"^backbone\.bn1\.", "backbone.conv1.bn.", k)
-        k = re.sub(r"(layer\d\.\d+)\.conv1\.", r"\1.conv1.conv.net.", k)
-        k = re.sub(r"(layer\d\.\d+)\.conv([23])\.", r"\1.conv\2.conv.", k)
-        k = re.sub(r"(layer\d\.\d+)\.bn(\d)\.", r"\1.conv\2.bn.", k)
-        k = k.replace(".downsample.0.", ".downsample.conv.").replace(".downsample.1.", ".downsample.bn.")
-        out[k] = value
-    return out
-
-
 def test_finetune_from_an_mmaction_checkpoint_keeps_backbone_and_logs_it(tmp_path):
     from tsmcli.train.loop import train
-    from tsmcli.train.run import init_from_checkpoint
+    from tsmcli.train.run import start_from_checkpoint
     from tsmcli.train.runtime import Logger
 
     k400 = tsmcli.build_model("tsm_r18_1x1x8_toy", pretrained=False, model__num_classes=400)
@@ -137,7 +121,7 @@ def test_finetune_from_an_mmaction_checkpoint_keeps_backbone_and_logs_it(tmp_pat
     torch.save({"meta": {"epoch": 50}, "state_dict": to_mmaction_keys(k400.state_dict())}, path)
     target = tsmcli.build_model("tsm_r18_1x1x8_toy", pretrained=False)
     (tmp_path / "log").mkdir()
-    report = init_from_checkpoint(target, path, Logger(tmp_path / "log", echo=None))
+    report = start_from_checkpoint(target, path, Logger(tmp_path / "log", echo=None))
     assert report["dropped"] == ["head.fc.bias", "head.fc.weight"] and not report["missing"]
     assert torch.equal(target.backbone.layer3[1].conv1.weight, k400.backbone.layer3[1].conv1.weight)
     assert torch.equal(target.backbone.bn1.running_var, k400.backbone.bn1.running_var)
@@ -147,7 +131,7 @@ def test_finetune_from_an_mmaction_checkpoint_keeps_backbone_and_logs_it(tmp_pat
     prepare_toy(tmp_path / "toy", train_per_class=1, val_per_class=1, seed=0)
     cfg = toy_preset(tmp_path / "toy",
                      "schedule.epochs=1", "data.workers_per_gpu=0", "data.videos_per_gpu=4")
-    train(cfg, tmp_path / "work", device="cpu", init_from=path, echo=None)
+    train(cfg, tmp_path / "work", device="cpu", load_from=path, echo=None)
     assert "finetuning from" in (tmp_path / "work/log.txt").read_text()
 
 

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from toy_runs import toy_preset
 
 import tsmcli
-from toy_runs import toy_preset
 from tsmcli.prepare.toy import prepare_toy
 from tsmcli.train import loop
 
@@ -51,8 +51,8 @@ def test_gradient_clipping_bounds_every_update(toy, tmp_path):
     path = tsmcli.save_checkpoint(tmp_path / "start.pth", start_model, start_model.preset)
     start = {k: v.clone() for k, v in start_model.state_dict().items() if k.startswith("backbone.")}
     common = ("optimizer.weight_decay=0", "data.videos_per_gpu=1")
-    clipped, _ = run(toy, tmp_path / "clipped", *common, "optimizer.grad_clip=1e-9", init_from=path)
-    free, _ = run(toy, tmp_path / "free", *common, "optimizer.grad_clip=null", init_from=path)
+    clipped, _ = run(toy, tmp_path / "clipped", *common, "optimizer.grad_clip=1e-9", load_from=path)
+    free, _ = run(toy, tmp_path / "free", *common, "optimizer.grad_clip=null", load_from=path)
     assert _moved(clipped, start) < 1e-8  # 4 steps of lr x (momentum sum <= 10) x 1e-9
     assert _moved(free, start) > 1e-5
 

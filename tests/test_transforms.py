@@ -3,8 +3,17 @@ import pytest
 import torch
 
 from tsmcli.data.augment import AUGMENTATIONS, blend_batch
-from tsmcli.data.transforms import (CenterCrop, Clip, Flip, MultiScaleCrop, Normalize, RandomResizedCrop,
-                                    Resize, TenCrop, ThreeCrop)
+from tsmcli.data.transforms import (
+    CenterCrop,
+    Clip,
+    Flip,
+    MultiScaleCrop,
+    Normalize,
+    RandomResizedCrop,
+    Resize,
+    TenCrop,
+    ThreeCrop,
+)
 
 
 def clip_of(frames=4, h=64, w=80, seed=0):

@@ -6,14 +6,22 @@ import os
 import numpy as np
 import pytest
 import torch
+from conftest import SHARED
 
 import tsmcli
-from conftest import SHARED
 from tsmcli.data.benchmark import video_records
 from tsmcli.data.sampling import DenseSampleFrames, SampleFrames
 from tsmcli.errors import UserError
-from tsmcli.video import (MediaError, VideoWriter, available_decoders, open_video, probe_video, reader,
-                          resize_video, resolve_decoder)
+from tsmcli.video import (
+    MediaError,
+    VideoWriter,
+    available_decoders,
+    open_video,
+    probe_video,
+    reader,
+    resize_video,
+    resolve_decoder,
+)
 
 VIDEOS = SHARED / "fixtures/videos"
 H264 = ["demo.mp4", "test.mp4", "part_0.mp4"]

@@ -7,10 +7,10 @@ import sys
 import av
 import pytest
 import torch
+from conftest import SHARED
 
 import tsmcli
 from tsmcli.video.writer import band_height
-from conftest import SHARED
 from tsmcli.viz.curves import plot_runs, read_log
 from tsmcli.viz.gradcam import grad_cam
 

@@ -31,7 +31,7 @@ def slow_functions(report, seconds):
 def mark(path, functions):
     lines = (REPO / path).read_text().splitlines(keepends=True)
     out, marked = [], 0
-    for i, line in enumerate(lines):
+    for line in lines:
         m = re.match(r"def (\w+)\(", line)
         if m and m[1] in functions:
             start = len(out)  # above the function's decorators

@@ -11,7 +11,8 @@ _EXPORTS = {
     "build_model": "tsmcli.api", "load_model": "tsmcli.api", "load_preset": "tsmcli.presets",
     "save_checkpoint": "tsmcli.checkpoint", "build_dataset": "tsmcli.data", "build_loader": "tsmcli.data",
     "UserError": "tsmcli.errors", "stream": "tsmcli.streaming",
-    "extract_features": "tsmcli.features",
+    "extract_features": "tsmcli.features", "load_predictor": "tsmcli.inference", "Predictor": "tsmcli.inference",
+    "configure_process": "tsmcli.process",
 }
 __all__ = [*_EXPORTS, "__version__"]
 
@@ -19,6 +20,7 @@ __all__ = [*_EXPORTS, "__version__"]
 def __getattr__(name):
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
-    if name in ("data", "models", "metrics", "presets", "train", "prepare", "checkpoint", "convert", "streaming", "viz", "features"):
+    if name in ("data", "models", "metrics", "presets", "train", "prepare", "checkpoint", "convert", "streaming", "viz",
+                "features", "inference", "runtime", "export"):
         return importlib.import_module(f"tsmcli.{name}")
     raise AttributeError(f"module 'tsmcli' has no attribute {name!r}")

@@ -1,5 +1,5 @@
-"""The Python API: build and load models from presets and checkpoints."""
-from pathlib import Path
+"""PyTorch models from presets and checkpoints: build_model, load_model (for inference, the Predictor of
+tsmcli.inference holds one with its preprocessing)."""
 
 from .checkpoint import read_checkpoint
 from .convert import ORIGINAL_SORTED_CLASSES, original_to_our_class_order
@@ -9,18 +9,16 @@ from .models import build_recognizer
 from .presets import preset_for_checkpoint_name, resolve_preset
 
 
-def build_model(preset, pretrained=True, **overrides):
+def build_model(preset, pretrained=True, labels=None, **overrides):
     """A model from a preset (name, alias, YAML path or resolved dict).
 
     Keyword overrides use `__` for nesting: build_model("tsm_r50_1x1x8_50e_k400", model__num_classes=10).
-    pretrained=False skips ImageNet initialisation (random init, as tests use).
+    pretrained=False skips ImageNet initialisation (random init, as tests use). labels: the class names
+    [default: the preset's label map, where it has one].
     """
     sets = [(key.replace("__", "."), value) for key, value in overrides.items()]
     cfg = resolve_preset(preset, sets)
-    model = build_recognizer(cfg["model"], load_pretrained=pretrained, multi_label=cfg["data"]["multi_class"])
-    model.preset = cfg
-    model.labels = class_names(cfg)
-    return model
+    return build_recognizer(cfg, load_pretrained=pretrained, labels=labels or class_names(cfg))
 
 
 def load_model(checkpoint, preset=None, device="cpu", fast=False, amp=None, **overrides):
@@ -44,9 +42,9 @@ def load_model(checkpoint, preset=None, device="cpu", fast=False, amp=None, **ov
         if preset is None:
             raise UserError(f"{checkpoint}: the file does not say which preset it is; pass one "
                             "(--preset NAME, or load_model(path, preset=NAME))")
-    model = build_model(preset, pretrained=False, **overrides)
+    model = build_model(preset, pretrained=False, labels=ckpt.get("labels"), **overrides)
     state = ckpt["state_dict"]
-    labels = ckpt.get("labels") or class_names(model.preset)
+    labels = model.labels
     if ckpt["format"] == "original" and model.preset.get("dataset") in ORIGINAL_SORTED_CLASSES and labels:
         state = original_to_our_class_order(state, labels)
     fc = state.get("head.fc.weight")
@@ -60,86 +58,10 @@ def load_model(checkpoint, preset=None, device="cpu", fast=False, amp=None, **ov
         raise UserError(f"{checkpoint} ({ckpt['format']} format) does not fit preset "
                         f"'{model.preset['name']}': missing {missing[:4]}{'...' if len(missing) > 4 else ''}, "
                         f"unexpected {unexpected[:4]}{'...' if len(unexpected) > 4 else ''}")
-    model.labels = labels
     model.checkpoint_format = ckpt["format"]
     model = model.to(device).eval()
     if fast:
         import torch
 
-        from .models.fast import prepare_for_inference
-
-        prepare_for_inference(model, dtype=torch.bfloat16 if amp else None)
-    return model
-
-
-def decoder_override(decoder):
-    """The load_model / build_model keyword of a --decoder choice ({} for none: the preset's data.decoder),
-    checked to work here first, so that a missing decoder says what to install before a model loads."""
-    if not decoder:
-        return {}
-    from .video import resolve_decoder
-
-    resolve_decoder(decoder)
-    return {"data__decoder": decoder}
-
-
-def load_for_inference(checkpoint, preset=None, device="cpu", fast=True, amp=None, backend="torch", kind="whole",
-                       say=None, **overrides):
-    """What the inference commands run: (model, the autocast dtype to run it under, or None).
-
-    bf16 on the fast path converts the backbone once (load_model's amp); otherwise, fp16 included,
-    autocast casts at each call, which keeps overflow-prone ops such as softmax in fp32 for fp16.
-    An exported file (.onnx, OpenVINO .xml) runs in its engine (export/exported.py); so does a checkpoint
-    with backend onnxruntime or openvino, exported once into a cache (kind: whole, or stream_step for
-    tsm stream's incremental mode). OpenVINO takes amp=bf16 as its inference precision."""
-    import torch
-
-    from .devices import amp_dtype
-
-    if backend == "pytorch":
-        backend = "torch"
-    from .export.engines import BACKENDS, is_exported
-
-    if backend not in BACKENDS:
-        raise UserError(f"--backend {backend}: use one of {', '.join(BACKENDS)}")
-    if is_exported(checkpoint) or backend != "torch":
-        return _load_exported(checkpoint, preset, device, amp, backend, kind, say, overrides), None
-
-    dtype = amp_dtype(amp, device)
-    converted = fast and dtype == torch.bfloat16
-    model = load_model(checkpoint, preset=preset, device=device, fast=fast, amp="bf16" if converted else None,
-                       **overrides)
-    return model, None if converted else dtype
-
-
-def _load_exported(checkpoint, preset, device, amp, backend, kind, say, overrides):
-    import torch
-
-    from .export.cache import exported_checkpoint
-    from .export.engines import SUFFIX_BACKEND, is_exported
-    from .export.exported import open_exported
-
-    if torch.device(device).type != "cpu":
-        raise UserError(f"--device {device}: exported models and --backend {backend} run on the CPU here")
-    data_overrides = {k: v for k, v in overrides.items() if k.startswith("data__")}  # how input is read: ours
-    if amp not in (None, "bf16"):
-        raise UserError(f"--amp {amp}: exported models run at the precision they were exported at (an OpenVINO "
-                        "model also at --amp bf16)")
-    if is_exported(checkpoint):
-        given = SUFFIX_BACKEND[Path(str(checkpoint)).suffix.lower()]
-        if backend not in ("torch", given):
-            raise UserError(f"--backend {backend}: {checkpoint} runs in {given}")
-        if preset is not None:
-            raise UserError(f"--preset: {checkpoint} carries its preset; export again to change it")
-        path = checkpoint
-    else:
-        model_overrides = {k: v for k, v in overrides.items() if k not in data_overrides}
-        path = exported_checkpoint(checkpoint, backend, kind, preset, overrides=model_overrides, say=say)
-        given = backend
-    if amp and given != "openvino":
-        raise UserError("--amp bf16: onnxruntime has no bf16 convolutions on the CPU; use --backend openvino, or "
-                        "the PyTorch backend")
-    model = open_exported(path, precision="bf16" if amp else None)
-    for key, value in data_overrides.items():  # e.g. the decoder
-        model.preset["data"][key.split("__", 1)[1]] = value
+        model.prepare_for_inference(dtype=torch.bfloat16 if amp else None)
     return model

@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from .errors import UserError
@@ -37,7 +37,7 @@ class DiskFull(UserError):
         self.path, self.needed, self.errno = Path(path), needed, error.errno
 
 
-@lru_cache(maxsize=None)
+@cache
 def _umask():
     """The process's umask, read without changing it (os.umask would, for a moment, for every thread)."""
     try:

@@ -1,5 +1,5 @@
-"""The `tsm` command: one Typer app, one module per subcommand in tsmcli/commands/."""
-import os
+"""The `tsm` command: one Typer app, one module per subcommand in tsmcli/commands/. Each command makes
+its own process-wide settings (tsmcli.process.configure_process); here errors become exit codes."""
 import sys
 
 import typer
@@ -11,15 +11,14 @@ from .commands import explain as explain_cmd
 from .commands import export as export_cmd
 from .commands import extract as extract_cmd
 from .commands import plot as plot_cmd
-from .commands import prepare as prepare_cmd
 from .commands import predict as predict_cmd
+from .commands import prepare as prepare_cmd
 from .commands import presets as presets_cmd
 from .commands import stream as stream_cmd
 from .commands import test as test_cmd
 from .commands import train as train_cmd
 from .errors import JobFailed, UserError
-from .allocator import set_thread_wait_policy, tune_cpu_allocator
-from .signals import Interrupted, commands_stop_on_signals
+from .signals import Interrupted
 
 app = typer.Typer(
     name="tsm",
@@ -61,40 +60,10 @@ app.command("plot")(plot_cmd.plot)
 app.command("explain")(explain_cmd.explain)
 
 
-MULTI_WORD_OPTIONS = {  # the list-valued options: one flag takes several words, and which words it takes
-    "--set": lambda word: "=" in word,
-    "--metrics": lambda word: word in test_cmd.METRIC_NAMES,
-    "--batch": str.isdigit,
-    "--name": lambda word: not os.path.exists(word),  # tsm plot's legend names; its runs are folders
-}
-
-
-def expand_set_args(argv):
-    """Let every list-valued option take several words after one flag, as mmaction2 users type them
-    (`--set a=1 b=2` -> `--set a=1 --set b=2`; `--batch 1 8`; `--metrics top_k_accuracy
-    mean_class_accuracy`), or the flag repeated before each."""
-    out, current = [], None
-    for word in argv:
-        if word in MULTI_WORD_OPTIONS:
-            current = word
-            out.append(word)
-        elif current and not word.startswith("-") and MULTI_WORD_OPTIONS[current](word):
-            if out[-1] != current:
-                out.append(current)
-            out.append(word)
-        else:
-            current = None
-            out.append(word)
-    return out
-
-
 def main():
     err = Console(stderr=True)
-    tune_cpu_allocator()
-    set_thread_wait_policy(sys.argv[1:])
-    commands_stop_on_signals()
     try:
-        app(args=expand_set_args(sys.argv[1:]), prog_name="tsm")
+        app(args=sys.argv[1:], prog_name="tsm")
     except Interrupted as e:
         err.print(f"stopped by {e}; run the same command again to continue where it stopped", highlight=False)
         sys.exit(128 + e.signum)

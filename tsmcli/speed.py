@@ -38,7 +38,7 @@ def measure_model(preset, device="cpu", batch=1, iters=200, warmup=10, amp=None,
     if fast and not train:
         from .models.fast import prepare_for_inference
 
-        converted = dtype == torch.bfloat16  # as load_for_inference runs it: a bf16 backbone, no autocast
+        converted = dtype == torch.bfloat16  # as inference.load_predictor runs it: a bf16 backbone, no autocast
         prepare_for_inference(model.eval(), dtype=dtype if converted else None)
         dtype = None if converted else dtype
     elif channels_last:
@@ -90,7 +90,7 @@ def measure_model(preset, device="cpu", batch=1, iters=200, warmup=10, amp=None,
 
 
 def measure_exported(model, batches=(1,), iters=200, warmup=3, size=None):
-    """An exported model (export/exported.py) timed in its engine on the CPU, at the frame size it was
+    """An exported model (runtime/exported.py) timed in its engine on the CPU, at the frame size it was
     exported for; -> one result per batch size, as measure_model's."""
     height, width = size or model.metadata["input"][3:]
     results = []
@@ -120,8 +120,8 @@ def measure_preset_exported(preset, backend, batches=(1,), iters=200, precision=
     import tempfile
     from pathlib import Path
 
-    from .export.exported import open_exported
     from .export.whole import export_model
+    from .runtime.exported import open_exported
 
     model = build_model(preset, pretrained=False).eval()
     height, width = output_size(model.preset["data"]["test"]["pipeline"])

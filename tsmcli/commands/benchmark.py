@@ -33,6 +33,9 @@ def benchmark(
     backend: str = typer.Option("torch", help="torch, onnxruntime or openvino (the exported model)."),
 ):
     """`tsm benchmark --preset NAME` times the model as the zoo does; `tsm benchmark data ...` the data."""
+    from ..process import configure_process
+
+    configure_process(stop_on_signals=True)
     if ctx.invoked_subcommand is None:
         if preset is None:
             raise UserError("give --preset NAME (model speed) or use `tsm benchmark data`")
@@ -163,7 +166,7 @@ def model(
     if (exported or backend != "torch") and (train or compile):
         raise UserError("exported models are timed for inference: drop --train and --compile")
     if exported:
-        from ..export.exported import open_exported
+        from ..runtime.exported import open_exported
 
         results = measure_exported(open_exported(exported, precision=amp), batch, iters)
     elif backend != "torch":

@@ -33,19 +33,23 @@ def explain(
 
       tsm explain clip.mp4 --ckpt work_dirs/mine/best.pth --class waving --layer backbone.layer3 --out cam.mp4
     """
-    from ..api import decoder_override, load_model
-    from ..video import MediaError
+    from ..process import configure_process
+
+    configure_process(stop_on_signals=True)
     from ..devices import resolve_device
     from ..errors import UserError
+    from ..inference import decoder_override, load_predictor
+    from ..video import MediaError
     from ..viz import pyplot
     from ..viz.explain import draw_grid, explain_video, write_overlay_video
 
     pyplot()  # the extra is needed: say so before loading anything
     if out is not None and out.suffix.lower() != ".mp4":
         raise UserError(f"--out {out}: the video is written as .mp4")
-    model = load_model(ckpt, preset=preset, device=resolve_device(device), **decoder_override(decoder))
+    predictor = load_predictor(ckpt, preset=preset, device=resolve_device(device), fast=False,
+                               **decoder_override(decoder))
     try:
-        result = explain_video(model, video, target, layer)
+        result = explain_video(predictor, video, target, layer)
     except MediaError as e:
         raise UserError(f"cannot read {e.path}: {e.reason}") from None
     if png is None and out is None:  # named after the video, so explaining another does not overwrite it

@@ -70,14 +70,14 @@ def export(
 
       tsm export work_dirs/mine/best.pth --out mine_fp16.onnx --precision fp16
     """
-    from ..api import load_model
-    from ..data.pipeline import output_size
+    from ..process import configure_process
+
+    configure_process(stop_on_signals=True)
     from ..errors import UserError
-    from ..data.schemes import scheme_pipeline
-    from ..export import check_precision, onnx_modules
+    from ..export import FORMATS, check_precision
     from ..export.build import export_file
-    from ..export.engines import openvino_module
-    from ..export.whole import FORMATS
+    from ..inference import load_predictor
+    from ..runtime.engines import onnx_modules, openvino_module
 
     suffixes = {suffix: name for name, suffix in FORMATS.items()}
     format = format or suffixes.get(out.suffix.lower())
@@ -93,38 +93,39 @@ def export(
     if stream and precision == "int8":
         raise UserError("--stream --precision int8: the streaming step exports at fp32 or bf16 (OpenVINO), "
                         "fp32 or fp16 (ONNX); int8 is for the whole model")
-    model = load_model(checkpoint, preset=preset)
-    height, width = output_size(scheme_pipeline(model.preset["data"], "efficient"))
+    predictor = load_predictor(checkpoint, preset=preset, fast=False)
+    model = predictor.model
+    height, width = predictor.clip_transform("efficient").size
     clips = {}
     if precision in ("bf16", "int8") and not stream:
-        clips = _real_clips(model, precision, calibrate, calibration_clips, verify_on, verify_clips, data_root)
-    report = export_file(model, out, stream, precision, format, video, min_agreement, clips)
+        clips = _real_clips(predictor, precision, calibrate, calibration_clips, verify_on, verify_clips, data_root)
+    report = export_file(predictor, out, stream, precision, format, video, min_agreement, clips)
     if as_json:
         typer.echo(json.dumps(report, indent=1))
         return
     _print(report, model, out, stream, precision, format, height, width)
 
 
-def _real_clips(model, precision, calibrate, calibration_clips, verify_on, verify_clips, data_root):
+def _real_clips(predictor, precision, calibrate, calibration_clips, verify_on, verify_clips, data_root):
     """{"calibration": ClipSet (int8), "held_out": ClipSet} from the options or the preset's lists."""
     from ..errors import UserError
     from ..export.clips import default_source, read_clips
 
     clips, calibrated = {}, ()
     if precision == "int8":
-        source, root = (calibrate, data_root) if calibrate else default_source(model, "train")
+        source, root = (calibrate, data_root) if calibrate else default_source(predictor.preset, "train")
         if source is None:
             raise UserError("--precision int8 needs clips to calibrate on: --calibrate LIST_OR_FOLDER (the preset "
                             "names no training list that exists here)")
-        clips["calibration"] = read_clips(model, source, root, count=calibration_clips)
+        clips["calibration"] = read_clips(predictor, source, root, count=calibration_clips)
         calibrated = clips["calibration"].paths
-    source, root = (verify_on, data_root) if verify_on else default_source(model, "val")
+    source, root = (verify_on, data_root) if verify_on else default_source(predictor.preset, "val")
     if source is None and calibrate:
         source, root = calibrate, data_root
     if source is None:
         raise UserError(f"--precision {precision} is judged on held-out real clips: give --verify-on LIST_OR_FOLDER "
                         "(the preset names no validation list that exists here)")
-    clips["held_out"] = read_clips(model, source, root, count=verify_clips, exclude=calibrated)
+    clips["held_out"] = read_clips(predictor, source, root, count=verify_clips, exclude=calibrated)
     return clips
 
 

@@ -48,10 +48,13 @@ def extract(
 
       tsm extract long.mp4 --ckpt tsm_r50_1x1x8_50e_kinetics400_rgb_20200607-af7fb746.pth --mode dense --stride 16 --out features/
     """
+    from ..process import configure_process
+
+    configure_process(stop_on_signals=True)
     from ..checkpoint import resolve_checkpoint
     from ..errors import UserError
-    from ..export.engines import is_exported
     from ..features.job import check_options, gather_inputs, parse_shard
+    from ..runtime.engines import is_exported
 
     check_options(mode, dtype)  # before the model loads
 
@@ -81,16 +84,16 @@ def _worker(job):
     """One process of the job (module level, so that the launcher can start it)."""
     import torch.distributed as dist
 
-    from ..api import decoder_override, load_for_inference
     from ..distributed import join_process_group
     from ..features.job import run_extraction
+    from ..inference import decoder_override, load_predictor
 
     try:
         world, rank, device = join_process_group(job["device"])
         settings = job["settings"]
-        model, _ = load_for_inference(settings["checkpoint"], preset=settings["preset"], device=device,
-                                      fast=job["fast"], **decoder_override(job["decoder"]))
-        return run_extraction(model, job["items"], job["out_dir"], settings, job["shard"], world, rank, device,
+        predictor = load_predictor(settings["checkpoint"], preset=settings["preset"], device=device, fast=job["fast"],
+                                   **decoder_override(job["decoder"]))
+        return run_extraction(predictor, job["items"], job["out_dir"], settings, job["shard"], world, rank,
                               job["batch_size"], job["workers"], progress=rank == 0)
     finally:
         if dist.is_initialized():

@@ -47,7 +47,7 @@ def workers():
 
 
 def threshold():
-    return typer.Option(0.5, min=0.0, max=1.0, help="Multi-label models (data.multi_class): every class at or "
+    return typer.Option(0.5, min=0.0, max=1.0, help="Multi-label models (data.multi_label): every class at or "
                                                     "above this probability, instead of the top ones.")
 
 
@@ -71,3 +71,23 @@ def backend():
     return typer.Option("torch", help="torch, onnxruntime or openvino: with a checkpoint, the others run it "
                                       "exported (once, verified, cached by the checkpoint's hash); an exported "
                                       "file runs in its own engine. CPU only; tsm[deploy] / tsm[openvino].")
+
+
+def command_line(ctx, leave_out=()):
+    """The words of the command being run, rebuilt from what its command line parsed (the options that
+    differ from their defaults, in the command's own spelling), without the parameters in `leave_out`."""
+    import click
+
+    words = [ctx.info_name]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if param.name in leave_out or value is None or value == param.default:
+            continue
+        if isinstance(param, click.Argument):
+            words += [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
+        elif param.is_flag:
+            words.append(param.opts[0] if value else param.secondary_opts[0])
+        else:
+            for item in value if param.multiple else [value]:
+                words += [param.opts[0], str(item)]
+    return words

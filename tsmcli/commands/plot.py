@@ -21,6 +21,9 @@ def plot(
 
       tsm plot work_dirs/mine --x iteration --out mine.svg
     """
+    from ..process import configure_process
+
+    configure_process(stop_on_signals=True)
     from ..errors import UserError
     from ..viz import save
     from ..viz.curves import plot_runs

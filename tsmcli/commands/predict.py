@@ -37,66 +37,54 @@ def predict(
 
       tsm predict clips/*.mp4 --ckpt work_dirs/tsm_r18_1x1x8_toy/best.pth --top 2 --json
     """
-    import copy
+    from ..process import configure_process
 
-    import torch
-
-    from ..api import decoder_override, load_for_inference
-    from ..data.pipeline import read_clip
-    from ..video import MediaError
+    configure_process(stop_on_signals=True)
     from ..devices import resolve_device
     from ..errors import UserError
-    from ..data.schemes import scheme_pipeline
-    from ..labels import names_or_indices
-    from ..models.recognizer import top_classes
+    from ..export.cache import load_predictor_on
+    from ..inference import decoder_override
+    from ..process import leave_cores_to_engine
+    from ..video import MediaError
 
-    device = resolve_device(device)
-    model, dtype = load_for_inference(ckpt, preset=preset, device=device, fast=fast, amp=amp, backend=backend, say=_say,
-                                      **decoder_override(decoder))
-    from ..export.exported import give_cores_to_engine
-
-    give_cores_to_engine(model)
+    predictor = load_predictor_on(backend, ckpt, preset=preset, device=resolve_device(device), fast=fast, amp=amp,
+                                  say=_say, **decoder_override(decoder))
+    if predictor.model.exported:
+        leave_cores_to_engine()
     if timeline:
-        return _timelines(model, inputs, every, top, as_json, threshold)
-    data = copy.deepcopy(model.preset["data"])
-    steps = scheme_pipeline(data, scheme)
-    labels = names_or_indices(model)
+        return _timelines(predictor, inputs, every, top, as_json, threshold)
+    predictor.clip_transform(scheme)  # an unknown scheme is an error before any video is read
     failed = False
     for path in inputs:
         try:
-            clip = read_clip(str(path), steps, data["filename_tmpl"], decoder=data["decoder"])
+            prediction = predictor(path, top=top, scheme=scheme, threshold=threshold)
         except MediaError as e:
             typer.echo(f"cannot read {e.path}: {e.reason}", err=True)
             failed = True
             continue
-        with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            probs = model(clip.imgs[None].to(device))[0].float().cpu()
-        multi_label = getattr(model, "multi_label", False)
-        best = top_classes(probs, top, threshold if multi_label else None)
         if as_json:
-            typer.echo(json.dumps({"video": str(path), "top": [{"index": i, "label": labels[i],
-                                                                 "prob": round(float(probs[i]), 6)} for i in best],
-                                   "scores": [round(float(p), 6) for p in probs]}))
-        else:
-            typer.echo(f"{path}:")
-            for i in best:
-                typer.echo(f"  {float(probs[i]):7.2%}  {labels[i]}")
-            if not best:
-                typer.echo(f"  no class at or above {threshold:.0%} (the best: {labels[int(probs.argmax())]} "
-                           f"{float(probs.max()):.2%})")
+            typer.echo(json.dumps(prediction.to_json()))
+            continue
+        typer.echo(f"{path}:")
+        for best in prediction.top:
+            typer.echo(f"  {best.prob:7.2%}  {best.label}")
+        if not prediction.top:
+            probs = prediction.probs
+            typer.echo(f"  no class at or above {threshold:.0%} (the best: {predictor.labels[int(probs.argmax())]} "
+                       f"{float(probs.max()):.2%})")
     if failed:
         raise UserError("some inputs could not be read (see above)")
 
 
-def _timelines(model, inputs, every, top, as_json, threshold):
+def _timelines(predictor, inputs, every, top, as_json, threshold):
     from ..streaming.timeline import timeline
 
     for path in inputs:
-        result = timeline(model, str(path), every=every, top=top, threshold=threshold)
+        result = timeline(predictor, str(path), every=every, top=top, threshold=threshold)
         if as_json:
             typer.echo(json.dumps({"video": str(path), **result}))
             continue
-        typer.echo(f"{path}: {len(result['windows'])} windows of {model.num_segments} frames, one every "
+        typer.echo(f"{path}: {len(result['windows'])} windows of {predictor.num_segments} frames, one every "
                    f"{result['every']} frames at {result['fps']:.3g} fps")
         for segment in result["segments"]:
             typer.echo(f"  {segment['start']:8.2f}s - {segment['end']:8.2f}s  {segment['label']}  "

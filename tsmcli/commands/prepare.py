@@ -5,8 +5,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..errors import UserError
 from ..presets import SMALL_PRESET
@@ -17,6 +16,13 @@ RESIZE_HELP = "Write resized H.264 copies (keyframe every 16 frames, for fast ra
 
 app = typer.Typer(help="Turn a dataset as downloaded into the list files and label map the presets read.",
                   no_args_is_help=True)
+
+
+@app.callback()
+def _prepare():
+    from ..process import configure_process
+
+    configure_process(stop_on_signals=True)
 
 
 def _report(summary, as_json, next_step=None):
@@ -109,10 +115,9 @@ def _quoted(path):
 
 
 def _run(prepare, frames, resize_videos, workers, shard, as_json, decoder=None, next_step=None):
-    from ..video import resolve_decoder
-
     from ..prepare.extract import parse_size
     from ..prepare.media import parse_shard
+    from ..video import resolve_decoder
 
     for size, option in ((frames, "--frames"), (resize_videos, "--resize-videos")):
         if size:

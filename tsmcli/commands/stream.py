@@ -52,9 +52,14 @@ def stream(
 
       ffmpeg -i in.mp4 -f rawvideo -pix_fmt rgb24 - | tsm stream - --size 340x256 --ckpt best.pth --json
     """
-    from ..api import decoder_override, load_for_inference
+    from ..process import configure_process
+
+    configure_process(stop_on_signals=True)
     from ..devices import resolve_device
     from ..errors import UserError
+    from ..export.cache import load_predictor_on
+    from ..inference import decoder_override
+    from ..process import leave_cores_to_engine
     from ..streaming import Streamer, frames_of
     from ..streaming.annotate import AnnotatedVideo
     from ..streaming.sources import parse_size
@@ -62,15 +67,13 @@ def stream(
     if out is not None and out.suffix.lower() != ".mp4":
         raise UserError(f"--out {out}: the annotated video is written as .mp4")
     device = resolve_device(device)
-    model, dtype = load_for_inference(ckpt, preset=preset, device=device, fast=fast, amp=amp, backend=backend,
-                                      kind=_export_kind(ckpt, preset, backend, mode), say=_say,
-                                      **decoder_override(decoder))
-    from ..export.exported import give_cores_to_engine
-
-    give_cores_to_engine(model)
-    source_fps, frames = frames_of(source, fps, parse_size(size), model.preset["data"]["decoder"])
-    streamer = Streamer(model, mode=mode, every=every, average=average, top=top, realtime=realtime,
-                        window_every=window_every, fps=source_fps, amp=dtype, threshold=threshold)
+    predictor = load_predictor_on(backend, ckpt, kind=_export_kind(ckpt, preset, backend, mode), preset=preset,
+                                  device=device, fast=fast, amp=amp, say=_say, **decoder_override(decoder))
+    if predictor.model.exported:
+        leave_cores_to_engine()
+    source_fps, frames = frames_of(source, fps, parse_size(size), predictor.preset["data"]["decoder"])
+    streamer = Streamer(predictor, mode=mode, every=every, average=average, top=top, realtime=realtime,
+                        window_every=window_every, fps=source_fps, threshold=threshold)
     typer.echo(f"{source}: {streamer.mode} mode, a step every {streamer.every} frames at {source_fps:.3g} fps, "
                f"outputs averaged over {streamer.average}", err=True)
     video = AnnotatedVideo(out, source_fps) if out else None
@@ -97,7 +100,7 @@ def stream(
             video.close(keep=finished)
     if not latencies:
         raise UserError(f"{source}: too short for one output ({streamer.steps} steps; window mode needs "
-                        f"{model.num_segments} frames at the step spacing {streamer.every}); try a smaller --every")
+                        f"{predictor.num_segments} frames at the step spacing {streamer.every}); try a smaller --every")
     summary = (f"{len(latencies)} outputs, {sum(latencies) / len(latencies):.1f} ms per step"
                + (f", {streamer.dropped} frames dropped" if streamer.dropped else ""))
     typer.echo(summary + (f"; wrote {out} ({video.frames} frames)" if video else ""), err=True)
@@ -111,7 +114,7 @@ def _export_kind(ckpt, preset, backend, mode):
     """What --backend onnxruntime|openvino exports of a checkpoint: the streaming step where the stream
     runs incrementally, else the whole model (window mode)."""
     from ..api import load_model
-    from ..export.engines import is_exported
+    from ..runtime.engines import is_exported
     from ..streaming import resolve_mode
 
     if backend in ("torch", "pytorch") or is_exported(ckpt) or mode == "window":

@@ -39,19 +39,22 @@ def test(
 
       tsm test tsm_r50_1x1x8_50e_sthv1_rgb_20210203-01dce462.pth --scheme accurate --list data/sthv1/val.txt --data-root data/sthv1/rawframes --out result.json
     """
+    from ..process import configure_process
+
+    configure_process(loader_workers=True, stop_on_signals=True)
     import json
     import tempfile
 
     from ..checkpoint import resolve_checkpoint
     from ..devices import amp_dtype, resolve_device
-    from ..evaluate import launch_test, test_checkpoint, write_result
+    from ..testing import launch_test, test_checkpoint, write_result
 
     amp_dtype(amp, resolve_device(device))  # a bad --amp before anything loads
     if plot:
         from ..viz import pyplot
 
         pyplot()  # a missing extra is said before the test runs, not after
-    from ..export.engines import is_exported
+    from ..runtime.engines import is_exported
 
     if not is_exported(checkpoint):
         checkpoint = resolve_checkpoint(checkpoint)

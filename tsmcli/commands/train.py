@@ -13,6 +13,7 @@ from . import options
 
 
 def train(
+    ctx: typer.Context,
     preset: str = options.preset(),
     overrides: Optional[List[str]] = options.overrides(),
     work_dir: Optional[Path] = typer.Option(None, help="Checkpoints and logs [default: work_dirs/<preset>]."),
@@ -49,10 +50,14 @@ def train(
 
       tsm train -p tsm_r50_1x1x8_50e_k400 --gpus 8 --nnodes 2 --node-rank 0 --master-addr 10.0.0.1
     """
-    run_training(TrainOptions(**locals()))
+    given = {name: value for name, value in locals().items() if name != "ctx"}
+    from ..process import configure_process
+
+    configure_process(loader_workers=True, stop_on_signals=True)
+    run_training(TrainOptions(**given, command=options.command_line(ctx, leave_out=RESUME_OPTIONS)))
 
 
-def finetune(checkpoint: Optional[str] = None, **train_options):
+def finetune(ctx: typer.Context, load_from: Optional[str] = None, **train_options):
     """Finetune: keep a checkpoint's backbone, start a new head for the preset's classes, train with the
     preset's recipe. The log lists what was kept and what was dropped. Options as in `tsm train`.
 
@@ -62,83 +67,89 @@ def finetune(checkpoint: Optional[str] = None, **train_options):
 
       tsm prepare custom --root data/mine --base tsm_r50_1x1x8_50e_k400 && tsm finetune --from tsm_r50_1x1x8_50e_kinetics400_rgb_20200607-af7fb746.pth -p data/mine/tsm.yaml
     """
-    run_training(TrainOptions(**train_options, init_from=checkpoint, finetune=True))
+    from ..process import configure_process
+
+    configure_process(loader_workers=True, stop_on_signals=True)
+    run_training(TrainOptions(**train_options, load_from=load_from, finetune=True,
+                              command=options.command_line(ctx, leave_out=RESUME_OPTIONS)))
 
 
-# finetune takes every option of train, plus --from
+RESUME_OPTIONS = ("resume", "work_dir")  # the resume command names these itself
+
+# finetune takes every option of train (Typer reads a command's options from its signature), plus --from
 finetune.__signature__ = inspect.Signature([
-    inspect.Parameter("checkpoint", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Optional[str],
-                      default=typer.Option(None, "--from", help="A Kinetics-400 (or any) checkpoint: ours, mmaction2 "
+    *list(inspect.signature(train).parameters.values())[:1],
+    inspect.Parameter("load_from", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Optional[str],
+                      default=typer.Option(None, "--from", "--load-from", help="A Kinetics-400 (or any) checkpoint: ours, mmaction2 "
                                            "0.x or the original TSM code's; a path, a URL or a zoo file name "
                                            "(downloaded once) [default: the preset's load_from].")),
-    *inspect.signature(train).parameters.values()])
+    *list(inspect.signature(train).parameters.values())[1:]])
 
 
-def run_training(options):
-    """Resolve the preset, the work dir, the checkpoint to start from (init_from, else the preset's
+def run_training(run):
+    """Resolve the preset, the work dir, the checkpoint to start from (--from, else the preset's
     load_from; finetuning needs one) and the one to resume; then train in this process, or in
-    options.gpus worker processes, holding the work dir's lock meanwhile."""
+    run.gpus worker processes, holding the work dir's lock meanwhile."""
     from ..atomic import DiskFull
     from ..distributed import distributed_env
     from ..presets import load_preset
     from ..train import loop
     from ..train.workdir_lock import WorkDirLock
 
-    decoder = [f"data.decoder={options.decoder}"] if options.decoder else []
-    cfg = load_preset(options.preset, [*(options.overrides or ()), *decoder])
+    decoder = [f"data.decoder={run.decoder}"] if run.decoder else []
+    cfg = load_preset(run.preset, [*(run.overrides or ()), *decoder])
     if cfg["inference_only"]:
         raise UserError(f"preset '{cfg['name']}' is one of mmaction2's inference-only configs (a test set, no "
                         "training recipe); use it with tsm test / predict, and train its model with the "
                         "matching training preset (`tsm presets list`)")
-    work_dir = options.work_dir or Path("work_dirs") / cfg["name"]
-    options = replace(options, init_from=_checkpoint_to_start_from(options, cfg))
+    work_dir = run.work_dir or Path("work_dirs") / cfg["name"]
+    run = replace(run, load_from=_checkpoint_to_start_from(run, cfg))
     world, rank = distributed_env()[:2]
-    processes = max(options.gpus, 1)
-    launching = world == 1 and processes * options.nnodes > 1  # else this process trains (maybe as a torchrun worker)
+    processes = max(run.gpus, 1)
+    launching = world == 1 and processes * run.nnodes > 1  # else this process trains (maybe as a torchrun worker)
     with contextlib.ExitStack() as held:
-        if rank == 0 and options.node_rank == 0:  # the run's first process holds the work dir for the whole run
+        if rank == 0 and run.node_rank == 0:  # the run's first process holds the work dir for the whole run
             held.enter_context(WorkDirLock(work_dir))
-        options = replace(options, resume=_checkpoint_to_resume(options.resume, work_dir),
-                          device=_device(options, launching))
+        run = replace(run, resume=_checkpoint_to_resume(run.resume, work_dir), device=_device(run, launching))
         try:
-            metrics = (loop.launch(cfg, work_dir, processes, options) if launching
-                       else loop.train(cfg, work_dir, options))
+            metrics = (loop.launch(cfg, work_dir, processes, run) if launching
+                       else loop.train(cfg, work_dir, run))
         except DiskFull as e:
             raise UserError(f"{e}\ntraining stopped; to continue from the last checkpoint written:\n  "
-                            f"{_resume_command(work_dir)}") from None
+                            f"{_resume_command(run.command, work_dir)}") from None
     if metrics.get("stopped"):  # the checkpoint is written; a script must not take this for a finished job
-        typer.echo(f"stopped by a signal; to continue:\n  {_resume_command(work_dir)}")
+        typer.echo(f"stopped by a signal; to continue:\n  {_resume_command(run.command, work_dir)}")
         raise typer.Exit(128 + metrics["stopped"])
     ranked = next((k for k in loop.RANKED_BY if k in metrics), None)
     score = f"val {ranked} {metrics[ranked]:.4f}; " if ranked else ""
     typer.echo(f"done: {score}checkpoints in {work_dir}")
 
 
-def _device(options, launching):
+def _device(run, launching):
     """--device, checked here with --amp (a bad one fails before any worker starts); --gpus 0 is the CPU,
     and so are launched workers on a machine without CUDA."""
     import torch
 
     from ..devices import amp_dtype, resolve_device
 
-    device = "cpu" if options.gpus == 0 else options.device
-    amp_dtype(options.amp, resolve_device(device))
+    device = "cpu" if run.gpus == 0 else run.device
+    amp_dtype(run.amp, resolve_device(device))
     if launching and device == "auto" and not torch.cuda.is_available():
         device = "cpu"
     return device
 
 
-def _checkpoint_to_start_from(options, cfg):
+def _checkpoint_to_start_from(run, cfg):
     """--from, else the preset's load_from; fetched once here, before any worker starts."""
     from ..checkpoint import resolve_checkpoint
 
-    init_from = options.init_from or cfg["load_from"]
-    if options.finetune and not init_from:
+    load_from = run.load_from or cfg["load_from"]
+    if run.finetune and not load_from:
         raise UserError(f"--from: which checkpoint to finetune from? The preset '{cfg['name']}' names none "
                         "(load_from); give a path, a URL or a model-zoo file name")
-    if init_from and not options.resume:
-        return str(resolve_checkpoint(init_from))
-    return init_from
+    if load_from and not run.resume:
+        return str(resolve_checkpoint(load_from))
+    return load_from
 
 
 def _checkpoint_to_resume(resume, work_dir):
@@ -154,17 +165,9 @@ def _checkpoint_to_resume(resume, work_dir):
     return resume
 
 
-def _resume_command(work_dir):
-    """This very command, with the work dir it wrote to and `--resume auto`."""
+def _resume_command(command, work_dir):
+    """The command that continues this run: the one given (as the command line parsed it), with the work
+    dir it wrote to and `--resume auto`."""
     import shlex
-    import sys
 
-    args, skip = [], False
-    for word in sys.argv[1:]:
-        if skip or word == "--resume" or word.startswith("--resume="):
-            skip = word == "--resume"
-            continue
-        args.append(word)
-    if not any(w == "--work-dir" or w.startswith("--work-dir=") for w in args):
-        args += ["--work-dir", str(work_dir)]
-    return shlex.join(["tsm", *args, "--resume", "auto"])
+    return shlex.join(["tsm", *command, "--work-dir", str(work_dir), "--resume", "auto"])

@@ -2,14 +2,14 @@
 
 rawframes:  frame_dir total_frames label [label ...]          (with_offset: frame_dir offset total_frames label ...)
 videos:     path label [label ...]
-Relative paths are joined to the data prefix. Several labels on a line need multi_class.
+Relative paths are joined to the data prefix. Several labels on a line need multi_label.
 """
 import os
 import re
 from dataclasses import dataclass
+from typing import List
 
 import numpy as np
-from typing import List
 
 from ..errors import UserError
 from ..video import VIDEO_SUFFIXES
@@ -67,7 +67,7 @@ def label_text(label):
     return " ".join(map(str, label)) if isinstance(label, (list, tuple)) else str(label)
 
 
-def load_annotations(ann_file, data_format, data_prefix="", with_offset=False, multi_class=False):
+def load_annotations(ann_file, data_format, data_prefix="", with_offset=False, multi_label=False):
     """Parse a list file. Errors name the file, the line and what was expected."""
     if data_format not in ("rawframes", "videos"):
         raise ValueError(f"data format must be rawframes or videos, got {data_format!r}")
@@ -78,15 +78,15 @@ def load_annotations(ann_file, data_format, data_prefix="", with_offset=False, m
         raise UserError(f"annotation file {ann_file} does not exist") from None
     head = 0 if data_format == "videos" else (2 if with_offset else 1)  # numbers before the labels
     prefix = data_prefix or ""
-    fast = _parse_uniform(text, head, multi_class, prefix)
-    records = fast if fast is not None else _parse_lines(text, ann_file, head, multi_class, prefix)
+    fast = _parse_uniform(text, head, multi_label, prefix)
+    records = fast if fast is not None else _parse_lines(text, ann_file, head, multi_label, prefix)
     if not len(records):
         raise UserError(f"annotation file {ann_file} lists no videos: fill it (`tsm prepare` writes the lists) "
                         "or point the preset's ann_file at another list")
     return records
 
 
-def _parse_uniform(text, head, multi_class, prefix):
+def _parse_uniform(text, head, multi_label, prefix):
     """The common case, vectorised: every line has the same fields separated by single spaces.
 
     Returns None when that is not so or any value is off; the line-by-line parser then reports exactly.
@@ -97,7 +97,7 @@ def _parse_uniform(text, head, multi_class, prefix):
     if not lines or "\t" in text or "\r" in text:
         return None
     width = len(lines[0].split(" "))
-    if width < head + 2 or (width > head + 2 and not multi_class):
+    if width < head + 2 or (width > head + 2 and not multi_label):
         return None
     if not all(line.count(" ") == width - 1 for line in lines):
         return None
@@ -121,7 +121,7 @@ def _parse_uniform(text, head, multi_class, prefix):
 _LINE = re.compile(r"\s*(?P<path>.*?\S)(?P<numbers>(?:\s+[-+]?\d+)+)\s*$")
 
 
-def _parse_lines(text, ann_file, head, multi_class, prefix):
+def _parse_lines(text, ann_file, head, multi_label, prefix):
     paths, labels, totals, offsets, lines = [], [], [], [], []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -142,9 +142,9 @@ def _parse_lines(text, ann_file, head, multi_class, prefix):
             raise UserError(f"{ann_file}:{number}: expected '{expected}' (integers after the path), "
                             f"got {line.strip()!r}{hint}")
         line_labels = numbers[head:]
-        if len(line_labels) > 1 and not multi_class:
+        if len(line_labels) > 1 and not multi_label:
             raise UserError(f"{ann_file}:{number}: {len(line_labels)} labels on one line; set "
-                            "data.multi_class=true for multi-label lists")
+                            "data.multi_label=true for multi-label lists")
         total = numbers[head - 1] if head else -1
         if total == 0 or min(line_labels) < 0 or (head == 2 and numbers[0] < 0):
             raise UserError(f"{ann_file}:{number}: labels and frame counts must be positive: {line.strip()!r}")

@@ -4,9 +4,9 @@ import time
 import numpy as np
 
 from ..errors import UserError
+from ..video import MediaError
 from .annotations import Annotations
 from .dataset import build_dataset, build_loader
-from ..video import MediaError
 
 
 def video_records(paths):

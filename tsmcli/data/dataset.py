@@ -19,18 +19,17 @@ import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 
 from ..errors import UserError
-from ..signals import die_with_parent
-from .annotations import load_annotations
+from ..signals import die_with_parent, end_workers_at_exit
 from ..video import MediaError
+from .annotations import load_annotations
 from .pipeline import Pipeline
 from .transforms import Clip
 
 
-
 class VideoDataset(Dataset):
-    def __init__(self, records, pipeline: Pipeline, num_classes, multi_class=False, seed=0, max_retries=20):
+    def __init__(self, records, pipeline: Pipeline, num_classes, multi_label=False, seed=0, max_retries=20):
         self.records, self.pipeline = records, pipeline
-        self.num_classes, self.multi_class = num_classes, multi_class
+        self.num_classes, self.multi_label = num_classes, multi_label
         self.seed, self.epoch, self.max_retries = seed, 0, max_retries
         self._blank = None  # what a failed test item's frames look like (the pipeline's output on zeros)
 
@@ -41,7 +40,7 @@ class VideoDataset(Dataset):
         return len(self.records)
 
     def _label(self, label):
-        if self.multi_class:
+        if self.multi_label:
             target = torch.zeros(self.num_classes)
             target[torch.as_tensor(label if isinstance(label, list) else [label])] = 1.0
             return target
@@ -117,14 +116,14 @@ def build_dataset(preset, split="train", ann_file=None, data_prefix=None, seed=0
             raise UserError(_missing_list(cfg, split, list_file, given=ann_file is not None))
         prefix = split_cfg["data_prefix"] if data_prefix is None else data_prefix
         records = load_annotations(list_file, data["format"], prefix, with_offset=data["with_offset"],
-                                   multi_class=data["multi_class"])
+                                   multi_label=data["multi_label"])
         if prefix and not os.path.isdir(prefix):  # else every item would fail, one by one
             raise UserError(f"data prefix {prefix} (data.{split}.data_prefix, the folder the paths in {list_file} "
                             "are relative to) is not a folder")
         records.check_labels(cfg["model"]["num_classes"], list_file)
     pipeline = Pipeline(split_cfg["pipeline"], data["format"], data["filename_tmpl"], data["start_index"],
                         data["decoder"])
-    dataset = VideoDataset(records, pipeline, cfg["model"]["num_classes"], data["multi_class"], seed=seed)
+    dataset = VideoDataset(records, pipeline, cfg["model"]["num_classes"], data["multi_label"], seed=seed)
     dataset.preset = cfg
     return dataset
 
@@ -174,10 +173,20 @@ def build_loader(dataset, batch_size, num_workers=2, shuffle=True, seed=0, sampl
     # Forked on Linux, as in a process started from the shell: a process of `--gpus N` (started by the
     # elastic launcher with spawn) inherits spawn, whose workers each import torch again (seconds apiece).
     context = "fork" if num_workers > 0 and sys.platform.startswith("linux") else None
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, collate_fn=collate_fn,
-                      pin_memory=torch.cuda.is_available(), persistent_workers=num_workers > 0,
-                      worker_init_fn=_worker_init, generator=generator,
-                      multiprocessing_context=context)
+    return _Loader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, collate_fn=collate_fn,
+                   pin_memory=torch.cuda.is_available(), persistent_workers=num_workers > 0,
+                   worker_init_fn=_worker_init, generator=generator, multiprocessing_context=context)
+
+
+class _Loader(DataLoader):
+    """A DataLoader whose worker processes are ended at interpreter exit (signals.end_workers_at_exit):
+    they ignore SIGTERM, so that a training run decides how they end."""
+
+    def _get_iterator(self):
+        iterator = super()._get_iterator()
+        if self.num_workers > 0:
+            end_workers_at_exit(iterator)
+        return iterator
 
 
 @contextlib.contextmanager

@@ -5,8 +5,8 @@ the remaining steps transform the uint8 clip; Normalize, where present, makes it
 """
 import numpy as np
 
-from .augment import AUGMENTATIONS
 from ..video import MediaError, open_video, read_rawframes
+from .augment import AUGMENTATIONS
 from .sampling import SAMPLERS
 from .transforms import TRANSFORMS, Clip
 

@@ -1,8 +1,7 @@
 """Taking a model out of Python: the whole recognizer (whole.py) and the streaming step
 (stream_step.py) as ONNX graphs or OpenVINO models, at fp32, fp16, bf16 or int8 (quantize.py, on real
 clips: clips.py), each checked against PyTorch before it is kept (agreement.py for reduced precision);
-and running such files where a checkpoint goes (engines.py, exported.py; cache.py converts a
-checkpoint once for --backend). Needs pip install 'tsm[deploy]' (ONNX) or 'tsm[openvino]'."""
+cache.py converts a checkpoint once for --backend. Running such files is tsmcli.runtime's. Needs pip install 'tsm[deploy]' (ONNX) or 'tsm[openvino]'."""
 import copy
 
 import numpy as np
@@ -10,17 +9,19 @@ import numpy as np
 from ..errors import JobFailed, UserError
 
 FP32_TOLERANCE = 1e-4
-# fp16 keeps about 3 significant digits, and deep random-weight models amplify its rounding: calibrated
-# random R50s at 64 px moved by 0.01-0.045 in probability (tests/test_export.py), a trained model far
-# less (docs/benchmarks.md). A graph that computes something else differs by 0.1 or more.
+# fp16 keeps about 3 significant digits, and deep random-weight models amplify its rounding far more than
+# a trained model's (docs/benchmarks.md, "fp16 ONNX graphs"); a graph that computes something else
+# differs by an order of magnitude more than this.
 FP16_TOLERANCE = 5e-2
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+FORMATS = {"onnx": ".onnx", "openvino": ".xml"}
+# what each format offers: ONNX's Conv has no bf16 type; fp16 weights are for GPU runtimes, not
+# OpenVINO's CPU plugin (which computes them in f32 or bf16 anyway)
+FORMAT_PRECISIONS = {"onnx": ("fp32", "fp16", "int8"), "openvino": ("fp32", "bf16", "int8")}
 
 
 def check_precision(precision, option="--precision", format="onnx"):
     """A UserError for a precision the format cannot hold or that tsm does not export."""
-    from .whole import FORMAT_PRECISIONS
-
     if precision == "bf16" and format == "onnx":
         raise UserError(f"{option} bf16: ONNX's Conv has no bfloat16 type (opset 17), so no ONNX runtime could run "
                         "the graph; use --format openvino (bf16 is its CPU inference precision), fp16 for GPU "
@@ -44,26 +45,6 @@ def at_precision(model, precision):
         return model, FP32_TOLERANCE
     half = prepare_for_inference(copy.deepcopy(model), channels_last=False, dtype=torch.float16)
     return half, FP16_TOLERANCE
-
-
-def onnx_modules():
-    """(onnx, onnxruntime), or a UserError naming the extra."""
-    try:
-        import onnx
-        import onnxruntime
-    except ImportError:
-        raise UserError("export needs onnx and onnxruntime: pip install 'tsm[deploy]'") from None
-    return onnx, onnxruntime
-
-
-def session(path, threads=None):
-    """An onnxruntime CPU session (threads: intra-op threads, e.g. torch's, for timing side by side)."""
-    _, ort = onnx_modules()
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    if threads:
-        options.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def check_verified(worst, tolerance, what):

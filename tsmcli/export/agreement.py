@@ -6,9 +6,9 @@ import numpy as np
 
 from ..errors import JobFailed
 
-# 95 %: a quantization that is broken (a wrong scale, a saturated layer) agrees on few clips, a sound
-# one on nearly all (98-100 % on the toy models: benchmarks/deployment.py calibration); the margin leaves room for the one
-# or two borderline clips of a small verification set without passing a model that changes its answers.
+# A quantization that is broken (a wrong scale, a saturated layer) agrees on few clips, a sound one on
+# nearly all (docs/benchmarks.md, "int8 calibration clips"); the margin leaves room for the one or two
+# borderline clips of a small verification set without passing a model that changes its answers.
 DEFAULT_MIN_AGREEMENT = 0.95
 
 

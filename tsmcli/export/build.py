@@ -8,32 +8,29 @@ from .agreement import DEFAULT_MIN_AGREEMENT
 NOT_STREAMABLE = "export the whole model (without --stream), which tsm stream runs in window mode (exact, re-runs the window)"
 
 
-def export_file(model, out, stream=False, precision="fp32", format="onnx", video=None,
+def export_file(predictor, out, stream=False, precision="fp32", format="onnx", video=None,
                 min_agreement=DEFAULT_MIN_AGREEMENT, clips=None):
-    """Write `out` (whole.export_model or stream_step.export_step), verified on `video` [default: a
-    rendered toy clip, encoded and decoded like any video]; clips: {"calibration", "held_out"} ClipSets
-    for bf16/int8. Returns the verification report."""
-    from ..data.pipeline import output_size, read_clip
-    from ..data.schemes import scheme_pipeline
-
-    steps = scheme_pipeline(model.preset["data"], "efficient")
-    height, width = output_size(steps)
+    """Write `out` (whole.export_model or stream_step.export_step) of an inference.Predictor's PyTorch
+    model (loaded with fast=False: the export folds what it folds itself), verified on `video` [default: a
+    rendered toy clip, encoded and decoded like any video] read through the predictor's transforms; clips:
+    {"calibration", "held_out"} ClipSets for bf16/int8. Returns the verification report."""
+    model = predictor.model
+    transform = predictor.clip_transform("efficient")
+    height, width = transform.size
     with tempfile.TemporaryDirectory(prefix="tsm-export-") as scratch:
         source = str(video) if video else toy_clip(scratch)
         if stream:
-            from ..streaming import FramePreprocessor, frames_of
+            from ..streaming import frames_of
             from ..streaming.incremental import check_streamable
             from .stream_step import VERIFY_STEPS, export_step
 
             check_streamable(model, instead=NOT_STREAMABLE)
-            prepare = FramePreprocessor(model.preset)
-            frames = [prepare(frame) for _, frame in frames_of(source)[1]]
+            frames = [predictor.frame_transform(frame) for _, frame in frames_of(source)[1]]
             frames = (frames * (VERIFY_STEPS // len(frames) + 1))[:max(VERIFY_STEPS, len(frames))]
             return export_step(model, out, height, width, frames, precision, format, min_agreement)
         from .whole import export_model, scheme_sizes
 
-        data = model.preset["data"]
-        real = read_clip(source, steps, data["filename_tmpl"], decoder=data["decoder"]).imgs[None]
+        real = transform(source).imgs[None]
         return export_model(model, out, height, width, real_clip=real, precision=precision, format=format,
                             min_agreement=min_agreement, other_sizes=scheme_sizes(model.preset), **(clips or {}))
 

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from ..errors import UserError
+from ..runtime.engines import is_exported
 
 SUFFIX = {"onnxruntime": ".onnx", "openvino": ".xml"}
 FORMAT = {"onnxruntime": "onnx", "openvino": "openvino"}
@@ -49,8 +50,33 @@ def exported_checkpoint(checkpoint, backend, kind="whole", preset=None, override
     return target
 
 
+def load_predictor_on(backend, model, kind="whole", preset=None, device="cpu", say=None, **options):
+    """inference.load_predictor for `--backend`: a checkpoint with onnxruntime or openvino runs as its fp32
+    export (kind: whole, or stream_step for tsm stream's incremental mode), made once and cached here;
+    options as load_predictor's (fast, amp, and preset overrides such as data__decoder)."""
+    from ..inference import load_predictor
+
+    if backend == "pytorch":
+        backend = "torch"
+    if backend in (None, "torch") or is_exported(model):
+        return load_predictor(model, preset=preset, device=device, backend=backend, **options)
+    if torch_device_type(device) != "cpu":
+        raise UserError(f"--device {device}: --backend {backend} runs on the CPU here")
+    how_read = {k: v for k, v in options.items() if k.startswith("data__")}  # how input is read: ours to change
+    model_overrides = {k: v for k, v in options.items() if k not in how_read and k not in ("fast", "amp", "threads")}
+    path = exported_checkpoint(model, backend, kind, preset, overrides=model_overrides, say=say)
+    return load_predictor(path, backend=backend, amp=options.get("amp"), threads=options.get("threads"), **how_read)
+
+
+def torch_device_type(device):
+    import torch
+
+    return torch.device(device).type
+
+
 def _export(checkpoint, target, format, kind, preset, overrides):
-    from ..api import load_model
+    from ..inference import load_predictor
     from .build import export_file
 
-    export_file(load_model(checkpoint, preset=preset, **overrides), target, stream=kind == "stream_step", format=format)
+    predictor = load_predictor(checkpoint, preset=preset, fast=False, **overrides)
+    export_file(predictor, target, stream=kind == "stream_step", format=format)

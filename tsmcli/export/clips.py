@@ -1,6 +1,5 @@
 """Real clips for reduced-precision exports: calibration (int8) and the held-out verification clips,
 decoded through the one-view pipeline the exported graph takes (the `efficient` scheme)."""
-import copy
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,27 +26,26 @@ class ClipSet:
         return bool(self.clips) and all(label is not None for label in self.labels)
 
 
-def default_source(model, split):
+def default_source(preset, split):
     """(list file, data root) of the preset's `split` where the list exists (what a model trained with tsm
     has), else (None, None)."""
-    data = model.preset["data"]
+    data = preset["data"]
     ann = data[split]["ann_file"]
     if ann and os.path.isfile(ann):
         return ann, data[split]["data_prefix"]
     return None, None
 
 
-def read_clips(model, source, data_root=None, count=None, exclude=()):
+def read_clips(predictor, source, data_root=None, count=None, exclude=()):
     """Up to `count` clips of `source` (a list file in mmaction2's format, a folder searched for videos,
-    or one video), spread evenly over it (lists are often sorted by class), skipping the paths in
-    `exclude` (the calibration clips, when verification reads the same source)."""
-    from ..data.pipeline import read_clip
+    or one video) through the predictor's one-view transform, spread evenly over it (lists are often
+    sorted by class), skipping the paths in `exclude` (the calibration clips, when verification reads the
+    same source)."""
     from ..data.annotations import load_annotations
-    from ..data.schemes import scheme_pipeline
-    from ..video import MediaError, VIDEO_SUFFIXES
+    from ..video import VIDEO_SUFFIXES, MediaError
 
-    data = copy.deepcopy(model.preset["data"])
-    steps = scheme_pipeline(data, "efficient")
+    data = predictor.preset["data"]
+    transform = predictor.clip_transform("efficient")
     path = Path(source)
     if path.is_dir():
         entries = [(str(p), None) for p in sorted(path.rglob("*")) if p.suffix.lower() in VIDEO_SUFFIXES]
@@ -56,7 +54,7 @@ def read_clips(model, source, data_root=None, count=None, exclude=()):
     elif path.is_file():
         prefix = data_root if data_root is not None else ""
         records = load_annotations(str(path), data["format"], prefix, with_offset=data["with_offset"],
-                                   multi_class=data["multi_class"])
+                                   multi_label=data["multi_label"])
         entries = [(r.path, int(r.label)) for r in records]
     else:
         raise UserError(f"{source} does not exist (a list file, a folder of videos or a video)")
@@ -68,7 +66,7 @@ def read_clips(model, source, data_root=None, count=None, exclude=()):
     result = ClipSet([], [], [], str(source), [])
     for video, label in entries:
         try:
-            clip = read_clip(video, steps, data["filename_tmpl"], decoder=data["decoder"])
+            clip = transform(video)
         except MediaError as e:
             result.unreadable.append(f"{e.path} ({e.reason})")
             continue

@@ -7,9 +7,9 @@ import numpy as np
 
 from ..errors import UserError
 
-# The clips NNCF and onnxruntime calibrate on by default. On the toy models 4 to 64 clips all gave
-# 98-100 % top-1 agreement with no trend (docs/benchmarks.md, "Deployment"): 32 covers every class of a
-# small dataset several times over and takes seconds; a dataset of hundreds of classes may want more.
+# The clips NNCF and onnxruntime calibrate on by default. More clips did not agree better on the toy
+# models (docs/benchmarks.md, "int8 calibration clips"): 32 covers every class of a small dataset
+# several times over and takes seconds; a dataset of hundreds of classes may want more.
 DEFAULT_CALIBRATION_CLIPS = 32
 
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import at_precision, check_verified, onnx_modules
-from .agreement import DEFAULT_MIN_AGREEMENT
-from .engines import OnnxRuntimeEngine, OpenVinoEngine, openvino_module
-from .whole import _keep, _scratch_beside
 from ..errors import JobFailed, UserError
+from ..runtime.engines import OnnxRuntimeEngine, OpenVinoEngine, onnx_modules, openvino_module
 from ..streaming.incremental import StreamStep
+from . import at_precision, check_verified
+from .agreement import DEFAULT_MIN_AGREEMENT
+from .whole import _keep, _scratch_beside
 
 VERIFY_STEPS = 32
 STEP_PRECISIONS = {"onnx": ("fp32", "fp16"), "openvino": ("fp32", "bf16")}

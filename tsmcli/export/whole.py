@@ -19,15 +19,10 @@ import torch
 from torch import nn
 
 from ..atomic import atomic_path
-from . import FP32_TOLERANCE, at_precision, check_verified, onnx_modules
-from .agreement import DEFAULT_MIN_AGREEMENT, agreement, check_agreement
 from ..models.recognizer import probabilities
-from .engines import OnnxRuntimeEngine, OpenVinoEngine, openvino_module
-
-FORMATS = {"onnx": ".onnx", "openvino": ".xml"}
-# what each format offers: ONNX's Conv has no bf16 type; fp16 weights are for GPU runtimes, not
-# OpenVINO's CPU plugin (which computes them in f32 or bf16 anyway)
-FORMAT_PRECISIONS = {"onnx": ("fp32", "fp16", "int8"), "openvino": ("fp32", "bf16", "int8")}
+from ..runtime.engines import OnnxRuntimeEngine, OpenVinoEngine, onnx_modules, openvino_module
+from . import FP32_TOLERANCE, at_precision, check_verified
+from .agreement import DEFAULT_MIN_AGREEMENT, agreement, check_agreement
 
 
 def input_layout(model, height, width):

@@ -1,12 +1,12 @@
 """Dense features of a long video: window k holds the source frames k*stride + j*every (j < T), read in
-one sequential pass and preprocessed as `tsm stream` does (the preset's validation resize and centre
-crop); each window is one forward of the whole model, batched. Windows lie inside the video; a video
+one sequential pass and preprocessed as `tsm stream` does (the predictor's frame_transform: the preset's
+validation resize and centre crop); each window is one forward of the whole model, batched. Windows lie inside the video; a video
 shorter than one window gives one window padded with its last frame."""
 import numpy as np
 import torch
 
 from ..errors import UserError
-from ..streaming import FramePreprocessor, frame_spacing, frames_of
+from ..streaming import frame_spacing, frames_of
 from .extract import Features, clip_features
 
 
@@ -15,15 +15,16 @@ def window_frames(k, stride, every, frames_per_window):
 
 
 @torch.no_grad()
-def dense_features(model, video, stride=None, every=None, layer=None, batch_size=8, device=None):
-    fps, frames = frames_of(video, decoder=model.preset["data"]["decoder"])
-    every = every or frame_spacing(model.preset, fps)
+def dense_features(predictor, video, stride=None, every=None, layer=None, batch_size=8):
+    model, device = predictor.model, predictor.device
+    fps, frames = frames_of(video, decoder=predictor.preset["data"]["decoder"])
+    every = every or frame_spacing(predictor.preset, fps)
     frames_per_window = model.num_segments
     span = (frames_per_window - 1) * every  # first to last frame of a window
     stride = stride or frames_per_window * every
     if stride < 1 or every < 1:
         raise UserError(f"--stride {stride} / --every {every}: both must be at least 1 source frame")
-    preprocess = FramePreprocessor(model.preset)
+    preprocess = predictor.frame_transform
     kept, pending, outputs, starts = {}, [], [], []
     count = 0
     for index, (_, frame) in enumerate(frames):

@@ -1,4 +1,4 @@
-"""Pooled features of a model's backbone (or of one of its stages) for one video, in three modes.
+"""Pooled features of a model's backbone (or of one of its stages), in three modes (video.py: one video).
 
 video:  the mean over the views of the chosen scheme and their frames of the spatially pooled features,
         as mmaction2's feature-extraction test mode computes them for TSM; its classifier's fc of one
@@ -11,7 +11,6 @@ from typing import List, Optional
 
 import numpy as np
 import torch
-from torch import nn
 
 from ..errors import UserError
 from ..models.recognizer import pool_frames
@@ -42,8 +41,8 @@ def layer_names(model):
 def check_layer(model, layer):
     """The backbone module `layer` names; a UserError listing the stages when there is none (or the
     model is an exported graph, which holds the last stage only)."""
-    if not hasattr(model, "backbone"):
-        raise UserError(f"--layer {layer}: {model.path} holds the last stage's features only; extract another "
+    if model.exported:
+        raise UserError(f"--layer {layer}: {model.describe()} holds the last stage's features only; extract another "
                         "layer from the checkpoint")
     try:
         return model.backbone.get_submodule(layer)
@@ -61,9 +60,9 @@ class _Captured(Exception):
 def clip_features(model, clips, layer=None):
     """clips (N, V*T, 3, H, W), as the model takes them -> spatially pooled features (N, V, T', C) of the
     backbone's output, or of `layer` (a backbone submodule name, e.g. layer3)."""
-    if not hasattr(model, "forward_features"):
-        raise UserError(f"{getattr(model, 'path', 'this model')} gives no features (a streaming step?): extract "
-                        "from the checkpoint or a whole-model export")
+    if model.kind == "stream_step":
+        raise UserError(f"{model.describe()} is a streaming step, which gives no features: extract from the "
+                        "checkpoint or a whole-model export")
     if layer is None:
         return model.forward_features(clips)
     captured = {}
@@ -82,36 +81,8 @@ def clip_features(model, clips, layer=None):
     return pool_frames(captured["maps"], clips.shape[0], clips.shape[1] // model.num_segments)
 
 
-def extract_features(model, video, mode="video", layer=None, scheme="preset", stride=None, every=None,
-                     batch_size=8, device=None):
-    """Features of one video file or frame folder (see the module's docstring for the modes).
-    scheme: the views of video and frames modes (`tsm test`'s schemes); stride and every: dense mode's
-    source frames between windows and between a window's frames (default: every from the preset as
-    `tsm stream` spaces frames, stride = T x every, windows side by side)."""
-    if mode not in MODES:
-        raise UserError(f"--mode {mode}: use one of {', '.join(MODES)}")
-    device = device or _device(model)
-    if mode == "dense":
-        from .dense import dense_features
-
-        return dense_features(model, video, stride=stride, every=every, layer=layer, batch_size=batch_size,
-                              device=device)
-    from ..data.pipeline import read_clip
-    from ..data.schemes import scheme_pipeline
-
-    data = model.preset["data"]
-    clip = read_clip(str(video), scheme_pipeline(data, scheme), data["filename_tmpl"], decoder=data["decoder"])
-    per_frame = clip_features(model, clip.imgs[None].to(device), layer)[0]
-    return features_of(per_frame, mode, clip.meta)
-
-
 def features_of(per_frame, mode, meta):
     """A Features from one video's (V, T', C) per-frame features."""
     array = per_frame.mean(dim=(0, 1)) if mode == "video" else per_frame
     return Features(array.cpu().numpy().astype(np.float32), mode, fps=meta.get("fps"), views=per_frame.shape[0])
 
-
-def _device(model):
-    if isinstance(model, nn.Module):
-        return next(model.parameters()).device
-    return torch.device("cpu")

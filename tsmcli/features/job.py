@@ -18,7 +18,8 @@ import torch
 from ..atomic import atomic_path, write_text
 from ..errors import UserError
 from ..video import VIDEO_SUFFIXES, MediaError
-from .extract import MODES, check_layer, clip_features, extract_features, features_of
+from .extract import MODES, check_layer, clip_features, features_of
+from .video import extract_features
 
 LIST_SUFFIXES = (".txt", ".list", ".lst")
 DTYPES = ("float32", "float16")
@@ -86,7 +87,7 @@ def _listed(list_file, data_root):
         raise UserError(f"{list_file} lists no videos")
     root = Path(data_root) if data_root is not None else Path(".")
     items = []
-    for number, path in rows:
+    for _, path in rows:
         full = root / path
         if not Path(path).is_absolute() and ".." not in Path(path).parts:
             key = str(Path(path).with_suffix("") if Path(path).suffix.lower() in VIDEO_SUFFIXES else Path(path))
@@ -163,16 +164,17 @@ def check_settings(out_dir, settings):
         write_text(path, json.dumps(settings, indent=1))
 
 
-def run_extraction(model, items, out_dir, settings, shard=(1, 1), world=1, rank=0, device=None, batch_size=None,
+def run_extraction(predictor, items, out_dir, settings, shard=(1, 1), world=1, rank=0, batch_size=None,
                    workers=None, progress=True):
-    """Extract this process's share of the shard's items into out_dir; rank 0 writes the index.
+    """Extract this process's share of the shard's items into out_dir with an inference.Predictor; rank 0
+    writes the index.
     Returns {"index", "videos", "extracted", "skipped", "failed": [{"path", "error"}]}."""
     import torch.distributed as dist
     from tqdm import tqdm
 
     check_options(settings["mode"], settings["dtype"])
     if settings["layer"]:  # a wrong name is the command's error, not each video's
-        check_layer(model, settings["layer"])
+        check_layer(predictor.model, settings["layer"])
     mode, dtype = settings["mode"], settings["dtype"]
     i, n = shard
     mine = items[i - 1::n]
@@ -186,7 +188,7 @@ def run_extraction(model, items, out_dir, settings, shard=(1, 1), world=1, rank=
     bar = tqdm(total=len(todo), unit="video", desc=f"extract ({mode})", disable=None if progress else True,
                dynamic_ncols=True)
     new = []
-    for item, result in _features(model, todo, settings, device, batch_size, workers):
+    for item, result in _features(predictor, todo, settings, batch_size, workers):
         entry = _save(item, result, out_dir, dtype)
         journal.add(entry)
         new.append(entry)
@@ -225,46 +227,42 @@ def _save(item, result, out_dir, dtype):
     return entry
 
 
-def _features(model, items, settings, device, batch_size, workers):
+def _features(predictor, items, settings, batch_size, workers):
     """(item, Features or the reason it could not be read) for each item, in order."""
     if settings["mode"] == "dense":
         for item in items:
             try:
-                yield item, extract_features(model, item.path, "dense", settings["layer"], stride=settings["stride"],
-                                             every=settings["every"], batch_size=batch_size or 8, device=device)
+                yield item, extract_features(predictor, item.path, "dense", settings["layer"], stride=settings["stride"],
+                                             every=settings["every"], batch_size=batch_size or 8)
             except (MediaError, UserError) as e:
                 yield item, getattr(e, "reason", str(e))
         return
-    yield from _clip_features(model, items, settings, device, batch_size, workers)
+    yield from _clip_features(predictor, items, settings, batch_size, workers)
 
 
 class _Clips(torch.utils.data.Dataset):
-    """The items read through the scheme's pipeline in loader workers: (position, frames or None, meta or
-    the reason)."""
+    """The items read through the predictor's clip transform in loader workers: (position, frames or None,
+    meta or the reason)."""
 
-    def __init__(self, items, steps, data):
-        self.items, self.steps, self.data = items, steps, data
+    def __init__(self, items, transform):
+        self.items, self.transform = items, transform
 
     def __len__(self):
         return len(self.items)
 
     def __getitem__(self, position):
-        from ..data.pipeline import read_clip
-
         try:
-            clip = read_clip(self.items[position].path, self.steps, self.data["filename_tmpl"],
-                             decoder=self.data["decoder"])
+            clip = self.transform(self.items[position].path)
             return position, clip.imgs, clip.meta
         except MediaError as e:
             return position, None, e.reason
 
 
-def _clip_features(model, items, settings, device, batch_size, workers):
+def _clip_features(predictor, items, settings, batch_size, workers):
     from ..data import build_loader, workers_stopped_after
-    from ..data.schemes import scheme_pipeline
 
-    data = model.preset["data"]
-    clips = _Clips(items, scheme_pipeline(data, settings["scheme"]), data)
+    data = predictor.preset["data"]
+    clips = _Clips(items, predictor.clip_transform(settings["scheme"]))
     loader = build_loader(clips, batch_size or data["test_videos_per_gpu"],
                           data["workers_per_gpu"] if workers is None else workers, shuffle=False, collate_fn=list)
     with workers_stopped_after(loader):
@@ -273,7 +271,8 @@ def _clip_features(model, items, settings, device, batch_size, workers):
             per_frame = {}
             for shape in {imgs.shape for _, imgs, _ in readable}:  # one forward per frame size
                 group = [(p, imgs) for p, imgs, _ in readable if imgs.shape == shape]
-                out = clip_features(model, torch.stack([imgs for _, imgs in group]).to(device), settings["layer"])
+                clips_in = torch.stack([imgs for _, imgs in group]).to(predictor.device)
+                out = clip_features(predictor.model, clips_in, settings["layer"])
                 per_frame.update({p: f for (p, _), f in zip(group, out)})
             for position, imgs, meta in batch:
                 item = items[position]

@@ -7,7 +7,7 @@ side spatially by 2.
 import torch
 from torch import nn
 
-from ..presets.schema import NON_LOCAL_MODES
+from .choices import NON_LOCAL_MODES
 
 
 class NonLocal3d(nn.Module):
@@ -29,7 +29,7 @@ class NonLocal3d(nn.Module):
         for conv in (self.g, getattr(self, "theta", None), getattr(self, "phi", None)):
             if conv is not None:
                 nn.init.normal_(conv.weight, std=0.01)
-                nn.init.zeros_(conv.bias)
+                nn.init.zeros_(conv.bias)  # type: ignore[arg-type]  # these convolutions have a bias
         nn.init.zeros_(self.out_bn.weight)  # the block starts as the identity
 
     def forward(self, x):

@@ -1,7 +1,7 @@
 from torch import nn
 
 
-class NormEvalMixin:
+class NormEvalMixin(nn.Module):
     """`norm_eval`: BatchNorm layers stay in eval mode (running statistics frozen) while the rest trains."""
 
     norm_eval = False

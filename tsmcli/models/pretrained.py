@@ -37,7 +37,7 @@ def resolve_pretrained(spec: str) -> str:
 
 
 def load_weights_file(path):
-    from ..checkpoint import safe_torch_load
+    from ..safe_load import safe_torch_load
 
     obj = safe_torch_load(path)
     if isinstance(obj, dict) and "state_dict" in obj:

@@ -2,7 +2,7 @@
 import torch
 from torch import nn
 
-from ..presets.schema import AVERAGE_CLIPS
+from .choices import AVERAGE_CLIPS
 
 
 class Recognizer(nn.Module):
@@ -10,12 +10,16 @@ class Recognizer(nn.Module):
 
     Training mode returns logits (N*V, K). Eval mode averages the V views of each video as
     `average_clips` says: 'prob' = probabilities then mean, 'score' = mean of logits, None = (N, V, K)
-    logits. Probabilities are a softmax, or for a multi-label model (data.multi_class) a sigmoid per class.
+    logits. Probabilities are a softmax, or for a multi-label model (data.multi_label) a sigmoid per class.
     Inputs may be uint8 when `normalize` (mean, std in 0..255 units) is set: normalisation then happens
     here, on the model's device (the gpu_normalize presets).
     """
 
-    def __init__(self, backbone, head, num_segments, average_clips="prob", normalize=None, multi_label=False):
+    exported = False  # runs in PyTorch (inference.ClipModel: runtime.exported's files say True)
+    kind = "whole"
+
+    def __init__(self, backbone, head, num_segments, average_clips="prob", normalize=None, multi_label=False,
+                 preset=None, labels=None):
         super().__init__()
         if average_clips not in AVERAGE_CLIPS:
             raise ValueError(f"average_clips must be one of {AVERAGE_CLIPS}, got {average_clips!r}")
@@ -23,14 +27,14 @@ class Recognizer(nn.Module):
         self.head = head
         self.num_segments = num_segments
         self.average_clips = average_clips
-        self.multi_label = multi_label
-        # What loading and the fast path tell the commands (set by tsmcli.api and models.fast.prepare_for_inference)
-        self.preset = None  # the resolved preset the model was built from
-        self.labels = None  # its class names, where known
-        self.checkpoint_format = None  # the format of the file its weights came from: "ours", "mmaction", "original"
-        self.fast = ""  # what the fast path did, e.g. "53 BatchNorms folded, channels-last"; "" on the plain path
+        self.multi_label = multi_label  # sigmoid per class (the preset's data.multi_label) instead of softmax
+        self.preset = preset  # the resolved preset the model was built from
+        self.labels = labels  # its class names, where known
+        self.checkpoint_format = None  # set by api.load_model: "ours", "mmaction" or "original"
+        # the inference fast path (prepare_for_inference)
+        self.fast_path = ""  # what it did, e.g. "53 BatchNorms folded, channels-last"; "" on the plain path
         self.channels_last = False
-        self.compute_dtype = None  # the backbone's dtype when models.fast made it bf16
+        self.compute_dtype = None  # the backbone's dtype when it was made bf16 or fp16
         if normalize is not None:
             self.register_buffer("mean", torch.tensor(normalize["mean"]).view(1, 3, 1, 1), persistent=False)
             self.register_buffer("std", torch.tensor(normalize["std"]).view(1, 3, 1, 1), persistent=False)
@@ -40,6 +44,36 @@ class Recognizer(nn.Module):
     @property
     def num_classes(self):
         return self.head.fc.out_features
+
+    @property
+    def device(self):
+        return next(self.parameters()).device
+
+    def describe(self):
+        name = (self.preset or {}).get("name") or "model"
+        return f"{name} (PyTorch{', ' + self.fast_path if self.fast_path else ''})"
+
+    def prepare_for_inference(self, fold_bn=True, channels_last=True, dtype=None):
+        """This model in eval mode on the inference fast path, in place (models/fast.py); fast_path says
+        what was done. A prepared model is for inference only: its BatchNorms are gone."""
+        from .fast import fold_batchnorm
+
+        self.eval()
+        done = []
+        if fold_bn:
+            done.append(f"{fold_batchnorm(self)} BatchNorms folded")
+        if channels_last:
+            for module in self.modules():  # the 2D convolutions (non-local blocks hold 3D ones)
+                if isinstance(module, nn.Conv2d):
+                    module.weight.data = module.weight.data.contiguous(memory_format=torch.channels_last)
+            self.channels_last = True
+            done.append("channels-last")
+        if dtype is not None and dtype != torch.float32:
+            self.backbone.to(dtype)
+            self.compute_dtype = dtype
+            done.append(f"{str(dtype).replace('torch.', '')} backbone")
+        self.fast_path = ", ".join(done)
+        return self
 
     def logits(self, x):
         """(N, V*T, 3, H, W) -> per-view logits (N, V, K)."""
@@ -66,7 +100,7 @@ class Recognizer(nn.Module):
         x = x.reshape((n * vt,) + x.shape[2:])
         if self.mean is not None:
             x = (x.float() - self.mean) / self.std
-        if self.channels_last:  # set by models.fast.prepare_for_inference
+        if self.channels_last:  # on the fast path
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 

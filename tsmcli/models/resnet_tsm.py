@@ -3,10 +3,10 @@ import torch
 import torchvision
 from torch import nn
 
-from ..presets.schema import RESNET_DEPTHS, SHIFT_PLACES
+from .choices import RESNET_DEPTHS, SHIFT_PLACES
+from .non_local import BlockWithNonLocal
 from .norm_eval import NormEvalMixin
 from .pretrained import check_pretrained
-from .non_local import BlockWithNonLocal
 from .shift import ShiftedBlock, ShiftedConv2d, temporal_max_pool
 from .shift_fusion import has_hooks, run_blocks
 

@@ -11,9 +11,10 @@ online model moves one fold, which `shift_div=16` reproduces in channel count), 
 moves as in the bidirectional shift, so a bidirectional checkpoint fine-tunes into an online model with
 that half of its shift unchanged.
 """
+from typing import Tuple, Union, cast
+
 import torch
 from torch import nn
-
 
 
 def _move(out, x, channels, later):
@@ -42,8 +43,8 @@ def _shift(x, num_segments, fold, backward=False, online=False):
 
 
 class _ShiftFunction(torch.autograd.Function):
-    # Autograd through the slice assignments above is ~2x slower than a shift; the gradient of a shift
-    # is simply the opposite shift.
+    # The gradient of a shift is simply the opposite shift: cheaper than autograd through the slice
+    # assignments above (docs/benchmarks.md, "Temporal shift overhead").
     @staticmethod
     def forward(ctx, x, num_segments, fold, online):
         ctx.num_segments, ctx.fold, ctx.online = num_segments, fold, online
@@ -101,8 +102,10 @@ class ShiftedConv2d(nn.Conv2d):
     """
 
     def __init__(self, conv: nn.Conv2d, num_segments: int, shift_div: int = 8, online: bool = False):
-        super().__init__(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
-                         padding=conv.padding, dilation=conv.dilation, groups=conv.groups,
+        pair = cast(Tuple[int, int], conv.kernel_size)  # a Conv2d's sizes are pairs
+        super().__init__(conv.in_channels, conv.out_channels, pair, stride=cast(Tuple[int, int], conv.stride),
+                         padding=cast(Union[str, Tuple[int, int]], conv.padding),
+                         dilation=cast(Tuple[int, int], conv.dilation), groups=conv.groups,
                          bias=conv.bias is not None, padding_mode=conv.padding_mode,
                          device=conv.weight.device, dtype=conv.weight.dtype)
         self.weight = conv.weight

@@ -4,10 +4,10 @@ import json
 import os
 from pathlib import Path
 
-from ..labels import label_map
-from ..errors import UserError
 from ..atomic import write_text
 from ..data.annotations import label_text
+from ..errors import UserError
+from ..labels import label_map
 from .media import process_videos
 
 

@@ -5,13 +5,13 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
+from ..atomic import write_text
 from ..errors import UserError
 from ..presets import SMALL_PRESET
 from ..presets.schema import MULTI_LABEL_METRICS
 from ..signals import deferred, die_with_parent, ending
 from ..video import VIDEO_SUFFIXES, MediaError, probe_video
 from .common import finish
-from ..atomic import write_text
 
 
 def _check(path, decoder="auto"):
@@ -32,7 +32,7 @@ def prepare_custom(root, videos_dir=None, val_ratio=0.2, train_list=None, val_li
     extending `base` for these classes and lists (write_preset).
     labels_csv: multi-label videos instead, from a CSV of `video path,label;label;...` (paths relative to
     videos_dir; classes in sorted name order); the lists then carry several labels a line and the preset
-    trains multi-label (data.multi_class).
+    trains multi-label (data.multi_label).
     frames / resize (e.g. 'short256'): also extract JPEG frames / write resized copies (media.py); the
     preset then reads the frames (or else the resized copies)."""
     base_file = _trainable_base(base)
@@ -117,7 +117,7 @@ def write_preset(root, base_file, name, num_classes, videos_dir, frames=None, re
               "description": f"{os.path.basename(root)}: {num_classes} classes of your own videos, on {extends}",
               "label_map": "label_map.txt", "model": {"num_classes": num_classes}, "data": data, "reference": []}
     if multi_label:
-        data["multi_class"] = True
+        data["multi_label"] = True
         preset["evaluation"] = {"metrics": list(MULTI_LABEL_METRICS)}
         preset["description"] = preset["description"].replace("classes", "labels (multi-label)")
     header = (f"# Written by `tsm prepare custom` for the videos in {videos_dir}; paths are relative to this file.\n"

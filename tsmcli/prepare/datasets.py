@@ -11,10 +11,9 @@ import os
 import re
 from pathlib import Path
 
+from ..atomic import write_text
 from ..errors import UserError
 from .common import check_class_order, finish, write_outputs
-from ..atomic import write_text
-
 
 MISSING_LIMIT = 0.5  # share of a split's listed videos that may be absent (Kinetics always misses some)
 

@@ -1,9 +1,9 @@
 """Turning a prepared video list into frame folders or resized videos, and the lists that go with them."""
 import os
 
-from .extract import Job, extract_frames, parse_size, resize_video, run_jobs
 from ..atomic import write_text
 from ..data.annotations import label_text
+from .extract import Job, extract_frames, parse_size, resize_video, run_jobs
 
 
 def parse_shard(text):

@@ -9,9 +9,9 @@ import os
 
 import numpy as np
 
-from .common import finish
 from ..video import write_video
 from ..video.synthetic import CLASSES, FRAMES, MULTI_LABEL_CLASSES, render, render_pair
+from .common import finish
 
 __all__ = ["CLASSES", "FRAMES", "MULTI_LABEL_CLASSES", "prepare_toy", "render", "render_pair"]
 

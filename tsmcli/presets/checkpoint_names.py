@@ -2,15 +2,15 @@
 or an original TSM checkpoint's name."""
 import json
 import re
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from .listing import builtin_presets
 from . import store
+from .listing import builtin_presets
 
 
-@lru_cache(maxsize=None)
+@cache
 def zoo_checkpoints():
     """The model zoo's published checkpoints: file name -> {"url", "config"} (from mmaction2's metafile,
     see tools/make_zoo_checkpoints.py)."""

@@ -1,7 +1,7 @@
 """`tsm presets import CONFIG.py`: a mmaction2 0.x TSM config as a preset YAML that extends the
 built-in preset nearest to it and sets only what differs."""
 import os
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from ..atomic import write_text
@@ -53,7 +53,7 @@ def preset_from_config_file(path):
     return preset, ignored, files
 
 
-@lru_cache(maxsize=None)
+@cache
 def _builtin_recipes():
     from . import load_preset, preset_names
 

@@ -1,6 +1,6 @@
 """The catalogue of built-in presets (`tsm presets list`)."""
 import copy
-from functools import lru_cache
+from functools import cache
 
 from .resolve import load_preset
 from .store import preset_names, preset_root
@@ -8,7 +8,7 @@ from .store import preset_names, preset_root
 DATASET_ORDER = ["kinetics400", "diving48", "sthv1", "sthv2", "jester", "hmdb51", "ucf101"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _builtin_presets(root):
     return tuple(load_preset(name) for name in preset_names())
 

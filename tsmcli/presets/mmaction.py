@@ -97,7 +97,7 @@ def preset_from_mmaction(cfg):
         "filename_tmpl": train.get("filename_tmpl", "img_{:05}.jpg"),
         "start_index": train.get("start_index"),
         "with_offset": train.get("with_offset", False),
-        "multi_class": train.get("multi_class", False),
+        "multi_label": train.get("multi_class", False),
         "videos_per_gpu": data["videos_per_gpu"],
         "workers_per_gpu": data["workers_per_gpu"],
         "val_videos_per_gpu": (data.get("val_dataloader") or {}).get("videos_per_gpu"),

@@ -5,8 +5,8 @@ import re
 import yaml
 
 from ..errors import UserError
+from .renamed import current_key
 from .schema import SCHEMA, Section, suggest_key
-
 
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
@@ -30,6 +30,7 @@ def apply_overrides(cfg, overrides):
     cfg = copy.deepcopy(cfg)
     for text in overrides or ():
         key, value = parse_override(text) if isinstance(text, str) else text
+        key = current_key(key, "--set")
         node, schema = cfg, SCHEMA
         parts = key.split(".")
         for i, part in enumerate(parts):

@@ -2,13 +2,14 @@
 `--set` overrides applied, and the result validated against schema.SCHEMA."""
 import copy
 import os
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
 from ..errors import UserError
 from .mmaction import REFERENCE_GPUS
 from .overrides import apply_overrides
+from .renamed import upgrade
 from .schema import SCHEMA, validate
 from .store import find_preset_file, identity, is_builtin, read_yaml, stem
 
@@ -27,7 +28,7 @@ def deep_merge(base, update):
 def _load_chain(path, seen=()):
     if identity(path) in seen:
         raise UserError(f"{path}: 'extends' forms a cycle")
-    raw = read_yaml(path)
+    raw = upgrade(read_yaml(path), str(path))
     if not is_builtin(path):
         raw = _paths_relative_to(raw, Path(path).resolve().parent)
     parent = raw.pop("extends", None)
@@ -85,7 +86,7 @@ def _fix_reference_batch(cfg, raw):
 def load_preset(name, overrides=()):
     """Resolve a preset (name, alias or YAML path) with `key=value` overrides applied, validated."""
     path = find_preset_file(name)
-    raw = read_yaml(path)
+    raw = upgrade(read_yaml(path), str(path))
     validate_partial(raw, str(path))
     cfg = _load_chain(path)
     # A user file extending a preset is not that preset: its name and aliases are its own.
@@ -101,11 +102,11 @@ def load_preset(name, overrides=()):
 def resolve_preset(preset, overrides=()):
     """A preset given as a name, alias, YAML path or an already resolved dict, with overrides applied."""
     if isinstance(preset, dict):  # e.g. a checkpoint's: keys added since it was written take the base's default
-        return apply_overrides(deep_merge(base_defaults(), preset), overrides)
+        return apply_overrides(deep_merge(base_defaults(), upgrade(preset, "a preset written before")), overrides)
     return load_preset(preset, overrides)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _base_defaults():
     return read_yaml(resources.files("tsmcli.presets") / "configs" / "_base" / "tsm.yaml")
 

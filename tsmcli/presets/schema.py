@@ -6,16 +6,8 @@ import difflib
 import numbers
 
 from ..errors import UserError
+from ..models.choices import AVERAGE_CLIPS, BACKBONES, NON_LOCAL_MODES, RESNET_DEPTHS, SHIFT_MODES, SHIFT_PLACES
 from ..video.reader import DECODERS
-
-
-# The values of the model keys that the code acts on, declared here once: models/ and streaming/ read them.
-BACKBONES = ("resnet", "mobilenetv2")
-RESNET_DEPTHS = (18, 34, 50, 101, 152)
-SHIFT_PLACES = ("blockres", "block")  # shift the residual branch's first conv, or the block's input
-SHIFT_MODES = ("bidirectional", "online")  # online: causal, both folds from the previous frame
-NON_LOCAL_MODES = ("embedded_gaussian", "gaussian", "dot_product")
-AVERAGE_CLIPS = ("prob", "score", None)  # how eval mode averages a video's views; None: per view
 
 
 class Field:
@@ -204,7 +196,7 @@ SCHEMA = Section({
         "filename_tmpl": STR,
         "start_index": Field(int, type(None)),
         "with_offset": BOOL,
-        "multi_class": BOOL,
+        "multi_label": BOOL,
         "videos_per_gpu": POS_INT,
         "workers_per_gpu": NON_NEG_INT,
         "val_videos_per_gpu": Field(int, type(None), check=lambda v: v is None or v > 0, hint="must be > 0"),

@@ -8,7 +8,7 @@ zipfile.Path in a zip): code here uses only what both have (`/`, name, read_text
 """
 import difflib
 import os
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -81,7 +81,7 @@ def read_yaml(path):
     return data
 
 
-@lru_cache(maxsize=None)
+@cache
 def index():
     """name or alias -> preset file, for the built-in presets."""
     names = {}

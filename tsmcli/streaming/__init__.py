@@ -1,6 +1,7 @@
 """Streaming recognition: class probabilities as frames arrive, from a file, a camera or a pipe.
 
-    for result in tsmcli.stream(model, "clip.mp4"):          # or a camera, "-", an iterable of frames
+    predictor = tsmcli.load_predictor("best.pth")
+    for result in tsmcli.stream(predictor, "clip.mp4"):      # or a camera, "-", an iterable of frames
         print(result.time, result.top[0])
 
 Two modes. `incremental` steps an online model (model.shift_mode: online) one frame at a time with a
@@ -19,15 +20,11 @@ import time as clock
 from dataclasses import dataclass
 from typing import List, Tuple
 
-import numpy as np
 import torch
 
-from ..data.transforms import Clip
-from ..data.pipeline import STEP_TYPES
 from ..errors import UserError
-from ..labels import names_or_indices
-from ..models.recognizer import probabilities, top_classes
-from ..data.schemes import scheme_pipeline
+from ..inference import ClipModel, Predictor
+from ..models.recognizer import probabilities
 from .incremental import IncrementalStream, StreamStep, check_streamable, per_frame_logits
 from .sources import open_source
 from .window import WindowStream
@@ -39,7 +36,7 @@ CLIP_SECONDS = {"kinetics400": 10.0, "sthv1": 4.0, "sthv2": 4.0, "jester": 3.0, 
 DEFAULT_CLIP_SECONDS = 5.0
 REFERENCE_FPS = 30.0  # the frame rate dense sampling intervals are written for (Kinetics)
 
-__all__ = ["stream", "Streamer", "frames_of", "FramePreprocessor", "resolve_mode", "StreamResult", "IncrementalStream", "WindowStream", "StreamStep", "frame_spacing",
+__all__ = ["stream", "Streamer", "frames_of", "resolve_mode", "StreamResult", "IncrementalStream", "WindowStream", "StreamStep", "frame_spacing",
            "per_frame_logits", "open_source", "MODES"]
 
 
@@ -63,15 +60,14 @@ def frame_spacing(preset, fps):
     return max(1, round(seconds * fps / preset["model"]["num_segments"]))
 
 
-def resolve_mode(model, mode):
+def resolve_mode(model: ClipModel, mode):
     if mode not in MODES:
         raise UserError(f"--mode {mode}: use one of {', '.join(MODES)}")
-    kind = getattr(model, "kind", None)  # an exported file: what it holds decides
-    if kind is not None:
-        possible = "incremental" if kind == "stream_step" else "window"
+    if model.exported:  # what the file holds decides
+        possible = "incremental" if model.kind == "stream_step" else "window"
         if mode not in ("auto", possible):
             raise UserError(f"--mode {mode}: {model.path} holds " + (
-                "a streaming step, which runs in incremental mode" if kind == "stream_step" else
+                "a streaming step, which runs in incremental mode" if model.kind == "stream_step" else
                 "the whole model, which streams in window mode; for incremental mode export the streaming step "
                 "(tsm export CKPT --stream) or give the checkpoint with --backend"))
         return possible
@@ -86,40 +82,29 @@ def resolve_mode(model, mode):
     return mode
 
 
-class FramePreprocessor:
-    """The spatial steps of the preset's validation pipeline (resize, centre crop, normalise) for one frame."""
-
-    def __init__(self, preset):
-        steps = scheme_pipeline(preset["data"], "efficient")[1:]
-        self.transforms = [STEP_TYPES[s["type"]](**{k: v for k, v in s.items() if k != "type"}) for s in steps]
-
-    def __call__(self, frame):
-        clip = Clip(torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None], None, {})
-        for transform in self.transforms:
-            clip = transform(clip, None)
-        return clip.imgs  # (1, 3, h, w)
-
-
 class Streamer:
-    """Feeds source frames to a model in one of the MODES; `feed(index, time, frame)` returns a
-    StreamResult on the frames it steps on, else None."""
+    """Feeds source frames to a predictor's model in one of the MODES; `feed(index, time, frame)` returns a
+    StreamResult on the frames it steps on, else None. Frames are prepared by predictor.frame_transform and
+    run under the predictor's precision."""
 
-    def __init__(self, model, mode="auto", every=None, average=None, top=5, realtime=False, window_every=1,
-                 fps=30.0, device=None, amp=None, threshold=0.5):
+    def __init__(self, predictor: Predictor, mode="auto", every=None, average=None, top=5, realtime=False,
+                 window_every=1, fps=30.0, threshold=0.5):
+        model = predictor.model
+        self.predictor = predictor
         self.mode = resolve_mode(model, mode)
         self.fps, self.top, self.realtime = fps, top, realtime
-        self.multi_label, self.threshold = getattr(model, "multi_label", False), threshold
-        self.every = every or frame_spacing(model.preset, fps)
-        if getattr(model, "kind", None) == "stream_step":
+        self.multi_label, self.threshold = predictor.multi_label, threshold
+        self.every = every or frame_spacing(predictor.preset, fps)
+        if model.kind == "stream_step":
             self.runner = model.stream()
         else:
             self.runner = IncrementalStream(model) if self.mode == "incremental" else WindowStream(model, window_every)
         self.average = average or (model.num_segments if self.mode == "incremental" else 1)
-        self.preprocess = FramePreprocessor(model.preset)
-        self.device = torch.device(device) if device else getattr(model, "device", None) or next(model.parameters()).device
-        self.labels = names_or_indices(model)
+        self.preprocess = predictor.frame_transform
+        self.device = predictor.device
+        self.labels = predictor.labels
         self.recent, self.steps, self.dropped, self.since, self.start = [], 0, 0, self.every, None
-        self.amp = amp  # an autocast dtype (bf16 on CPUs with AVX512-BF16 / AMX, fp16 on GPUs) or None
+        self.amp = predictor.dtype  # an autocast dtype (bf16 on CPUs with AVX512-BF16 / AMX, fp16 on GPUs) or None
 
     def feed(self, index, time, frame):
         if self.start is None:
@@ -143,8 +128,7 @@ class Streamer:
         self.recent = (self.recent + [output[0].float().cpu()])[-self.average:]
         mean = probabilities(torch.stack(self.recent).mean(0), self.multi_label)
         self.steps += 1
-        best = top_classes(mean, self.top, self.threshold if self.multi_label else None)
-        return StreamResult(self.steps, index, float(time), mean, [(i, self.labels[i], float(mean[i])) for i in best],
+        return StreamResult(self.steps, index, float(time), mean, self.predictor.top(mean, self.top, self.threshold),
                             latency, self.dropped)
 
 
@@ -157,12 +141,15 @@ def frames_of(source, fps=None, size=None, decoder="auto"):
     return fps, ((i / fps, frame) for i, frame in enumerate(source))
 
 
-def stream(model, source, fps=None, size=None, **options):
+def stream(predictor, source, fps=None, size=None, **options):
     """Yield a StreamResult per step over `source`: a path (video file, frame folder, /dev/videoN, '-'),
-    or any iterable of uint8 (H, W, 3) frames (at `fps`, default 30). options: those of Streamer
-    (mode, every, average, top, realtime, window_every, device)."""
-    fps, frames = frames_of(source, fps, size, model.preset["data"]["decoder"])
-    streamer = Streamer(model, fps=fps, **options)
+    or any iterable of uint8 (H, W, 3) frames (at `fps`, default 30). predictor: a Predictor
+    (tsmcli.load_predictor), or a model, run as it is. options: those of Streamer (mode, every, average,
+    top, realtime, window_every, threshold)."""
+    if not isinstance(predictor, Predictor):
+        predictor = Predictor(predictor)
+    fps, frames = frames_of(source, fps, size, predictor.preset["data"]["decoder"])
+    streamer = Streamer(predictor, fps=fps, **options)
     for index, (time, frame) in enumerate(frames):
         result = streamer.feed(index, time, frame)
         if result is not None:

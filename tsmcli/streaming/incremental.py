@@ -14,7 +14,6 @@ from torch import nn
 from ..errors import UserError
 from ..models.shift import ShiftedConv2d, TemporalShift
 
-
 WINDOW_MODE = "use --mode window (exact, re-runs the window)"
 
 

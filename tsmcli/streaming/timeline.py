@@ -1,16 +1,19 @@
 """A label timeline of a long video: the model on consecutive windows of T frames (at the stream's
 frame spacing), and the runs of windows with the same top-1 label merged into segments."""
+from ..inference import Predictor
 from . import Streamer, frames_of
 
 
-def timeline(model, video, every=None, top=5, fps=None, threshold=0.5):
+def timeline(predictor, video, every=None, top=5, fps=None, threshold=0.5):
     """-> {"fps", "every", "windows": [{"start", "end", "top": [{"index", "label", "prob"}]}],
     "segments": [{"start", "end", "label", "index", "score"}]}; times in seconds, score = the label's mean
-    probability over the segment's windows. A multi-label model's windows list the classes at or above
+    probability over the segment's windows (predictor: an inference.Predictor, or a model, run as it is). A multi-label model's windows list the classes at or above
     `threshold`; its segments follow the most probable class."""
-    source_fps, frames = frames_of(video, fps, decoder=model.preset["data"]["decoder"])
-    frames_per_window = model.num_segments
-    streamer = Streamer(model, mode="window", every=every, top=top, window_every=frames_per_window, fps=source_fps,
+    if not isinstance(predictor, Predictor):
+        predictor = Predictor(predictor)
+    source_fps, frames = frames_of(video, fps, decoder=predictor.preset["data"]["decoder"])
+    frames_per_window = predictor.num_segments
+    streamer = Streamer(predictor, mode="window", every=every, top=top, window_every=frames_per_window, fps=source_fps,
                         threshold=threshold)
     span = (frames_per_window - 1) * streamer.every / source_fps  # first to last frame of a window
     windows = []

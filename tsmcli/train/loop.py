@@ -11,15 +11,17 @@ import logging
 import signal
 import time
 from dataclasses import replace
+from typing import Any, Dict
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
 from ..data import blend_batch, workers_stopped_after
-from ..evaluate import compute_metrics, score_videos
+from ..errors import UserError
 from ..launch import run_workers
 from ..metrics import top1_hits
+from ..scoring import compute_metrics, score_videos
 from .options import TrainOptions
 from .run import resume_progress, save_best, save_epoch_end, save_state, set_up_run
 from .runtime import StopRequest
@@ -38,7 +40,7 @@ def train(cfg, work_dir, options=None, echo=print, **fields):
     run = set_up_run(cfg, work_dir, options, echo)
     progress = resume_progress(run)
     epochs = cfg["schedule"]["epochs"]
-    metrics = {}
+    metrics: Dict[str, Any] = {}
     with run.log, StopRequest() as stop, workers_stopped_after(run.train_loader, run.val_loader):
         for epoch in range(progress.epoch, epochs):
             first = progress.iteration if epoch == progress.epoch else 0
@@ -149,7 +151,7 @@ def _log_step(run, epoch, i, lr, loss, logits, labels, data_time, step_time):
 
 def validate(run, epoch, last):
     """The preset's validation metrics after `epoch` (1-based), logged and drawn into the curves."""
-    metrics = evaluate(run.model, run.val_loader, run.device, run.cfg["evaluation"]["metrics"], run.world)
+    metrics = validation_metrics(run.model, run.val_loader, run.device, run.cfg["evaluation"]["metrics"], run.world)
     report_unreadable(run, metrics["failed"])
     scores = {k: v for k, v in metrics.items() if k not in ("videos", "failed")}
     run.log.record(mode="val", epoch=epoch, **scores, videos=metrics["videos"], failed=len(metrics["failed"]))
@@ -160,11 +162,17 @@ def validate(run, epoch, last):
     return metrics
 
 
-def evaluate(model, loader, device, metric_names, world=1):
-    """The metrics evaluation.metrics names, of the eval-mode model over the loader (failed items count,
-    as wrong predictions on blank frames, and are reported), over all processes' shares."""
+def validation_metrics(model, loader, device, metric_names, world=1):
+    """The metrics evaluation.metrics names, of the eval-mode model (a Recognizer, or DDP around one) over the
+    loader (failed items count, as wrong predictions on blank frames, and are reported), over all
+    processes' shares."""
+    recognizer = model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
+    if recognizer.average_clips is None:
+        raise UserError("model.average_clips: null returns per-view scores, which validation cannot rank; set "
+                        "model.average_clips=prob (or score)")
     model.eval()
-    scores, labels, metas = score_videos(model, loader, device, world)
+    scores, labels, metas = score_videos(lambda clips: model(clips.to(device)).float().cpu(), loader,
+                                         recognizer.num_classes, world)
     return {**compute_metrics(scores, labels, metric_names), "videos": len(labels),
             "failed": [m["failures"][0] for m in metas if m["failed"]]}
 

@@ -1,5 +1,5 @@
 """The training loss of a preset: cross-entropy for single-label data (soft targets under mixup/cutmix),
-binary cross-entropy with logits for multi-label data (data.multi_class), each scaled by
+binary cross-entropy with logits for multi-label data (data.multi_label), each scaled by
 model.loss_weight, as mmaction2 0.x's heads compute them."""
 import torch.nn.functional as F
 

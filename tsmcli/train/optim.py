@@ -1,4 +1,6 @@
 """TSM's optimizer recipe: SGD with mmaction2 0.x's TSM parameter groups, and the linear scaling rule."""
+from typing import List
+
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -11,7 +13,11 @@ def param_groups(model, lr, weight_decay, fc_lr5=True):
     """First conv weight x1 (bias x2, no decay); other conv/linear weights x1, their biases x2 without
     decay; norm parameters x1 without decay; the classifier (last Linear) weight x5 and bias x10 (no
     decay) when fc_lr5. Each group carries `lr_mult` so schedules can rescale it."""
-    first_w, first_b, weights, biases, norms = [], [], [], [], []
+    first_w: List[torch.Tensor] = []
+    first_b: List[torch.Tensor] = []
+    weights: List[torch.Tensor] = []
+    biases: List[torch.Tensor] = []
+    norms: List[torch.Tensor] = []
     convs = 0
     for m in model.modules():
         params = [p for p in m.parameters(recurse=False) if p.requires_grad]

@@ -65,7 +65,7 @@ class Run:
 
 def set_up_run(cfg, work_dir, options, echo=print):
     """Join the process group (if any), seed, and build the data, model, optimizer and logs of a run;
-    writes config.yaml, and copies init_from's backbone in unless resuming."""
+    writes config.yaml, and copies load_from's backbone in unless resuming."""
     world, rank, device = join_process_group(options.device)
     autocast_dtype = amp_dtype(options.amp, device)  # a bad --amp for this device fails before any data is read
     work_dir = Path(work_dir)
@@ -81,14 +81,13 @@ def set_up_run(cfg, work_dir, options, echo=print):
     train_loader = build_loader(train_set, batch, workers, seed=seed, sampler=sampler)
     val_loader = build_loader(every_nth(val_set, world, rank), data_cfg["val_videos_per_gpu"] or batch, workers,
                               shuffle=False)
-    multi_label = data_cfg["multi_class"]
-    model = build_recognizer(cfg["model"], load_pretrained=options.init_from is None, multi_label=multi_label)
+    model = build_recognizer(cfg, load_pretrained=options.load_from is None)
     # opened once the data is found (a missing list is the usual failure), closed by train()'s `with`
     log = Logger(work_dir, bar.print if bar.enabled else echo, enabled=rank == 0)
     if rank == 0:
         write_text(work_dir / "config.yaml", dump_preset(cfg))
-    if options.init_from and not options.resume:
-        init_from_checkpoint(model, options.init_from, log)
+    if options.load_from and not options.resume:
+        start_from_checkpoint(model, options.load_from, log)
     if options.sync_bn and world > 1:
         model = convert_sync_batchnorm(model, device)
     model = model.to(device, memory_format=torch.channels_last if options.channels_last else torch.preserve_format)
@@ -100,7 +99,7 @@ def set_up_run(cfg, work_dir, options, echo=print):
                                                         device_ids=[device.index] if device.type == "cuda" else None)
     return Run(cfg=cfg, options=options, work_dir=work_dir, world=world, rank=rank, device=device, model=model,
                net=net, optimizer=optimizer, scaler=torch.amp.GradScaler("cuda", enabled=options.amp == "fp16"),
-               loss_of=training_loss(cfg["model"], multi_label), train_set=train_set, sampler=sampler,
+               loss_of=training_loss(cfg["model"], model.multi_label), train_set=train_set, sampler=sampler,
                train_loader=train_loader, val_loader=val_loader, base_lr=base_lr,
                iters=-(-len(sampler.inner) // batch), log=log, bar=bar, autocast_dtype=autocast_dtype,
                class_names=_labels(cfg))
@@ -125,7 +124,8 @@ def resume_progress(run):
     run.optimizer.load_state_dict(state["optimizer"])
     if state.get("scaler"):
         run.scaler.load_state_dict(state["scaler"])
-    progress = Progress(state["epoch"], state.get("iteration", 0), state.get("best_top1", -1.0), state.get("torch_rng"))
+    best = state.get("best_score", state.get("best_top1", -1.0))  # best_top1: checkpoints before the rename
+    progress = Progress(state["epoch"], state.get("iteration", 0), best, state.get("torch_rng"))
     run.log.line(f"resumed from {path} at epoch {progress.epoch + 1}, iteration {progress.iteration}")
     return progress
 
@@ -135,7 +135,7 @@ def save_state(run, name, progress, **extra):
     if run.main:
         save_checkpoint(run.work_dir / name, run.model, run.cfg, labels=run.class_names, epoch=progress.epoch,
                         iteration=progress.iteration, optimizer=run.optimizer.state_dict(),
-                        scaler=run.scaler.state_dict(), best_top1=progress.best, **extra)
+                        scaler=run.scaler.state_dict(), best_score=progress.best, **extra)
 
 
 def save_epoch_end(run, progress, last):
@@ -151,10 +151,10 @@ def save_best(run, progress):
     """best.pth: the weights (no optimizer state) after the epoch with the best validation score."""
     if run.main:
         save_checkpoint(run.work_dir / "best.pth", run.model, run.cfg, labels=run.class_names, epoch=progress.epoch,
-                        best_top1=progress.best)
+                        best_score=progress.best)
 
 
-def init_from_checkpoint(model, path, log):
+def start_from_checkpoint(model, path, log):
     """Finetuning: copy every tensor of the checkpoint (ours, mmaction2 or original format) whose name
     and shape fit the model, except the classifier, which starts anew for the new classes."""
     state = read_checkpoint(path)["state_dict"]

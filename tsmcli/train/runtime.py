@@ -7,6 +7,7 @@ import random
 import signal
 import time
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -47,7 +48,7 @@ class StopRequest:
     def __init__(self):
         self.signum = 0  # the signal received, 0 while none
         self._previous = {}
-        self._vote_group = None
+        self._vote_group: Any = None  # a process group, made on the first vote
 
     def __enter__(self):
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -80,7 +81,7 @@ class EpochBar:
     """A rich progress bar with ETA per epoch on an interactive terminal; nothing otherwise (CI, logs)."""
 
     def __init__(self, enabled):
-        self.enabled, self.progress, self.task = enabled, None, None
+        self.enabled, self.progress, self.task = enabled, cast(Any, None), cast(Any, None)
         if enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -108,7 +109,7 @@ class EpochBar:
             self.progress.stop()
 
 
-CURVES_EVERY_S = 30  # a drawing takes ~0.5 s: short epochs would spend much of their time on it
+CURVES_EVERY_S = 30  # a drawing takes a good part of a second: short epochs would spend much of their time on it
 
 
 class Logger:

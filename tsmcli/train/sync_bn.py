@@ -45,6 +45,8 @@ class ProcessBatchNorm(_BatchNorm):
         mean = (sums[1:] / count).view(shape)
         var = _SumOverProcesses.apply(((xf - mean) ** 2).sum(dims)) / count
         if self.track_running_stats:
+            assert self.running_mean is not None and self.running_var is not None
+            assert self.num_batches_tracked is not None
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
                 momentum = 1.0 / self.num_batches_tracked.item() if self.momentum is None else self.momentum

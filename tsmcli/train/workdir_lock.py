@@ -20,7 +20,7 @@ class WorkDirBusy(UserError):
 
 
 def _try_lock(f):
-    if os.name == "nt":
+    if sys.platform == "win32":
         import msvcrt
 
         try:

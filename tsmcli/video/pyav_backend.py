@@ -1,7 +1,7 @@
 """PyAV (FFmpeg inside its wheels, for every platform): random access planned from the packet index.
 
 On open nothing is decoded. The first len() or get() reads every packet of the video stream once
-(demuxing only: ~1 ms for a 10 s clip), which gives the frame count, each frame's presentation order
+(demuxing only, a small part of one decode), which gives the frame count, each frame's presentation order
 and the keyframes. get() then decodes each wanted frame from the last keyframe before it, continuing
 forward instead of seeking when that is closer, and tells the decoder to skip non-reference frames
 nobody asked for (they can change no other frame). Only the wanted frames are converted to RGB, with
@@ -35,7 +35,6 @@ class PyAVReader(VideoReader):
 
     def __init__(self, path, threads=1):
         import av
-
         from av.video.reformatter import VideoReformatter
 
         self.path, self._av, self._threads = path, av, threads

@@ -8,7 +8,7 @@ import torch
 
 from .reader import MediaError, first_line
 
-try:  # libjpeg-turbo, batched: 1.3x Pillow's speed with identical pixels (benchmarks/video_decoding.py)
+try:  # libjpeg-turbo, batched: faster than Pillow, identical pixels (docs/benchmarks.md, "Video decoders")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         from torchvision.io import ImageReadMode, decode_jpeg
@@ -38,7 +38,7 @@ def read_rawframes(directory, filename_tmpl, indices):
     shapes = {tuple(img.shape) for img in images}
     if len(shapes) != 1:
         raise MediaError(directory, f"frames have different sizes {sorted(shapes)}")
-    # (N, H, W, 3) storage seen as (N, 3, H, W), as decord's frames are: resizing is ~2x faster so
+    # (N, H, W, 3) storage seen as (N, 3, H, W), as decord's frames are: resizing is faster so
     _, h, w = images[0].shape
     frames = torch.empty((len(inverse), h, w, 3), dtype=torch.uint8)
     for position, which in enumerate(inverse.reshape(-1).tolist()):

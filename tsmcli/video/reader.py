@@ -6,7 +6,8 @@
     for time, frame in reader.frames(): ...   # every frame in order, uint8 (H, W, 3)
 
 Frames come back as uint8 tensors (T, 3, H, W) whose memory is (T, H, W, 3) (channels-last): that is how
-decoders produce them, and torch's uint8 bilinear resize is ~2x faster on it.
+decoders produce them, and torch's uint8 bilinear resize is faster on it (docs/benchmarks.md, "Video
+decoders").
 """
 import functools
 import importlib
@@ -81,7 +82,7 @@ def as_clip(frames_hwc):
     return torch.from_numpy(np.ascontiguousarray(frames_hwc)).permute(0, 3, 1, 2)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _backend(name):
     """The backend module, or the reason it cannot be used (a string)."""
     try:

@@ -17,7 +17,7 @@ MULTI_LABEL_CLASSES = ["square moving left", "square moving right", "circle movi
 
 FRAMES = 17  # with 8 segments the test sampler takes frames 1, 3, ..., 15 of 17, a set that time reversal
 # maps onto itself; of 16 frames it takes 1, 3, ..., 15, whose reversal is 0, 2, ..., 14: the sampled shape
-# positions then differ between a class and its reversal, and a model without the shift learnt that (61 %)
+# positions then differ between a class and its reversal, and a model without the shift learnt that
 
 
 def render(label, rng, size=64, frames=FRAMES):

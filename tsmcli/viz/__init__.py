@@ -23,7 +23,7 @@ def pyplot():
 
 def figure(**options):
     """A matplotlib Figure outside pyplot (no backend, no global figure list): what the training loop
-    draws with, since importing pyplot alone costs ~0.4 s."""
+    draws with, since importing pyplot alone takes a noticeable part of a second."""
     _matplotlib()
     from matplotlib.figure import Figure
 

@@ -5,32 +5,29 @@ import math
 import numpy as np
 import torch
 
-from ..data.pipeline import read_clip
-from ..data.transforms import Clip, Normalize
 from ..errors import UserError
-from ..labels import names_or_indices
-from ..data.schemes import scheme_pipeline
+from ..inference import Predictor
 from . import pyplot, save
 from .gradcam import default_layer, grad_cam
 
 OVERLAY_ALPHA = 0.45
 
 
-def explain_video(model, path, target=None, layer=None):
+def explain_video(predictor, path, target=None, layer=None):
     """-> {"frames": uint8 (T, H, W, 3) as the model saw them (one view: the centre crop of one clip),
-    "maps": (T, H, W) in [0, 1], "index", "label", "prob", "layer", "frame_inds"}."""
-    steps = scheme_pipeline(model.preset["data"], "efficient")
-    normalize = [s for s in steps if s["type"] == "Normalize"]
-    clip = read_clip(str(path), [s for s in steps if s["type"] != "Normalize"], model.preset["data"]["filename_tmpl"],
-                     decoder=model.preset["data"]["decoder"])
+    "maps": (T, H, W) in [0, 1], "index", "label", "prob", "layer", "frame_inds"}. predictor: an
+    inference.Predictor of a PyTorch model (gradients flow through it), or the model, run as it is."""
+    if not isinstance(predictor, Predictor):
+        predictor = Predictor(predictor)
+    model = predictor.model
+    if model.exported:
+        raise UserError(f"{model.describe()}: Grad-CAM needs the model's gradients; explain the checkpoint")
+    transform = predictor.clip_transform("efficient", normalize=False)
+    clip = transform(path)
     frames = clip.imgs  # uint8 (T, 3, H, W)
-    x = frames
-    if normalize:
-        params = {k: v for k, v in normalize[0].items() if k != "type"}
-        x = Normalize(**params)(Clip(frames, None, {}), None).imgs
-    device = next(model.parameters()).device
-    maps, index, prob = grad_cam(model, x[None].to(device), _class_index(model, target), layer)
-    labels = names_or_indices(model)
+    maps, index, prob = grad_cam(model, transform.normalize(frames)[None].to(predictor.device),
+                                 _class_index(model, target), layer)
+    labels = predictor.labels
     return {"frames": frames.permute(0, 2, 3, 1).contiguous().numpy(), "maps": maps.numpy(), "index": index,
             "label": labels[index], "prob": prob, "layer": layer or default_layer(model),
             "frame_inds": clip.meta["frame_inds"]}

@@ -1,6 +1,6 @@
-"""An exported file used where a checkpoint is: `tsm predict`, `test`, `stream` and `benchmark model`
-run it through the same code as a PyTorch Recognizer. Everything they need (preset, class names, the
-view layout) comes from the file's metadata.
+"""An exported file behind the interface of a PyTorch Recognizer (inference.ClipModel), so that the
+inference home runs either. Everything it needs (preset, class names, the view layout) comes from the
+file's metadata.
 
     model = open_exported("mine.xml")      # or .onnx
     probs = model(clip)                    # (N, V*T, 3, H, W) -> (N, K), views averaged as the preset says
@@ -10,8 +10,8 @@ import copy
 import numpy as np
 import torch
 
-from ..models.recognizer import probabilities
 from ..errors import UserError
+from ..models.recognizer import probabilities
 from .engines import open_engine
 
 
@@ -23,16 +23,9 @@ def open_exported(path, threads=None, precision=None):
     return (ExportedStep if kind == "stream_step" else ExportedModel)(path, engine)
 
 
-def give_cores_to_engine(model):
-    """For the commands (a process-wide setting): with an exported model, PyTorch only preprocesses, and
-    its OpenMP threads, spinning after each small op, take the cores from the engine's. benchmarks/
-    deployment.py times the exported steps so, as `tsm stream` runs them."""
-    if getattr(model, "exported", False):
-        torch.set_num_threads(1)
-
-
 class _Exported:
     exported = True
+    kind = "whole"
 
     def __init__(self, path, engine):
         from ..presets import resolve_preset
@@ -47,7 +40,7 @@ class _Exported:
         self.num_classes = self.preset["model"]["num_classes"]
         self.num_segments = self.preset["model"]["num_segments"]
         self.average_clips = self.preset["model"]["average_clips"]
-        self.multi_label = self.preset["data"]["multi_class"]
+        self.multi_label = self.preset["data"]["multi_label"]
         self.precision = getattr(engine, "precision", meta.get("precision", "fp32"))
         self.backend = engine.backend
         self.device = torch.device("cpu")

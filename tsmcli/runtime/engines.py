@@ -14,6 +14,26 @@ SUFFIX_BACKEND = {".onnx": "onnxruntime", ".xml": "openvino"}
 OPENVINO_HINT = {"fp32": "f32", "bf16": "bf16", "int8": "bf16"}
 
 
+def onnx_modules():
+    """(onnx, onnxruntime), or a UserError naming the extra."""
+    try:
+        import onnx
+        import onnxruntime
+    except ImportError:
+        raise UserError("export needs onnx and onnxruntime: pip install 'tsm[deploy]'") from None
+    return onnx, onnxruntime
+
+
+def session(path, threads=None):
+    """An onnxruntime CPU session (threads: intra-op threads, e.g. torch's, for timing side by side)."""
+    _, ort = onnx_modules()
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 def openvino_module():
     try:
         import openvino
@@ -32,8 +52,6 @@ def read_metadata(path):
     if not path.is_file():
         raise UserError(f"{path} does not exist")
     if path.suffix.lower() == ".onnx":
-        from . import onnx_modules
-
         onnx, _ = onnx_modules()
         props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
         text = props.get("tsm")
@@ -49,8 +67,6 @@ class OnnxRuntimeEngine:
     backend = "onnxruntime"
 
     def __init__(self, path, threads=None, metadata=None):
-        from . import session
-
         self.session = session(path, threads)
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.metadata = metadata if metadata is not None else read_metadata(path)
