@@ -28,8 +28,8 @@ SETTINGS = {  # what each run's environment adds; "tsm default": nothing, the co
 def train_cmd(root, work):
     return [sys.executable, "-m", "tsmcli", "train", "-p", "tsm_r18_1x1x8_toy", "--device", "cpu", "--work-dir",
             str(work), "--set", f"data.train.ann_file={root}/toy_train_list_videos.txt",
-            f"data.train.data_prefix={root}/videos", f"data.val.ann_file={root}/toy_val_list_videos.txt",
-            f"data.val.data_prefix={root}/videos", "schedule.epochs=2", "evaluation.interval=2"]
+            "--set", f"data.train.data_prefix={root}/videos", "--set", f"data.val.ann_file={root}/toy_val_list_videos.txt",
+            "--set", f"data.val.data_prefix={root}/videos", "--set", "schedule.epochs=2", "--set", "evaluation.interval=2"]
 
 
 def test_cmd(root, checkpoint):

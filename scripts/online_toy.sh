@@ -11,7 +11,7 @@ TSM=.venv/bin/tsm
 OUT=work_dirs/online_toy
 $TSM train -p tsm_r18_1x1x8_toy --device cpu --work-dir $OUT/bidirectional
 $TSM train -p tsm_r18_1x1x8_toy --device cpu --work-dir $OUT/online --set model.shift_mode=online
-$TSM train -p tsm_r18_1x1x8_toy --device cpu --work-dir $OUT/online_div16 --set model.shift_mode=online model.shift_div=16
+$TSM train -p tsm_r18_1x1x8_toy --device cpu --work-dir $OUT/online_div16 --set model.shift_mode=online --set model.shift_div=16
 $TSM train -p tsm_r18_1x1x8_toy --device cpu --work-dir $OUT/no_shift --set model.shift=false
 $TSM plot $OUT/bidirectional $OUT/online $OUT/online_div16 $OUT/no_shift --out $OUT/curves.png
 .venv/bin/python - "$OUT" <<'PY'

@@ -154,12 +154,12 @@ def test_bad_inputs_are_one_line_naming_the_culprit(tmp_path):
     videos = SHARED / "fixtures/videos"
     (tmp_path / "list.txt").write_text("test.mp4 0\ndemo.mp4 7\n")
     common = ["train", "-p", "tsm_r18_1x1x8_toy", "--device", "cpu", "--work-dir", tmp_path / "w",
-              "--set", f"data.train.ann_file={tmp_path / 'list.txt'}", f"data.val.ann_file={tmp_path / 'list.txt'}",
-              f"data.val.data_prefix={videos}"]
-    beyond = _tsm(*common, f"data.train.data_prefix={videos}")
+              "--set", f"data.train.ann_file={tmp_path / 'list.txt'}", "--set", f"data.val.ann_file={tmp_path / 'list.txt'}",
+              "--set", f"data.val.data_prefix={videos}"]
+    beyond = _tsm(*common, "--set", f"data.train.data_prefix={videos}")
     assert beyond.returncode == 2 and f"{tmp_path / 'list.txt'}:2: label 7 is not a class of this model (4 classes" \
         in beyond.stderr and "Traceback" not in beyond.stderr
-    misspelt = _tsm(*common, f"data.train.data_prefix={videos}x")
+    misspelt = _tsm(*common, "--set", f"data.train.data_prefix={videos}x")
     assert misspelt.returncode == 2 and f"data prefix {videos}x (data.train.data_prefix" in misspelt.stderr
     (tmp_path / "label_map.txt").write_text("a\nb\n")
     not_a_checkpoint = _tsm("predict", videos / "test.mp4", "--ckpt", tmp_path / "label_map.txt")
@@ -205,7 +205,7 @@ def test_an_error_message_keeps_its_brackets(tmp_path):
 def test_a_video_list_on_a_frames_preset_says_to_set_the_format(tmp_path):
     (tmp_path / "list.txt").write_text("cooking/a.mp4 0\n")
     proc = _tsm("train", "-p", "tsm_r50_1x1x8_50e_sthv1", "--device", "cpu", "--work-dir", tmp_path / "w",
-                "--set", f"data.train.ann_file={tmp_path / 'list.txt'}", "model.pretrained=null")
+                "--set", f"data.train.ann_file={tmp_path / 'list.txt'}", "--set", "model.pretrained=null")
     assert proc.returncode == 2 and "set data.format=videos" in proc.stderr
 
 

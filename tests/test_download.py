@@ -73,7 +73,8 @@ def test_no_network_says_what_to_place_where(tmp_path, monkeypatch):
         tsmcli.build_model("tsm_mobilenetv2_dense_1x1x8_100e_k400")
     assert "mobilenet_v2_batch256_imagenet_20200708-3b2dc3af.pth" in str(err.value)
     assert str(tmp_path / "hub" / "checkpoints") in str(err.value)
-    assert "model__pretrained=" in str(err.value) and "pretrained=False" in str(err.value)  # Python's words too
+    assert "model__pretrained=" in str(err.value) and "pretrained=False" in str(err.value)  # Python's words
+    assert "--set model.pretrained=" in err.value.for_command_line()  # and the command line's
 
 
 @pytest.mark.slow

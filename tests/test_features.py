@@ -230,9 +230,10 @@ def test_a_wrong_layer_is_the_commands_error_not_each_videos(videos, tmp_path):
     model = tsmcli.load_model(videos / "toy.pth")
     settings = {"checkpoint": "toy.pth", "preset": None, "mode": "dense", "layer": "layer9", "scheme": "preset",
                 "stride": None, "every": None, "dtype": "float32"}
-    with pytest.raises(tsmcli.UserError, match="--layer layer9: this backbone has no such part"):
+    with pytest.raises(tsmcli.UserError, match="layer 'layer9': this backbone has no such part") as error:
         run_extraction(Predictor(model), gather_inputs([videos / "toy/videos/growing"]), tmp_path / "out", settings)
     assert not (tmp_path / "out").exists()
+    assert error.value.for_command_line().startswith("--layer layer9: this backbone has no such part")
 
 
 def test_videos_of_one_name_in_two_containers_keep_their_extensions(tmp_path):

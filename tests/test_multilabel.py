@@ -91,7 +91,7 @@ def tsm(*args, cwd):
 def test_the_multi_label_toy_trains_tests_predicts_and_streams(tmp_path):
     assert tsm("prepare", "toy", "--multi-label", "--train-per-class", 24, "--val-per-class", 8, cwd=tmp_path).returncode == 0
     train = tsm("train", "-p", "tsm_r18_1x1x8_toy_multilabel", "--device", "cpu", "--deterministic", "--work-dir",
-                "work", "--set", "evaluation.interval=6", "checkpoint.interval=12", cwd=tmp_path)
+                "work", "--set", "evaluation.interval=6", "--set", "checkpoint.interval=12", cwd=tmp_path)
     assert train.returncode == 0, train.stdout + train.stderr
     assert "val mean_average_precision" in train.stdout
     run = tsm("test", "work/best.pth", "--device", "cpu", "--out", "result.json", cwd=tmp_path)

@@ -71,7 +71,7 @@ def examples():
     own_videos = {shlex.join(c) for c in own_videos_commands()}
     unique = []
     for kind, text in found:
-        if (kind, text) not in unique and shlex.join(shlex.split(text)) not in own_videos:
+        if (kind, text) not in unique and (kind == "python" or shlex.join(shlex.split(text)) not in own_videos):
             unique.append((kind, text))
     return unique
 

@@ -53,6 +53,11 @@ def load_model(checkpoint, preset=None, device="cpu", fast=False, amp=None, **ov
         raise UserError(f"{checkpoint}: classifier has {fc.shape[0]} classes x {fc.shape[1]} features, "
                         f"the preset '{model.preset['name']}' builds {expected[0]} x {expected[1]}; pick the "
                         "matching preset or set model.num_classes")
+    own = model.state_dict()
+    for name, tensor in state.items():
+        if name in own and tuple(tensor.shape) != tuple(own[name].shape):
+            raise UserError(f"{checkpoint}: tensor {name} has shape {tuple(tensor.shape)}, the preset "
+                            f"'{model.preset['name']}' builds {tuple(own[name].shape)}; pick the matching preset")
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise UserError(f"{checkpoint} ({ckpt['format']} format) does not fit preset "

@@ -20,6 +20,9 @@ from .safe_load import DamagedCheckpoint, safe_torch_load
 
 FORMAT = "tsm-checkpoint"
 VERSION = 1
+PACKAGE_FORMAT = "tsm-package"  # the safetensors metadata of a package's weights (package.py)
+PACKAGE_WEIGHTS = "model.safetensors"
+HUB_PREFIX = "hf://"
 
 
 def content_hash(obj):
@@ -125,8 +128,9 @@ def find_resumable(work_dir, say=print):
 
 
 def resolve_checkpoint(spec):
-    """A checkpoint as users name it -> a local file: a path; an http(s) URL; or the file name of a
-    checkpoint the model zoo publishes (fetched from mmaction2's download site into the cache once)."""
+    """A checkpoint as users name it -> a local file or package folder: a path; an http(s) URL; the file name
+    of a checkpoint the model zoo publishes (fetched from mmaction2's download site into the cache once);
+    or hf://ORG/NAME[@REVISION], a package on the Hugging Face Hub (fetched once into its cache)."""
     import difflib
 
     from .download import cached_download
@@ -135,9 +139,16 @@ def resolve_checkpoint(spec):
     spec = str(spec)
     if spec.startswith(("http://", "https://")):
         return cached_download(spec, what="checkpoint")
+    if spec.startswith(HUB_PREFIX):
+        return hub_snapshot(spec)
     path = Path(spec)
     if path.is_file():
         return path
+    if path.is_dir():
+        if (path / PACKAGE_WEIGHTS).is_file():
+            return path
+        raise UserError(f"{path} is a folder without {PACKAGE_WEIGHTS}: not a model package (tsm package writes "
+                        "one); give a checkpoint file or a package folder")
     published = zoo_checkpoints().get(path.name)
     if published and len(path.parts) == 1:
         return cached_download(published["url"], what="checkpoint")
@@ -153,6 +164,8 @@ def read_checkpoint(path):
     from .convert import detect_format, to_ours
 
     path = resolve_checkpoint(path)
+    if path.is_dir() or path.suffix.lower() == ".safetensors":
+        return read_package(path)
     obj = safe_torch_load(path)
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
         verify_content(obj, path)
@@ -163,3 +176,57 @@ def read_checkpoint(path):
     fmt = detect_format(state_dict)
     return {"format": fmt, "state_dict": to_ours(state_dict), "preset": None, "labels": None,
             "epoch": obj.get("epoch") if isinstance(obj, dict) else None}
+
+
+def read_package(path):
+    """A package folder's weights, or a .safetensors file written by tsm package, -> read_checkpoint's dict.
+    Only tensors and JSON text come out of it: safetensors holds nothing that runs."""
+    import json
+
+    file = Path(path) / PACKAGE_WEIGHTS if Path(path).is_dir() else Path(path)
+    safetensors = safetensors_module()
+    try:
+        with safetensors.safe_open(str(file), framework="pt") as opened:
+            metadata = opened.metadata() or {}
+            state_dict = {name: opened.get_tensor(name) for name in opened.keys()}
+    except (OSError, safetensors.SafetensorError) as e:
+        raise UserError(f"{file}: not a readable safetensors file ({e})") from None
+    if metadata.get("format") != PACKAGE_FORMAT:
+        raise UserError(f"{file} was not written by tsm package (its metadata has no preset): give a package "
+                        "folder or a checkpoint")
+    try:
+        preset, labels = json.loads(metadata["preset"]), json.loads(metadata.get("labels", "null"))
+    except (KeyError, ValueError) as e:
+        raise UserError(f"{file}: its tsm metadata is damaged ({e})") from None
+    return {"format": "ours", "state_dict": state_dict, "preset": preset, "labels": labels, "epoch": None,
+            "package": str(path)}
+
+
+def safetensors_module():
+    try:
+        import safetensors
+        import safetensors.torch  # noqa: F401 - package_model's save_file
+    except ImportError:
+        raise UserError("model packages (model.safetensors) need safetensors: pip install 'tsm[hub]'") from None
+    return safetensors
+
+
+def hub_snapshot(spec):
+    """hf://ORG/NAME[@REVISION] -> the local folder of that repository's files, downloaded once into
+    huggingface_hub's cache (HF_HOME, HF_HUB_CACHE); with HF_HUB_OFFLINE=1 only the cache is read."""
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise UserError(f"{spec}: models on the Hugging Face Hub need the hub extra: pip install 'tsm[hub]'") from None
+    repo, _, revision = spec[len(HUB_PREFIX):].partition("@")
+    if repo.count("/") != 1 or not all(repo.split("/")):
+        raise UserError(f"{spec}: name a Hub model as hf://ORG/NAME or hf://ORG/NAME@REVISION")
+    try:
+        folder = Path(snapshot_download(repo_id=repo, revision=revision or None, repo_type="model"))
+    except Exception as e:  # noqa: BLE001 - the library's errors (offline, missing, no access) all mean: not here
+        offline = " (HF_HUB_OFFLINE is set: only what is in the cache loads)" if os.environ.get("HF_HUB_OFFLINE") else ""
+        raise UserError(f"{spec}: cannot get it from the Hugging Face Hub{offline}: {type(e).__name__}: "
+                        f"{str(e).splitlines()[0] if str(e) else ''}") from None
+    if not (folder / PACKAGE_WEIGHTS).is_file():
+        raise UserError(f"{spec} has no {PACKAGE_WEIGHTS}: it is not a package written by tsm package")
+    return folder

@@ -10,6 +10,7 @@ from .commands import benchmark as benchmark_cmd
 from .commands import explain as explain_cmd
 from .commands import export as export_cmd
 from .commands import extract as extract_cmd
+from .commands import package as package_cmd
 from .commands import plot as plot_cmd
 from .commands import predict as predict_cmd
 from .commands import prepare as prepare_cmd
@@ -58,6 +59,8 @@ app.command("export")(export_cmd.export)
 app.command("extract")(extract_cmd.extract)
 app.command("plot")(plot_cmd.plot)
 app.command("explain")(explain_cmd.explain)
+app.command("package")(package_cmd.package)
+app.command("push")(package_cmd.push)
 
 
 def main():
@@ -67,8 +70,9 @@ def main():
     except Interrupted as e:
         err.print(f"stopped by {e}; run the same command again to continue where it stopped", highlight=False)
         sys.exit(128 + e.signum)
-    except UserError as e:
-        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, markup=True, soft_wrap=True)
+    except UserError as e:  # in the command line's words: a bad parameter under its option's name
+        err.print(f"[bold red]error:[/] {escape(e.for_command_line())}", highlight=False, markup=True,
+                  soft_wrap=True)
         sys.exit(2)
     except JobFailed as e:
         err.print(f"[bold red]failed:[/] {escape(str(e))}", highlight=False, markup=True, soft_wrap=True)

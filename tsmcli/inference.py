@@ -21,7 +21,7 @@ from .data.pipeline import STEP_TYPES, output_size, read_clip
 from .data.schemes import SCHEMES, scheme_pipeline
 from .data.transforms import Clip, Normalize
 from .devices import amp_dtype
-from .errors import UserError
+from .errors import OptionError, UserError
 from .models.recognizer import top_classes
 from .runtime.engines import BACKENDS, SUFFIX_BACKEND, is_exported
 from .runtime.exported import open_exported
@@ -62,7 +62,7 @@ class ClipTransform:
 
     def __init__(self, data_cfg, scheme="preset", normalize=True):
         if scheme not in SCHEMES:
-            raise UserError(f"--scheme {scheme}: use one of {', '.join(SCHEMES)}")
+            raise OptionError("scheme", scheme, f"use one of {', '.join(SCHEMES)}")
         steps = scheme_pipeline(data_cfg, scheme)
         normalizing = [s for s in steps if s["type"] == "Normalize"]
         self.normalize_step = {k: v for k, v in normalizing[0].items() if k != "type"} if normalizing else None
@@ -198,12 +198,12 @@ def load_predictor(model, preset=None, device="cpu", fast=True, amp=None, backen
     if backend == "pytorch":
         backend = "torch"
     if backend is not None and backend not in BACKENDS:
-        raise UserError(f"--backend {backend}: use one of {', '.join(BACKENDS)}")
+        raise OptionError("backend", backend, f"use one of {', '.join(BACKENDS)}")
     if is_exported(model):
         return Predictor(_open_exported(model, preset, device, amp, backend, threads, overrides))
     if backend not in (None, "torch"):
-        raise UserError(f"--backend {backend}: {model} is a checkpoint; export it first (tsm export), or run it "
-                        "with the PyTorch backend")
+        raise OptionError("backend", backend, f"{model} is a checkpoint; export it first (tsm export), or run it "
+                          "with the PyTorch backend")
     dtype = amp_dtype(amp, torch.device(device))
     converted = fast and dtype == torch.bfloat16
     loaded = load_model(model, preset=preset, device=device, fast=fast, amp="bf16" if converted else None,
@@ -213,18 +213,18 @@ def load_predictor(model, preset=None, device="cpu", fast=True, amp=None, backen
 
 def _open_exported(path, preset, device, amp, backend, threads, overrides):
     if torch.device(device).type != "cpu":
-        raise UserError(f"--device {device}: exported models run on the CPU here ({path})")
+        raise OptionError("device", str(device), f"exported models run on the CPU here ({path})")
     given = SUFFIX_BACKEND[Path(str(path)).suffix.lower()]
     if backend not in (None, "torch", given):
-        raise UserError(f"--backend {backend}: {path} runs in {given}")
+        raise OptionError("backend", backend, f"{path} runs in {given}")
     if preset is not None:
-        raise UserError(f"--preset: {path} carries its preset; export again to change it")
+        raise OptionError("preset", preset, f"{path} carries its preset; export again to change it")
     if amp not in (None, "bf16"):
-        raise UserError(f"--amp {amp}: exported models run at the precision they were exported at (an OpenVINO "
-                        "model also at --amp bf16)")
+        raise OptionError("amp", amp, "exported models run at the precision they were exported at (an OpenVINO "
+                          "model also at bf16)")
     if amp and given != "openvino":
-        raise UserError("--amp bf16: onnxruntime has no bf16 convolutions on the CPU; use --backend openvino, or "
-                        "the PyTorch backend")
+        raise OptionError("amp", amp, "onnxruntime has no bf16 convolutions on the CPU; use the openvino backend, "
+                          "or PyTorch")
     model = open_exported(path, threads=threads, precision="bf16" if amp else None)
     unknown = [key for key in overrides if not key.startswith("data__")]
     if unknown:

@@ -22,7 +22,7 @@ def benchmark(
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Benchmark this preset's model "
                                                                       "(the options of `tsm benchmark model`)."),
     device: str = options.device(),
-    batch: List[int] = typer.Option([1], min=1, help="Batch sizes to time (--batch 1 8)."),
+    batch: List[int] = typer.Option([1], min=1, help="Batch sizes to time, one per flag (--batch 1 --batch 8)."),
     iters: int = typer.Option(200, min=1, help="Videos to time per batch size."),
     amp: Optional[str] = options.amp(),
     channels_last: bool = typer.Option(False),
@@ -123,7 +123,7 @@ def model(
     exported: Optional[Path] = typer.Option(None, "--model", help="An exported model (.onnx, OpenVINO .xml) to "
                                                                   "time instead of a preset."),
     device: str = options.device(),
-    batch: List[int] = typer.Option([1], min=1, help="Batch sizes to time (--batch 1 8, or --batch 1 --batch 8)."),
+    batch: List[int] = typer.Option([1], min=1, help="Batch sizes to time, one per flag (--batch 1 --batch 8)."),
     iters: int = typer.Option(200, min=1, help="Videos to time per batch size (after warm-up)."),
     amp: Optional[str] = options.amp(),
     channels_last: bool = typer.Option(False),

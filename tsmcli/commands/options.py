@@ -2,7 +2,7 @@
 alike everywhere (the README's table lists them)."""
 import typer
 
-SET_HELP = "Override preset values: --set model.dropout=0.8 data.videos_per_gpu=4"
+SET_HELP = "Override a preset value, one per flag: --set model.dropout=0.8 --set data.videos_per_gpu=4"
 CHECKPOINT_HELP = ("Ours, mmaction2 0.x or original TSM checkpoint: a path, a URL or a model-zoo file name "
                    "(downloaded once); or a model tsm export wrote (.onnx, OpenVINO .xml).")
 

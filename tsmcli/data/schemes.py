@@ -7,7 +7,7 @@ centre crop 224 for the zoo's presets), `accurate` (2 clips by twice sampling x 
 """
 import copy
 
-from ..errors import UserError
+from ..errors import OptionError
 
 SCHEMES = ("preset", "efficient", "accurate", "dense")
 _CROPS = ("CenterCrop", "ThreeCrop", "TenCrop")
@@ -33,7 +33,7 @@ def scheme_pipeline(data_cfg, scheme):
     sampler = steps[0]
     if scheme == "dense":
         if sampler["type"] != "DenseSampleFrames":
-            raise UserError("--scheme dense needs a dense preset (DenseSampleFrames)")
+            raise OptionError("scheme", "dense", "needs a dense preset (DenseSampleFrames)")
         return steps
     if sampler["type"] == "SampleFrames":  # accurate
         sampler["twice_sample"] = True

@@ -7,8 +7,8 @@ import json
 import os
 from pathlib import Path
 
-from ..errors import UserError
-from ..runtime.engines import is_exported
+from ..errors import OptionError
+from ..runtime.engines import BACKENDS, is_exported
 
 SUFFIX = {"onnxruntime": ".onnx", "openvino": ".xml"}
 FORMAT = {"onnxruntime": "onnx", "openvino": "openvino"}
@@ -34,12 +34,13 @@ def exported_checkpoint(checkpoint, backend, kind="whole", preset=None, override
     """The cached fp32 export of `checkpoint` for `backend` (kind: whole | stream_step), made now if
     missing. (bf16 and int8 are judged on real clips, int8 calibrated on them: `tsm export` makes those;
     OpenVINO runs this fp32 file at bf16 when asked.)"""
-    from ..checkpoint import resolve_checkpoint
+    from ..checkpoint import PACKAGE_WEIGHTS, resolve_checkpoint
 
     if backend not in SUFFIX:
-        raise UserError(f"--backend {backend}: use torch, onnxruntime or openvino")
+        raise OptionError("backend", backend, "use torch, onnxruntime or openvino")
     path = resolve_checkpoint(checkpoint)
-    key = json.dumps([file_sha256(path), preset, kind, backend, "fp32", sorted((overrides or {}).items())])
+    weights = path / PACKAGE_WEIGHTS if path.is_dir() else path  # a package folder: its weights file
+    key = json.dumps([file_sha256(weights), preset, kind, backend, "fp32", sorted((overrides or {}).items())])
     name = f"{Path(str(path)).stem}-{kind}-fp32-{hashlib.sha256(key.encode()).hexdigest()[:16]}{SUFFIX[backend]}"
     target = cache_dir() / name
     if target.is_file():
@@ -58,10 +59,12 @@ def load_predictor_on(backend, model, kind="whole", preset=None, device="cpu", s
 
     if backend == "pytorch":
         backend = "torch"
+    if backend is not None and backend not in BACKENDS:
+        raise OptionError("backend", backend, f"use one of {', '.join(BACKENDS)}")
     if backend in (None, "torch") or is_exported(model):
         return load_predictor(model, preset=preset, device=device, backend=backend, **options)
     if torch_device_type(device) != "cpu":
-        raise UserError(f"--device {device}: --backend {backend} runs on the CPU here")
+        raise OptionError("device", str(device), f"the {backend} backend runs on the CPU here")
     how_read = {k: v for k, v in options.items() if k.startswith("data__")}  # how input is read: ours to change
     model_overrides = {k: v for k, v in options.items() if k not in how_read and k not in ("fast", "amp", "threads")}
     path = exported_checkpoint(model, backend, kind, preset, overrides=model_overrides, say=say)

@@ -5,7 +5,7 @@ shorter than one window gives one window padded with its last frame."""
 import numpy as np
 import torch
 
-from ..errors import UserError
+from ..errors import OptionError, UserError
 from ..streaming import frame_spacing, frames_of
 from .extract import Features, clip_features
 
@@ -23,7 +23,7 @@ def dense_features(predictor, video, stride=None, every=None, layer=None, batch_
     span = (frames_per_window - 1) * every  # first to last frame of a window
     stride = stride or frames_per_window * every
     if stride < 1 or every < 1:
-        raise UserError(f"--stride {stride} / --every {every}: both must be at least 1 source frame")
+        raise OptionError("stride" if stride < 1 else "every", stride if stride < 1 else every, "must be at least 1 source frame")
     preprocess = predictor.frame_transform
     kept, pending, outputs, starts = {}, [], [], []
     count = 0

@@ -12,7 +12,7 @@ from typing import List, Optional
 import numpy as np
 import torch
 
-from ..errors import UserError
+from ..errors import OptionError, UserError
 from ..models.recognizer import pool_frames
 
 MODES = ("video", "dense", "frames")
@@ -42,12 +42,12 @@ def check_layer(model, layer):
     """The backbone module `layer` names; a UserError listing the stages when there is none (or the
     model is an exported graph, which holds the last stage only)."""
     if model.exported:
-        raise UserError(f"--layer {layer}: {model.describe()} holds the last stage's features only; extract another "
+        raise OptionError("layer", layer, f"{model.describe()} holds the last stage's features only; extract another "
                         "layer from the checkpoint")
     try:
         return model.backbone.get_submodule(layer)
     except AttributeError:
-        raise UserError(f"--layer {layer}: this backbone has no such part; its stages are "
+        raise OptionError("layer", layer, "this backbone has no such part; its stages are "
                         f"{', '.join(layer_names(model))} (a block inside one, such as "
                         f"{layer_names(model)[-1]}.0, works too)") from None
 

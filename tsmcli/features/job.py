@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_path, write_text
-from ..errors import UserError
+from ..errors import OptionError, UserError
 from ..video import VIDEO_SUFFIXES, MediaError
 from .extract import MODES, check_layer, clip_features, features_of
 from .video import extract_features
@@ -103,9 +103,9 @@ def _listed(list_file, data_root):
 
 def check_options(mode, dtype):
     if mode not in MODES:
-        raise UserError(f"--mode {mode}: use one of {', '.join(MODES)}")
+        raise OptionError("mode", mode, f"use one of {', '.join(MODES)}")
     if dtype not in DTYPES:
-        raise UserError(f"--dtype {dtype}: use {' or '.join(DTYPES)}")
+        raise OptionError("dtype", dtype, f"use {' or '.join(DTYPES)}")
 
 
 def parse_shard(text):
@@ -113,9 +113,9 @@ def parse_shard(text):
     try:
         i, n = map(int, str(text).split("/"))
     except ValueError:
-        raise UserError(f"--shard {text}: write it as i/n, e.g. 1/4 for the first of four shards") from None
+        raise OptionError("shard", text, "write it as i/n, e.g. 1/4 for the first of four shards") from None
     if not 1 <= i <= n:
-        raise UserError(f"--shard {text}: i must be 1 to {n}")
+        raise OptionError("shard", text, f"i must be 1 to {n}")
     return i, n
 
 

@@ -1,5 +1,5 @@
 """The features of one video file or frame folder, in any of the modes (extract.py)."""
-from ..errors import UserError
+from ..errors import OptionError
 from ..inference import Predictor
 from .extract import MODES, clip_features, features_of
 
@@ -12,7 +12,7 @@ def extract_features(predictor, video, mode="video", layer=None, scheme="preset"
     windows and between a window's frames (default: every from the preset as `tsm stream` spaces frames,
     stride = T x every, windows side by side)."""
     if mode not in MODES:
-        raise UserError(f"--mode {mode}: use one of {', '.join(MODES)}")
+        raise OptionError("mode", mode, f"use one of {', '.join(MODES)}")
     if not isinstance(predictor, Predictor):
         predictor = Predictor(predictor)
     if mode == "dense":

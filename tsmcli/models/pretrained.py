@@ -3,7 +3,7 @@ cache (tsmcli.download), or a local file."""
 import os
 
 from ..download import cached_download
-from ..errors import UserError
+from ..errors import PresetKeyError, UserError
 
 # torchvision's IMAGENET1K_V1 weights, and mmcls's MobileNetV2 that mmaction2 0.x initialises from.
 KNOWN_URLS = {
@@ -31,9 +31,9 @@ def resolve_pretrained(spec: str) -> str:
     try:
         return str(cached_download(KNOWN_URLS[spec], what="ImageNet weights"))
     except UserError as e:
-        raise UserError(f"ImageNet weights for {spec}: {e}\nOr give a file: --set model.pretrained=/path/to/weights.pth "
-                        "on the command line, model__pretrained='/path/to/weights.pth' in build_model(); or start "
-                        "from random weights: --set model.pretrained=null, or build_model(..., pretrained=False)") from None
+        raise PresetKeyError(f"ImageNet weights for {spec}: {e}", "model.pretrained",
+                             "a weights file (/path/to/weights.pth), or to null to start from random weights "
+                             "(build_model(..., pretrained=False))") from None
 
 
 def load_weights_file(path):

@@ -4,7 +4,7 @@ import re
 
 import yaml
 
-from ..errors import UserError
+from ..errors import OptionError
 from .renamed import current_key
 from .schema import SCHEMA, Section, suggest_key
 
@@ -13,7 +13,7 @@ _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 def parse_override(text):
     if "=" not in text:
-        raise UserError(f"--set {text!r}: expected KEY=VALUE, e.g. model.dropout=0.8")
+        raise OptionError("overrides", text, "expected KEY=VALUE, e.g. model.dropout=0.8", flag="--set")
     key, value = text.split("=", 1)
     try:
         parsed = yaml.safe_load(value) if value != "" else None
@@ -37,8 +37,8 @@ def apply_overrides(cfg, overrides):
             path = ".".join(parts[: i + 1])
             if not isinstance(schema, Section) or part not in schema.fields:
                 options = schema.fields if isinstance(schema, Section) else {}
-                raise UserError(f"--set {text}: unknown key '{path}'"
-                                f"{suggest_key(part, options, '.'.join(parts[:i]) or None)}")
+                raise OptionError("overrides", text, f"unknown key '{path}'"
+                                  f"{suggest_key(part, options, '.'.join(parts[:i]) or None)}", flag="--set")
             schema = schema.fields[part]
             if i == len(parts) - 1:
                 node[part] = value

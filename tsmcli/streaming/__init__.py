@@ -22,7 +22,7 @@ from typing import List, Tuple
 
 import torch
 
-from ..errors import UserError
+from ..errors import OptionError, UserError
 from ..inference import ClipModel, Predictor
 from ..models.recognizer import probabilities
 from .incremental import IncrementalStream, StreamStep, check_streamable, per_frame_logits
@@ -62,11 +62,11 @@ def frame_spacing(preset, fps):
 
 def resolve_mode(model: ClipModel, mode):
     if mode not in MODES:
-        raise UserError(f"--mode {mode}: use one of {', '.join(MODES)}")
+        raise OptionError("mode", mode, f"use one of {', '.join(MODES)}")
     if model.exported:  # what the file holds decides
         possible = "incremental" if model.kind == "stream_step" else "window"
         if mode not in ("auto", possible):
-            raise UserError(f"--mode {mode}: {model.path} holds " + (
+            raise OptionError("mode", mode, f"{model.describe()} holds " + (
                 "a streaming step, which runs in incremental mode" if model.kind == "stream_step" else
                 "the whole model, which streams in window mode; for incremental mode export the streaming step "
                 "(tsm export CKPT --stream) or give the checkpoint with --backend"))

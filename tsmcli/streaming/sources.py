@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import OptionError, UserError
 
 DEFAULT_FPS = 30.0
 log = logging.getLogger(__name__)
@@ -107,4 +107,4 @@ def parse_size(text):
         width, height = (int(v) for v in text.lower().split("x"))
         return width, height
     except ValueError:
-        raise UserError(f"--size {text}: expected WIDTHxHEIGHT, e.g. 640x480") from None
+        raise OptionError("size", text, "expected WIDTHxHEIGHT, e.g. 640x480") from None

@@ -4,7 +4,7 @@ import json
 import re
 from pathlib import Path
 
-from ..errors import UserError
+from ..errors import OptionError, UserError
 from . import figure as new_figure
 
 TOP_K = re.compile(r"top(\d+)$")
@@ -49,7 +49,7 @@ def plot_runs(work_dirs, names=None, x="epoch"):
     """A matplotlib Figure: 4 panels (loss, learning rate, train top-1, validation accuracy), one colour
     per run. x: 'epoch' or 'iteration'."""
     if x not in ("epoch", "iteration"):
-        raise UserError(f"--x {x}: use epoch or iteration")
+        raise OptionError("x", x, "use epoch or iteration")
     runs = [read_log(d) for d in work_dirs]
     names = names or _names(work_dirs)
     figure = new_figure(figsize=(11, 7.5), layout="constrained")

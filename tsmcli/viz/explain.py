@@ -5,7 +5,7 @@ import math
 import numpy as np
 import torch
 
-from ..errors import UserError
+from ..errors import OptionError, UserError
 from ..inference import Predictor
 from . import pyplot, save
 from .gradcam import default_layer, grad_cam
@@ -42,9 +42,10 @@ def _class_index(model, target):
     if str(target).isdigit() and int(target) < model.head.fc.out_features:
         return int(target)
     close = [name for name in labels if str(target).lower() in name.lower()][:5]
-    raise UserError(f"--class {target!r} is not a class of this model"
-                    + (f"; did you mean {', '.join(map(repr, close))}?" if close else
-                       f" ({model.head.fc.out_features} classes: a name from its label map or an index)"))
+    raise OptionError("target", target, "not a class of this model"
+                      + (f"; did you mean {', '.join(map(repr, close))}?" if close else
+                         f" ({model.head.fc.out_features} classes: a name from its label map or an index)"),
+                      flag="--class")
 
 
 def overlay(frames, maps):

@@ -10,7 +10,7 @@ and ttach along to reshape a tensor.
 import torch
 import torch.nn.functional as F
 
-from ..errors import UserError
+from ..errors import OptionError
 
 
 def default_layer(model):
@@ -23,7 +23,7 @@ def find_layer(model, name):
     modules = dict(model.named_modules())
     if name not in modules:
         stages = [n for n in modules if n.count(".") == 1 and n.startswith("backbone.")]
-        raise UserError(f"--layer {name}: the model has no such module; e.g. {', '.join(stages[:8])}")
+        raise OptionError("layer", name, f"the model has no such module; e.g. {', '.join(stages[:8])}")
     return modules[name]
 
 
@@ -48,7 +48,7 @@ def grad_cam(model, clip, target=None, layer=None):
             index = int(scores.argmax()) if target is None else int(target)
             activations = seen.get("activations")
             if not isinstance(activations, torch.Tensor) or activations.dim() != 4:
-                raise UserError(f"--layer {layer_name}: not a layer with (frames, channels, h, w) activations")
+                raise OptionError("layer", layer_name, "not a layer with (frames, channels, h, w) activations")
             # the gradient of the class score for these activations only: the model's .grad stay as they were
             gradients, = torch.autograd.grad(scores[index], activations)
     finally:
