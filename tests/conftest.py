@@ -5,8 +5,8 @@ import sys
 from pathlib import Path
 
 # Two test processes share the cores (scripts/test.sh), each with torch's threads and the tsm processes it
-# starts, where spinning OpenMP threads take the cores from each other (two toy trainings side by side: 3.9x
-# one alone, 1.45x with PASSIVE; docs/benchmarks.md "Under load"). Set before torch loads libgomp; the tsm
+# starts, where spinning OpenMP threads take the cores from each other (docs/benchmarks.md, "Under load").
+# Set before torch loads libgomp; the tsm
 # processes the tests start inherit it, as they would a user's setting. It changes waiting, not results.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 

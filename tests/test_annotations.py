@@ -59,7 +59,7 @@ def test_kinetics_sized_list_parses_fast(tmp_path):
     records = load_annotations(path, "rawframes", data_prefix="data/k400/rawframes_train")
     elapsed = time.perf_counter() - start
     assert len(records) == 240_000 and records[-1].labels == [239_999 % 400]
-    # A guard against a slow path creeping in (0.36 s on an idle core of the development machine),
+    # A guard against a slow path creeping in (docs/benchmarks.md, "What the tests' margins rest on"),
     # loose because CI machines are shared.
     assert elapsed < 2.0
 

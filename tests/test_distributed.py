@@ -124,8 +124,8 @@ def _threads_and_loader_start():
 @pytest.mark.slow
 def test_workers_share_the_cores_and_fork_their_loader_workers(monkeypatch):
     """Each of N workers used to start a thread per core (N x cores threads busy-waiting on the CPU),
-    and the launcher's spawn start method reached the loaders, whose workers then imported torch again:
-    together, a 2-process toy run took 46 s instead of 17."""
+    and the launcher's spawn start method reached the loaders, whose workers then imported torch again
+    (docs/benchmarks.md, "What the tests' margins rest on")."""
     from tsmcli.launch import run_workers
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)

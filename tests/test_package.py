@@ -114,7 +114,7 @@ def test_a_package_of_an_mmaction2_checkpoint_gives_its_probabilities(tmp_path, 
     assert made.returncode == 0, made.stderr[-2000:]
     assert torch.allclose(probabilities(tmp_path / "pkg"), probabilities(path), atol=1e-6, rtol=0)
     card = (tmp_path / "pkg/README.md").read_text()
-    assert "400 classes, listed in `labels.txt`" in card and "(mmaction format)" in card
+    assert "400 classes, listed in `labels.txt`" in card and "(a mmaction2 0.x checkpoint)" in card
     assert "Not measured for this package" in card  # no test result beside it: no invented metrics
 
 

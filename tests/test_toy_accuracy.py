@@ -1,7 +1,7 @@
 """The main job's claim, shortened: on the toy dataset the temporal shift learns frame order and the same
 network without it cannot. `bash scripts/run.sh` runs the full version (64 px videos, 12 epochs; its
-figures over seeds: scripts/main_job_seeds.sh, README); this one trains on 32 px videos for ~25 s per
-model on 2 cores.
+figures over seeds: scripts/main_job_seeds.sh, README); this one trains on 32 px videos, a few seconds
+per model.
 
 `python tests/test_toy_accuracy.py 1 2 3 4` trains it for seeds 1-4 (and prints the Grad-CAM shares of
 test_gradcam_of_a_trained_model_falls_on_the_moving_shape). Earlier runs moved by several points for one
@@ -88,10 +88,9 @@ def untrained_heat_share(trained, videos, seeds=range(4)):
 
 def test_gradcam_of_a_trained_model_falls_on_the_moving_shape(small_toy, trained_tsm):
     """The known answer: only the shape carries the class. Layer 2 (4x4 at 28 px) is the last stage
-    fine enough to tell shape from background here. Measured (`python tests/test_toy_accuracy.py 1`, and
-    this test): trained 0.32 of the heat on 17 % of the frame; the same network untrained 0.16 to 0.23 by
-    the seed of its random weights (inits 0-5), 0.22 on average over the four inits below (an unseeded
-    baseline made the test pass or fail by test order)."""
+    fine enough to tell shape from background here. The baseline is the mean of four seeded untrained
+    inits (an unseeded one made the test pass or fail by test order); the shares `python
+    tests/test_toy_accuracy.py 1` prints are in docs/benchmarks.md, "What the tests' margins rest on"."""
     videos = sorted((small_toy / "videos").glob("*/val_000[0-3].mp4"))
     trained = tsmcli.load_model(trained_tsm[0] / "latest.pth")
     share, area = heat_share_on_the_shape(trained, videos, "backbone.layer2")

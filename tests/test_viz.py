@@ -154,4 +154,4 @@ def test_explain_command_writes_a_grid_and_a_video(tmp_path):
     assert plain.returncode == 0 and "wrote test_gradcam.png" in plain.stdout and (tmp_path / "test_gradcam.png").exists()
     wrong = subprocess.run([sys.executable, "-m", "tsmcli.cli", "explain", video, "--ckpt", tmp_path / "m.pth",
                             "--class", "zebra"], capture_output=True, text=True, cwd=tmp_path)
-    assert wrong.returncode == 2 and "--class 'zebra' is not a class of this model" in wrong.stderr
+    assert wrong.returncode == 2 and "--class zebra: not a class of this model" in wrong.stderr

@@ -15,6 +15,7 @@ from .commands import plot as plot_cmd
 from .commands import predict as predict_cmd
 from .commands import prepare as prepare_cmd
 from .commands import presets as presets_cmd
+from .commands import serve as serve_cmd
 from .commands import stream as stream_cmd
 from .commands import test as test_cmd
 from .commands import train as train_cmd
@@ -61,6 +62,7 @@ app.command("plot")(plot_cmd.plot)
 app.command("explain")(explain_cmd.explain)
 app.command("package")(package_cmd.package)
 app.command("push")(package_cmd.push)
+app.command("serve")(serve_cmd.serve)
 
 
 def main():

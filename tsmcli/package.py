@@ -21,6 +21,8 @@ from .checkpoint import PACKAGE_FORMAT, PACKAGE_WEIGHTS, safetensors_module
 from .errors import OptionError, UserError
 
 EXPORTS = {"onnx": ("model.onnx", "onnx"), "openvino": ("model.xml", "openvino")}
+SOURCE_FORMATS = {"ours": "a tsm checkpoint", "mmaction": "a mmaction2 0.x checkpoint",
+                  "original": "a checkpoint of the original TSM code"}
 TSM_CITATION = """@inproceedings{lin2019tsm,
   title={TSM: Temporal Shift Module for Efficient Video Understanding},
   author={Lin, Ji and Gan, Chuang and Han, Song},
@@ -145,7 +147,8 @@ def model_card(model, checkpoint, test_result, speed, exported):
     front.append("---")
     lines = [f"# {name}", "",
              f"A TSM (Temporal Shift Module) video action recognition model, packaged with "
-             f"[tsm](https://pypi.org/project/tsm/). {preset.get('description') or ''}".rstrip(), "",
+             f"[tsm](https://pypi.org/project/tsm/). {(preset.get('description') or '').rstrip('.')}".rstrip(". ") + ".",
+             "",
              "## What it recognises", ""]
     if labels and len(labels) <= 30:
         lines.append(f"{len(labels)} classes: " + ", ".join(f"`{label}`" for label in labels) + ".")
@@ -168,7 +171,7 @@ def model_card(model, checkpoint, test_result, speed, exported):
     lines += [f"- Preset: `{name}` (resolved in `preset.yaml`)",
               f"- Schedule: {preset['schedule']['epochs']} epochs, {data['videos_per_gpu']} videos per process, "
               f"learning rate {preset['optimizer']['lr']} for a batch of {preset['optimizer'].get('lr_batch_size')}",
-              f"- Weights from: `{Path(str(checkpoint)).name}` ({model.checkpoint_format} format)"]
+              f"- Weights from: `{Path(str(checkpoint)).name}` ({SOURCE_FORMATS.get(model.checkpoint_format, model.checkpoint_format)})"]
     if preset.get("load_from"):
         lines.append(f"- Started from: `{preset['load_from']}`")
     lines += ["", "## Evaluation", ""]

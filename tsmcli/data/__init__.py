@@ -3,7 +3,7 @@
 The names below are imported on first use: reading a list file (annotations.py, what `tsm prepare`
 writes and checks) must not load PyTorch and torchvision (docs/benchmarks.md, "Start-up").
 """
-import importlib
+from ..lazy import lazy_names
 
 _EXPORTS = {
     "Record": ".annotations", "load_annotations": ".annotations", "blend_batch": ".augment",
@@ -12,9 +12,4 @@ _EXPORTS = {
     "DenseSampleFrames": ".sampling", "MediaError": "..video",
 }
 __all__ = list(_EXPORTS)
-
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-    raise AttributeError(f"module 'tsmcli.data' has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, _EXPORTS)

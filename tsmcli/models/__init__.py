@@ -3,7 +3,7 @@
 The names below are imported on first use: the presets' schema reads choices.py, which must not load
 PyTorch (`tsm prepare` and `tsm presets` start without it).
 """
-import importlib
+from ..lazy import lazy_names
 
 _EXPORTS = {
     "build_recognizer": ".build", "Recognizer": ".recognizer", "ResNetTSM": ".resnet_tsm",
@@ -11,9 +11,4 @@ _EXPORTS = {
     "temporal_shift": ".shift",
 }
 __all__ = list(_EXPORTS)
-
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-    raise AttributeError(f"module 'tsmcli.models' has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, _EXPORTS)

@@ -6,7 +6,7 @@ Reading (reader.py): `open_video(path, decoder)` over three decoders, chosen by 
 always atomically; transcode.py resizes videos. Names load on first use, so that importing the presets'
 schema (which needs DECODERS) does not import torch.
 """
-import importlib
+from ..lazy import lazy_names
 
 _HOMES = {
     "AUTO_ORDER": "reader", "DECODERS": "reader", "INSTALL": "reader", "VIDEO_SUFFIXES": "reader",
@@ -16,9 +16,4 @@ _HOMES = {
     "open_camera": "pyav_backend",
 }
 __all__ = sorted(_HOMES)
-
-
-def __getattr__(name):
-    if name in _HOMES:
-        return getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, {name: f".{home}" for name, home in _HOMES.items()})
