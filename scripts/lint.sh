@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/ruff check tsmcli tests benchmarks tools scripts
+.venv/bin/ruff check tsmcli tests benchmarks tools scripts docs
 .venv/bin/lint-imports --no-cache
 .venv/bin/mypy

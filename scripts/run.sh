@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job on the built-in default, from a fresh clone, on the CPU (about 5 minutes on 2 cores):
+# The main job on the built-in default, from a fresh clone, on the CPU (its time: docs/benchmarks.md, "The main job"):
 # make the toy dataset, train a small TSM on it, train the same model with the shift disabled, and
 # compare: the classes differ only in frame order, so only the temporal shift can tell them apart.
 set -euo pipefail

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The test command: set-up, the code checks (scripts/lint.sh), then the whole suite, on TSM_TEST_WORKERS processes (default 2, the CI machine's
+# The test command: set-up, the code checks (scripts/lint.sh), the documentation site (scripts/docs.sh), then the whole suite, on TSM_TEST_WORKERS processes (default 2, the CI machine's
 # cores; each test file stays in one process, so its module fixtures are built once). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/lint.sh
+bash scripts/docs.sh
 set +e
-.venv/bin/python -m pytest -q -n "${TSM_TEST_WORKERS:-2}" --dist loadfile "$@"
+.venv/bin/python -m pytest -q -n "${TSM_TEST_WORKERS:-2}" --dist loadfile --durations=40 "$@"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then

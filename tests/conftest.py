@@ -23,7 +23,7 @@ torch.set_num_threads(2)
 # The longest test files first (seconds on 2 cores, from a durations report): with the suite on two
 # processes (scripts/test.sh), each file is one unit of work, and starting the long ones first keeps one
 # process from finishing alone at the end.
-LONGEST_FIRST = ["test_readme.py", "test_toy_accuracy.py", "test_serve.py", "test_export.py", "test_package.py",
+LONGEST_FIRST = ["test_doc_examples.py", "test_toy_accuracy.py", "test_serve.py", "test_export.py", "test_package.py",
                  "test_robustness.py",
                  "test_distributed.py", "test_cli.py", "test_features.py", "test_multilabel.py", "test_train.py",
                  "test_own_videos.py", "test_fast.py", "test_train_step.py", "test_installed.py", "test_viz.py",

@@ -84,3 +84,14 @@ def test_paths_with_spaces(tmp_path):
     path.write_text("test.mp4 0 3\n")  # two labels, not a path "test.mp4 0"
     with pytest.raises(UserError, match="multi_label"):
         load_annotations(path, "videos")
+
+
+def test_frame_folders_named_after_videos_with_spaces_and_numbers(tmp_path):
+    """`tsm prepare custom --frames` names each frame folder after its video: "clip 0.mp4" -> "clip 0"."""
+    (tmp_path / "frames/jumping/clip 0").mkdir(parents=True)
+    path = tmp_path / "list.txt"
+    path.write_text("jumping/clip 0 300 1\n")
+    records = load_annotations(str(path), "rawframes", str(tmp_path / "frames"))
+    assert (records[0].path, records[0].total_frames, records[0].labels) == (str(tmp_path / "frames/jumping/clip 0"), 300, [1])
+    with pytest.raises(UserError, match="list.txt:1: 2 labels on one line"):  # no such folder: a mistake, said
+        load_annotations(str(path), "rawframes", str(tmp_path / "elsewhere"))

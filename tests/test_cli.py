@@ -89,6 +89,13 @@ def test_prepare_toy_command(tmp_path):
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["train"] == 4
     assert (tmp_path / "toy_val_list_videos.txt").read_text().count("\n") == 4
+    # videos kept from an earlier run are said only when there are some, with what they are
+    again = runner.invoke(app, ["prepare", "toy", "--root", str(tmp_path), "--train-per-class", "1",
+                                "--val-per-class", "1"]).output
+    assert "kept:      8 (already written by an earlier run)" in again, again
+    first = runner.invoke(app, ["prepare", "toy", "--root", str(tmp_path / "new"), "--train-per-class", "1",
+                                "--val-per-class", "1"]).output
+    assert "written:   8" in first and "kept" not in first, first
 
 
 def _tsm(*args, cwd=None):

@@ -91,8 +91,8 @@ def test_toy_data_one_epoch_of_training_and_predict_from_the_wheel(installed):
         "--set", "schedule.epochs=1")
     checkpoint = work / "work_dirs/toy/latest.pth"
     assert checkpoint.is_file()
-    video = next((work / "data/toy/videos/moving_left").glob("*.mp4"))
-    result = json.loads(tsm(installed, "predict", str(video), "--ckpt", str(checkpoint), "--json").stdout)
+    assert "sample.mp4" in tsm(installed, "sample-video").stdout  # the clip inside the wheel, copied here
+    result = json.loads(tsm(installed, "predict", "sample.mp4", "--ckpt", str(checkpoint), "--json").stdout)
     classes = (work / "data/toy/label_map.txt").read_text().split("\n")
     assert result["top"][0]["label"] in classes and len(result["scores"]) == 4
     refused = tsm(installed, "predict", str(SHARED / "fixtures/videos/test.mp4"), "--ckpt", str(checkpoint),

@@ -2,6 +2,7 @@
 (a truncated and an empty file among them, names with spaces) to a trained model that names its classes."""
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -61,10 +62,14 @@ def test_readme_own_videos_section_as_written(tmp_path):
     assert "jumping/truncated.mp4" in failures and "waving/empty.mp4\tempty file" in failures
     assert "moov atom" not in prepare.stderr + prepare.stdout and "video_reader.cc" not in prepare.stderr
 
+    # one validation video per class is said, not hidden; what training keeps on disk is said at its start
+    assert "3 of 3 classes have fewer than 3 validation videos" in prepare.stdout
+    assert "of which the newest 3 stay (--set checkpoint.max_keep=null keeps all)" in train.stdout
+
     # the checkpoint carries the class names; test and predict print them
     ckpt = torch.load(tmp_path / "work_dirs/mine/best.pth", map_location="cpu", weights_only=True)
     assert ckpt["labels"] == CLASSES and ckpt["state_dict"]["head.fc.weight"].shape[0] == 3
-    assert "top3" in test.stdout and all(name in test.stdout for name in CLASSES)
+    assert "top1" in test.stdout and "top3" not in test.stdout and all(name in test.stdout for name in CLASSES)
     shown = [line.split("%", 1)[1].strip() for line in predict.stdout.splitlines() if "%" in line]
     assert sorted(shown) == CLASSES
 
@@ -76,6 +81,16 @@ def test_readme_own_videos_section_as_written(tmp_path):
                               capture_output=True, text=True)
     assert finetune.returncode == 0, finetune.stderr
     assert torch.load(tmp_path / "ft/best.pth", weights_only=True)["labels"] == CLASSES
+
+    # a bidirectional model cannot stream frame by frame: the command suggested instead runs as printed
+    export = subprocess.run([sys.executable, "-m", "tsmcli.cli", "export", "work_dirs/mine/best.pth", "--stream",
+                             "--out", "step.onnx"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert export.returncode == 2, export.stderr
+    suggested = re.search(r"tsm finetune .*?--set model\.shift_mode=online", export.stderr.replace("\n", " "))[0]
+    online = subprocess.run([sys.executable, "-m", "tsmcli.cli", *shlex.split(suggested)[1:], "--work-dir", "online",
+                             "--set", "schedule.epochs=1"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert online.returncode == 0, f"{suggested}\n{online.stderr}"
+    assert torch.load(tmp_path / "online/best.pth", weights_only=True)["preset"]["model"]["shift_mode"] == "online"
 
 
 @pytest.mark.slow

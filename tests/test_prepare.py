@@ -109,6 +109,8 @@ def custom_videos(tmp_path):
 def test_custom_split_by_ratio_reports_failures(custom_videos):
     out = custom_videos / "prepared"
     summary = prepare_custom(out, videos_dir=custom_videos / "videos", val_ratio=0.4, seed=0, workers=2)
+    warning = summary.pop("warning")  # 1 and 2 validation videos: said, by class
+    assert "2 of 2 classes have fewer than 3 validation videos (archery: 1, cooking: 2)" in warning
     assert summary == {"classes": 2, "videos": 8, "failed": 1, "train": 4, "val": 3,
                        "failures": str(out / "failures.txt"), "preset": str(out / "tsm.yaml")}
     assert (out / "label_map.txt").read_text().splitlines() == ["archery", "cooking"]

@@ -3,7 +3,6 @@ import concurrent.futures
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -11,7 +10,9 @@ import time
 
 import pytest
 import torch
+from browser import chromium, console_errors
 from conftest import SHARED
+from serving import Server, free_port, tsm
 
 import tsmcli
 
@@ -24,56 +25,6 @@ DEMO = SHARED / "fixtures/videos/demo.mp4"
 LABELS = ["a", "b", "c", "d"]
 KEY = "s3cret-key-for-tests"
 MARKED = 7.25  # a clip of this value only: the failing predictor's cue
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def tsm(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "tsmcli.cli", *map(str, args)], capture_output=True, text=True,
-                          env=env)
-
-
-class Server:
-    """`tsm serve` in its own process, its temporary files in its own folder."""
-
-    def __init__(self, checkpoint, folder, *options, env=None):
-        self.port, self.tmp = free_port(), folder / f"tmp-{time.monotonic_ns()}"
-        self.tmp.mkdir()
-        environment = {**os.environ, "TMPDIR": str(self.tmp), **(env or {})}
-        self.log = open(folder / f"server-{self.port}.log", "w+")
-        self.process = subprocess.Popen([sys.executable, "-m", "tsmcli.cli", "serve", str(checkpoint), "--port",
-                                         str(self.port), "--device", "cpu", *map(str, options)],
-                                        stdout=self.log, stderr=subprocess.STDOUT, env=environment)
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.headers = {"Authorization": f"Bearer {(env or {}).get('TSM_API_KEY')}"} if env else {}
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.output()
-            try:
-                if httpx.get(self.url + "/ready", headers=self.headers, timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
-        raise AssertionError(f"not ready in 120 s:\n{self.output()}")
-
-    def output(self):
-        if not self.log.closed:
-            self.log.flush()
-        return open(self.log.name).read()
-
-    def leftovers(self):
-        return [p.name for p in self.tmp.iterdir()]
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=60)
-        self.log.close()
 
 
 @pytest.fixture(scope="module")
@@ -458,23 +409,12 @@ def test_the_demo_page_in_a_real_browser(toy, tmp_path):
     """Headless Chromium (Debian's package) with its fake camera playing a toy clip: the page names the
     model, the webcam's labels arrive through /stream, and a video chosen in the file picker shows the
     top classes /predict gives for it; no console errors."""
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium (pip install selenium)")
-    if not (os.path.exists("/usr/bin/chromium") and os.path.exists("/usr/bin/chromedriver")):
-        pytest.skip("Debian's chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
+    driver = chromium(tmp_path / "profile", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                      f"--use-file-for-fake-video-capture={webcam_clip(tmp_path / 'clip.y4m')}")
     server = Server(toy / "toy.pth", toy)
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={tmp_path / 'profile'}", "--use-fake-ui-for-media-stream",
-                 "--use-fake-device-for-media-stream",
-                 f"--use-file-for-fake-video-capture={webcam_clip(tmp_path / 'clip.y4m')}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService("/usr/bin/chromedriver"))
     try:
         driver.get(server.url + "/")
         wait = WebDriverWait(driver, 30)
@@ -490,8 +430,7 @@ def test_the_demo_page_in_a_real_browser(toy, tmp_path):
         shown = driver.execute_script(labels_of, "#file-top")[0].rsplit(" ", 1)[0]
         expected = httpx.post(server.url + "/predict", files={"video": (VIDEO.name, VIDEO.read_bytes())}).json()
         assert shown == expected["top"][0]["label"]
-        errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
-        assert not errors, errors
+        assert not console_errors(driver), console_errors(driver)
     finally:
         driver.quit()
         server.stop()

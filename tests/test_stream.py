@@ -171,7 +171,7 @@ def test_stream_command_writes_a_watchable_annotated_video(online_checkpoint, tm
     assert len(written) == len(source) and written[0].shape == source[0].shape
     every = 5  # toy preset: 16 frames at 12 fps over 8 segments, at the demo's 28 fps
     assert len(steps) == -(-len(source) // every) and steps[1]["frame"] - steps[0]["frame"] == every
-    assert {"step", "frame", "time", "top", "latency_ms"} <= set(steps[0]) and len(steps[0]["top"]) == 3
+    assert {"step", "frame", "time", "top", "latency_ms"} <= set(steps[0]) and len(steps[0]["top"]) == 4  # --top 5 of 4
     band = max(18, source[0].shape[0] // 12)
     a, b = np.asarray(written[100], np.float32), np.asarray(source[100], np.float32)
     assert np.abs(a[:band] - b[:band]).mean() > 30  # the label is drawn there
@@ -233,3 +233,12 @@ def test_realtime_drops_the_frames_a_slow_model_missed(monkeypatch):
     every = list(stream(model, frames, fps=100, every=1))
     assert len(every) == 40 and 2 <= len(kept) < 20
     assert kept[-1].dropped == kept[-1].frame_index + 1 - len(kept)  # every frame before it was stepped or dropped
+
+
+def test_window_mode_says_it_fills_its_first_frames_before_the_first_output(tmp_path):
+    model = tsmcli.build_model("tsm_r18_1x1x8_toy", pretrained=False)  # bidirectional: window mode
+    tsmcli.save_checkpoint(tmp_path / "toy.pth", model, model.preset)
+    run = tsm("stream", tsmcli.sample_video(), "--ckpt", tmp_path / "toy.pth", "--every", "1", text=True)
+    assert run.returncode == 0, run.stderr
+    assert "the first output comes once the model has its first 8 frames (about 0.7 s of the source)" in run.stderr
+    assert len(run.stdout.splitlines()) == 17 - 7  # the sample's 17 frames, one output from the 8th on

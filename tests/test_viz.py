@@ -93,8 +93,9 @@ def test_confusion_matrix_names_classes_or_lists_the_most_confused_pairs(tmp_pat
     monkeypatch.setattr(confusion, "save", lambda figure, path: figures.append(figure))
     confusion.plot_confusion([[3, 1], [0, 4]], tmp_path / "cm.png", ["walk", "run"])
     axis = figures[0].axes[0]
-    assert [t.get_text() for t in axis.get_yticklabels()] == ["walk", "run"]
+    assert [t.get_text() for t in axis.get_yticklabels()] == ["walk (4)", "run (4)"]  # with their videos
     assert axis.images[0].get_array().tolist() == [[0.75, 0.25], [0.0, 1.0]]
+    assert [t.get_text() for t in axis.texts] == ["0.75\n3", "0.25\n1", "1.00\n4"]  # shares and counts
     big = torch.eye(400, dtype=torch.long) * 5
     big[7, 9] = 5  # class 7 is as often taken for 9 as it is right
     confusion.plot_confusion(big.tolist(), tmp_path / "cm400.png", [f"c{i}" for i in range(400)])
@@ -145,10 +146,11 @@ def test_explain_command_writes_a_grid_and_a_video(tmp_path):
     assert len(frames) == 8 * 4 and min(frames[0].shape[:2]) >= 224  # 8 sampled frames, half a second each
     band = band_height(frames[0].shape[0])  # the class, probability and frame written across the top
     assert frames[0][:band].max() > 200 and frames[0][:band].mean() < frames[0][band:].mean()
-    # only --out: the video alone, no grid written over another run's; neither: a grid named after the video
+    # only --out: the grid beside the video, named after it, not over another run's; neither: named after the input
     only_video = subprocess.run([sys.executable, "-m", "tsmcli.cli", "explain", video, "--ckpt", tmp_path / "m.pth",
                                  "--out", "only.mp4"], capture_output=True, text=True, cwd=tmp_path)
-    assert only_video.returncode == 0 and (tmp_path / "only.mp4").exists() and not list(tmp_path.glob("*gradcam*"))
+    assert only_video.returncode == 0 and (tmp_path / "only.mp4").exists() and (tmp_path / "only.png").exists()
+    assert "wrote only.png and only.mp4" in only_video.stdout and not list(tmp_path.glob("*gradcam*"))
     plain = subprocess.run([sys.executable, "-m", "tsmcli.cli", "explain", video, "--ckpt", tmp_path / "m.pth"],
                            capture_output=True, text=True, cwd=tmp_path)
     assert plain.returncode == 0 and "wrote test_gradcam.png" in plain.stdout and (tmp_path / "test_gradcam.png").exists()

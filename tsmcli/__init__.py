@@ -12,7 +12,7 @@ _EXPORTS = {
     "save_checkpoint": "tsmcli.checkpoint", "build_dataset": "tsmcli.data", "build_loader": "tsmcli.data",
     "UserError": "tsmcli.errors", "stream": "tsmcli.streaming",
     "extract_features": "tsmcli.features", "load_predictor": "tsmcli.inference", "Predictor": "tsmcli.inference",
-    "configure_process": "tsmcli.process",
+    "configure_process": "tsmcli.process", "sample_video": "tsmcli.video",
 }
 __all__ = [*_EXPORTS, "__version__"]
 

@@ -26,6 +26,8 @@ def run_workers(entrypoint, args, nproc, nnodes=1, node_rank=0, master_addr="127
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
+    if nnodes == 1:
+        master_port = local_port(master_addr, master_port)
     config = LaunchConfig(min_nodes=nnodes, max_nodes=nnodes, nproc_per_node=nproc, run_id=run_id,
                           rdzv_backend="static", rdzv_endpoint=f"{master_addr}:{master_port}",
                           rdzv_configs={"rank": node_rank}, max_restarts=0, monitor_interval=0.5,
@@ -35,6 +37,21 @@ def run_workers(entrypoint, args, nproc, nnodes=1, node_rank=0, master_addr="127
             return elastic_launch(config, entrypoint)(*args)
         except ChildFailedError as e:
             raise JobFailed(_failure_report(e.failures, nproc * nnodes)) from None
+
+
+def local_port(address, wanted):
+    """`wanted` when it is free here, else a free port: on one machine nobody else needs to know it, and
+    two jobs side by side (a test beside a training) would otherwise collide on the default."""
+    import socket
+
+    for port in (wanted, 0):
+        with socket.socket() as probe:
+            try:
+                probe.bind((address, port))
+            except OSError:
+                continue
+            return probe.getsockname()[1]
+    return wanted  # an address not of this machine: the launcher's own error names it
 
 
 @contextlib.contextmanager

@@ -18,15 +18,17 @@ def configure_process(*, loader_workers=False, stop_on_signals=False, allocator=
     """Make the process-wide settings tsm's commands run under; returns what was set, e.g.
     {"allocator": True, "omp_wait_policy": "PASSIVE", "signals": True}.
 
-    allocator: keep large tensors on glibc's heap (fewer page faults per forward; a no-op elsewhere).
-    loader_workers: the process runs loader worker processes beside the model (training, testing): torch's
-        OpenMP threads then sleep at once instead of spinning for the cores the workers need
-        (OMP_WAIT_POLICY=PASSIVE, unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is already set: a user's
-        setting wins). It is read when torch loads, so call this before `import torch`; later it is
-        left alone and reported as None.
-    stop_on_signals: SIGINT and SIGTERM raise tsmcli.signals.Interrupted in the main thread, so `finally`
-        blocks end worker processes and jobs write what resumes them; daemonic children still alive at
-        exit are killed (the CLI's choice: a library only ends the workers it started itself).
+    Args:
+        allocator: keep large tensors on glibc's heap (fewer page faults per forward; a no-op elsewhere).
+        loader_workers: the process runs loader worker processes beside the model (training, testing):
+            torch's OpenMP threads then sleep at once instead of spinning for the cores the workers need
+            (OMP_WAIT_POLICY=PASSIVE, unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is already set: a user's
+            setting wins). It is read when torch loads, so call this before `import torch`; later it is
+            left alone and reported as None.
+        stop_on_signals: SIGINT and SIGTERM raise tsmcli.signals.Interrupted in the main thread, so
+            `finally` blocks end worker processes and jobs write what resumes them; daemonic children
+            still alive at exit are killed (the CLI's choice: a library only ends the workers it started
+            itself).
     """
     done = {"allocator": tune_cpu_allocator() if allocator else False, "omp_wait_policy": None,
             "signals": False}

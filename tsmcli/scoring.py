@@ -6,18 +6,22 @@ import torch.distributed as dist
 from .metrics import mean_average_precision, mean_class_accuracy, mmit_mean_average_precision, top_k_accuracy
 from .presets.schema import MULTI_LABEL_METRICS, SINGLE_LABEL_METRICS
 
+TOP_K = 5
+
 
 def compute_metrics(scores, labels, metric_names=SINGLE_LABEL_METRICS):
-    """The named metrics: "top1", "topK" (K = 5, or the class count when smaller), "mean_class_accuracy",
+    """The named metrics: "top1", "top5" (for models of more than 5 classes: of fewer, every label is among
+    the top 5, and top-5 is always 1), "mean_class_accuracy",
     "mean_average_precision", "mmit_mean_average_precision". Multi-hot labels (N, K) have the two
     multi-label ones only (both when none of them is named)."""
     multi_hot = labels.ndim == 2
     if multi_hot:
         metric_names = [m for m in metric_names if m in MULTI_LABEL_METRICS] or MULTI_LABEL_METRICS
-    k = min(5, scores.shape[1])
     metrics = {}
     if "top_k_accuracy" in metric_names:
-        metrics.update({"top1": top_k_accuracy(scores, labels, 1), f"top{k}": top_k_accuracy(scores, labels, k)})
+        metrics["top1"] = top_k_accuracy(scores, labels, 1)
+        if scores.shape[1] > TOP_K:
+            metrics[f"top{TOP_K}"] = top_k_accuracy(scores, labels, TOP_K)
     if "mean_class_accuracy" in metric_names:
         metrics["mean_class_accuracy"] = mean_class_accuracy(scores, labels)
     wanted = [name for name in MULTI_LABEL_METRICS if name in metric_names]

@@ -78,7 +78,7 @@ def _test_worker(checkpoint, kwargs, out):
             dist.destroy_process_group()
 
 
-def launch_test(checkpoint, nproc, out, master_port=29501, **kwargs):
+def launch_test(checkpoint, nproc, out, master_port=29500, **kwargs):
     """Run test_checkpoint in nproc processes (tsmcli.launch); rank 0 writes `out`."""
     from .launch import run_workers
 

@@ -43,7 +43,7 @@ def benchmark(
 
 
 
-@app.command("data")
+@app.command("data", short_help="Clips/s of a preset's data pipelines.")
 def data(
     preset: str = options.preset(),
     videos: Optional[List[Path]] = typer.Argument(None, help="Video files or folders of videos to read "
@@ -62,7 +62,7 @@ def data(
 
     Examples:
 
-      tsm benchmark data --preset tsm_r50_video_1x1x8_50e_k400 ../shared/fixtures/videos/
+      tsm benchmark data --preset tsm_r50_video_1x1x8_50e_k400 sample.mp4
 
       tsm benchmark data -p tsm_r50_1x1x8_50e_sthv1 --list data/sthv1/val.txt --data-root data/sthv1/rawframes --split test
     """
@@ -115,7 +115,7 @@ def _collect_videos(paths):
     return files
 
 
-@app.command("model")
+@app.command("model", short_help="Speed, parameters and FLOPs of a model.")
 def model(
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Preset name, zoo config name or YAML file "
                                                                       "(random weights: speed does not depend on "

@@ -15,21 +15,21 @@ def explain(
                                                                "class]."),
     layer: Optional[str] = typer.Option(None, help="The module whose activations are weighed, e.g. "
                                                    "backbone.layer3 [default: the last stage]."),
-    png: Optional[Path] = typer.Option(None, "--png", help="The frame grid: .png, .svg or .pdf [default, when "
-                                                           "--out is not given either: VIDEO_gradcam.png here]."),
-    out: Optional[Path] = typer.Option(None, "--out", help="The frames with their maps as a video (.mp4); "
-                                                           "the grid then only with --png."),
+    png: Optional[Path] = typer.Option(None, "--png", help="The frame grid: .png, .svg or .pdf [default: beside "
+                                                           "--out with .png, else VIDEO_gradcam.png here]."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also the frames with their maps as a video "
+                                                                 "(.mp4)."),
     device: str = options.device(),
     decoder: Optional[str] = options.decoder(),
 ):
     """Grad-CAM: a heat map per sampled frame (one view: the centre crop of one clip) for the predicted
     class or --class, overlaid on the frames: a grid with a colour bar (--png) and/or a video with the
-    class, probability and frame written on it (--out). Works on every preset's architecture, on the model as loaded.
+    class, probability and frame written on it (--out) beside it. Works on every preset's architecture, on the model as loaded.
     Needs tsm[plots].
 
     Examples:
 
-      tsm explain ../shared/fixtures/videos/demo.mp4 --ckpt tsm_r50_1x1x8_50e_kinetics400_rgb_20200607-af7fb746.pth
+      tsm explain sample.mp4 --ckpt tsm_r50_1x1x8_50e_kinetics400_rgb_20200607-af7fb746.pth
 
       tsm explain clip.mp4 --ckpt work_dirs/mine/best.pth --class waving --layer backbone.layer3 --out cam.mp4
     """
@@ -52,8 +52,8 @@ def explain(
         result = explain_video(predictor, video, target, layer)
     except MediaError as e:
         raise UserError(f"cannot read {e.path}: {e.reason}") from None
-    if png is None and out is None:  # named after the video, so explaining another does not overwrite it
-        png = Path(f"{video.stem}_gradcam.png")
+    if png is None:  # beside the video asked for, else named after the input, so that explaining another
+        png = out.with_suffix(".png") if out is not None else Path(f"{video.stem}_gradcam.png")  # does not overwrite it
     written = []
     if png is not None:
         draw_grid(result, png, title=video.name)

@@ -99,7 +99,7 @@ def export(
     clips = {}
     if precision in ("bf16", "int8") and not stream:
         clips = _real_clips(predictor, precision, calibrate, calibration_clips, verify_on, verify_clips, data_root)
-    report = export_file(predictor, out, stream, precision, format, video, min_agreement, clips)
+    report = export_file(predictor, out, stream, precision, format, video, min_agreement, clips, checkpoint)
     if as_json:
         typer.echo(json.dumps(report, indent=1))
         return
@@ -136,8 +136,9 @@ def _print(report, model, out, stream, precision, format, height, width):
                    f"{report['max_scaled_diff']:.2e}, top-1 agreement {report['top1_agree']:.0%}")
         return
     for name, check in report["checks"].items():
-        typer.echo(f"  {name:9s} max |onnxruntime fp32 - PyTorch fp32| {check['max_abs_diff']:.2e}  top-5 agreement "
-                   f"{check['top5_agree']:.0%}")
+        agreement = (f"top-5 agreement {check['top5_agree']:.0%}" if "top5_agree" in check
+                     else f"top-1 agreement {check['top1_agree']:.0%}")
+        typer.echo(f"  {name:9s} max |onnxruntime fp32 - PyTorch fp32| {check['max_abs_diff']:.2e}  {agreement}")
     if "openvino_fp32" in report:
         typer.echo(f"  OpenVINO fp32: max |OpenVINO - PyTorch| {report['openvino_fp32']['max_abs_diff']:.2e}")
     held = report.get("held_out")

@@ -11,7 +11,7 @@ def extract(
     inputs: List[Path] = typer.Argument(..., help="Video files, folders (searched for videos and frame folders) "
                                                   "or list files (.txt, mmaction2's format or one path per line)."),
     ckpt: str = typer.Option(..., "--ckpt", help=options.CHECKPOINT_HELP),
-    out: Path = typer.Option(..., "--out", help="Output folder: one .npy per video at the input's relative path, "
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: one .npy per video at the input's relative path, "
                                                 "and index.jsonl."),
     mode: str = typer.Option("video", help="video (one vector per video: the pooled features the classifier "
                                            "reads, averaged over the scheme's views), dense (one per window of T "
@@ -35,8 +35,8 @@ def extract(
     batch_size: Optional[int] = typer.Option(None, min=1, help="Videos (dense: windows) per forward [default: the "
                                                                "preset's test batch; dense 8]."),
     workers: Optional[int] = options.workers(),
-    gpus: int = options.gpus(minimum=1),
-    master_port: int = typer.Option(29502, min=1, max=65535, help="A free local port for --gpus > 1."),
+    gpus: int = options.gpus(),
+    master_port: int = options.master_port(),
     decoder: Optional[str] = options.decoder(),
 ):
     """Extract features: a rerun skips the videos already done; unreadable videos are listed in index.jsonl
@@ -57,6 +57,8 @@ def extract(
     from ..runtime.engines import is_exported
 
     check_options(mode, dtype)  # before the model loads
+    if gpus == 0:  # as in tsm train: one process on the CPU
+        gpus, device = 1, "cpu"
 
     shard_of = parse_shard(shard)
     items = gather_inputs(inputs, list_root)

@@ -36,10 +36,19 @@ def data_root():
                         help="Folder the list's paths are relative to (the preset's data.<split>.data_prefix).")
 
 
-def gpus(minimum=0):
-    return typer.Option(1, min=minimum, help="Processes on this machine: GPUs with NCCL, or CPU processes with "
-                                             "Gloo when there is no GPU" + ("; 0 = one process on the CPU."
-                                                                            if minimum == 0 else "."))
+def gpus():
+    return typer.Option(1, min=0, help="Processes on this machine: GPUs with NCCL, or CPU processes with Gloo "
+                                       "when there is no GPU; 0 = one process on the CPU.")
+
+
+def master_port():
+    return typer.Option(29500, min=1, max=65535,
+                        help="The rendezvous port of node 0. On one machine, a free port is taken when this one "
+                             "is in use (e.g. by a training beside a test).")
+
+
+def top():
+    return typer.Option(5, min=1, help="How many classes to show (per video, or per step).")
 
 
 def workers():

@@ -12,7 +12,7 @@ def predict(
     inputs: List[Path] = typer.Argument(..., help="Video files or folders of JPEG frames (img_00001.jpg ...)."),
     ckpt: str = typer.Option(..., "--ckpt", help=options.CHECKPOINT_HELP),
     preset: Optional[str] = options.preset(required=False),
-    top: int = typer.Option(5, min=1, help="How many classes to show."),
+    top: int = options.top(),
     threshold: float = options.threshold(),
     scheme: str = typer.Option("preset", help="preset | efficient | accurate | dense (as in `tsm test`)."),
     device: str = options.device(),
@@ -33,7 +33,7 @@ def predict(
 
     Examples:
 
-      tsm predict ../shared/fixtures/videos/demo.mp4 --ckpt tsm_r50_1x1x8_50e_kinetics400_rgb_20200607-af7fb746.pth
+      tsm predict sample.mp4 --ckpt tsm_r50_1x1x8_50e_kinetics400_rgb_20200607-af7fb746.pth
 
       tsm predict clips/*.mp4 --ckpt work_dirs/tsm_r18_1x1x8_toy/best.pth --top 2 --json
     """

@@ -32,12 +32,19 @@ def _report(summary, as_json, next_step=None):
         typer.echo(json.dumps(summary, indent=1))
         return
     for key, value in summary.items():
+        if key == "warning":  # a sentence of its own
+            typer.echo(value)
+            continue
+        if key == "kept":  # videos a previous run wrote: said only when there are some, with what they are
+            if value:
+                typer.echo(f"{'kept:':<10} {value} (already written by an earlier run)")
+            continue
         typer.echo(f"{key + ':':<10} {value}")
     if next_step:
         typer.echo(f"\nnext:      {next_step}")
 
 
-@app.command("toy")
+@app.command("toy", short_help="The synthetic toy dataset (4 classes).")
 def toy(
     root: Optional[Path] = typer.Option(None, help="Where to write videos/, the lists and label_map.txt "
                                                    "[default: data/toy, or data/toy_multilabel]."),
@@ -68,7 +75,7 @@ def toy(
                                         f"  (it reads {default}: pass --set data.train.ann_file=... for {root})"))
 
 
-@app.command("custom")
+@app.command("custom", short_help="Your own videos: class folders or a CSV.")
 def custom(
     root: Path = typer.Option(..., help="Output folder (lists, label_map.txt, failures.txt)."),
     videos: Optional[Path] = typer.Option(None, help="Folder of class sub-folders of videos [default: ROOT/videos]."),
@@ -132,7 +139,7 @@ def _run(prepare, frames, resize_videos, workers, shard, as_json, decoder=None, 
     _report(summary, as_json, next_step if shard is None else None)
 
 
-def _public(name, function, doc):
+def _public(name, function, title, doc):
     def command(
         root: Path = typer.Option(Path(f"data/{name}"), help="The dataset as downloaded; lists are written here."),
         frames: Optional[str] = typer.Option(None, help=FRAMES_HELP),
@@ -148,36 +155,36 @@ def _public(name, function, doc):
              as_json, decoder)
 
     command.__doc__ = doc
-    app.command(name)(command)
+    app.command(name, short_help=f"{title}, as its download unpacks.")(command)
 
 
 def _register_public_datasets():
-    _public("kinetics400", "prepare_kinetics400",
+    _public("kinetics400", "prepare_kinetics400", "Kinetics-400",
             "Kinetics-400, as the official tarballs unpack: annotations/{train,validate}.csv (or "
             "kinetics-400_{train,val}.csv) and train/, val/ holding <youtube_id>_<start>_<end>.mp4, flat or per "
             "class; mmaction2's videos_train/, videos_val/ work too. Missing videos are counted and left out; "
             "more than half of a split missing is an error.\n\nExample:\n\n"
             "  tsm prepare kinetics400 --root data/kinetics400 --frames short256")
-    _public("ucf101", "prepare_ucf101",
+    _public("ucf101", "prepare_ucf101", "UCF101",
             "UCF101, as the official archives unpack: ucfTrainTestlist/ (classInd, trainlist0k, testlist0k) and "
             "UCF-101/<Class>/*.avi (or mmaction2's videos/); all 3 splits.\n\nExample:\n\n"
             "  tsm prepare ucf101 --root data/ucf101 --frames short256")
-    _public("sthv1", "prepare_sthv1",
+    _public("sthv1", "prepare_sthv1", "Something-Something V1",
             "Something-Something V1: <id>/00001.jpg folders and something-something-v1-{train,validation,"
             "labels}.csv (';'-separated); frames are used as published.\n\nExample:\n\n"
             "  tsm prepare sthv1 --root data/sthv1")
-    _public("sthv2", "prepare_sthv2",
+    _public("sthv2", "prepare_sthv2", "Something-Something V2",
             "Something-Something V2: 20bn-something-something-v2/<id>.webm (or videos/) and "
             "something-something-v2-{train,validation,labels}.json "
             "(class = template without [brackets]).\n\nExample:\n\n"
             "  tsm prepare sthv2 --root data/sthv2 --frames height256")
-    _public("diving48", "prepare_diving48",
+    _public("diving48", "prepare_diving48", "Diving48",
             "Diving48: rgb/<vid_name>.mp4 (or videos/), Diving48_V2_{train,test}.json and Diving48_vocab.json.\n\n"
             "Example:\n\n  tsm prepare diving48 --root data/diving48")
-    _public("jester", "prepare_jester",
+    _public("jester", "prepare_jester", "Jester",
             "Jester: <id>/00001.jpg folders and jester-v1-{train,validation,labels}.csv.\n\nExample:\n\n"
             "  tsm prepare jester --root data/jester")
-    _public("hmdb51", "prepare_hmdb51",
+    _public("hmdb51", "prepare_hmdb51", "HMDB51",
             "HMDB51, as the official archives unpack: testTrainMulti_7030_splits/<class>_test_split{1,2,3}.txt "
             "and the <class>/*.avi folders of the per-class .rar files, in hmdb51_org/, hmdb51/, videos/ or "
             "--root itself; all 3 splits.\n\nExample:\n\n  tsm prepare hmdb51 --root data/hmdb51 --frames short256")

@@ -48,7 +48,7 @@ def _fmt(value):
     return "-" if value is None else str(value)
 
 
-@app.command("list")
+@app.command("list", short_help="The presets, with the zoo's accuracy.")
 def list_(
     dataset: Optional[str] = typer.Option(None, help="Only this dataset (kinetics400, sthv1, ...)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts instead of a table."),
@@ -99,7 +99,7 @@ def list_(
     console.print(table)
 
 
-@app.command("show")
+@app.command("show", short_help="A preset fully resolved, as YAML.")
 def show(
     name: str = typer.Argument(..., help="A preset name, a zoo config name, or a YAML file."),
     overrides: Optional[List[str]] = options.overrides(),
@@ -117,7 +117,7 @@ def show(
     typer.echo(dump_preset(load_preset(name, overrides or ())), nl=False)
 
 
-@app.command("import")
+@app.command("import", short_help="A mmaction2 0.x config as a preset YAML.")
 def import_(
     config: Path = typer.Argument(..., help="A mmaction2 0.x TSM config (.py), with its _base_ files beside it "
                                             "as in mmaction2's configs/ tree."),

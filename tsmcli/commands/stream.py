@@ -23,11 +23,11 @@ def stream(
                                                             "model's segments, in incremental mode; 1 in window "
                                                             "mode]."),
     window_every: int = typer.Option(1, min=1, help="Window mode: re-run the window every K steps."),
-    top: int = typer.Option(3, min=1, help="How many classes to report per step."),
+    top: int = options.top(),
     threshold: float = options.threshold(),
     realtime: bool = typer.Option(False, help="Drop source frames whose moment has passed when the model is "
                                               "slower than the source."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Write the video with the current label drawn on "
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the video with the current label drawn on "
                                                            "each frame (.mp4)."),
     fps: Optional[float] = typer.Option(None, min=0.001, help="Frame rate of a frame folder or of stdin [default: 30]; "
                                                    "overrides a video's."),
@@ -46,7 +46,7 @@ def stream(
 
     Examples:
 
-      tsm stream ../shared/fixtures/videos/demo.mp4 --ckpt work_dirs/online/best.pth --out annotated.mp4
+      tsm stream sample.mp4 --ckpt work_dirs/online/best.pth --out annotated.mp4
 
       tsm stream /dev/video0 --ckpt tsm_r50_1x1x8_50e_kinetics400_rgb_20200607-af7fb746.pth --realtime
 
@@ -76,6 +76,10 @@ def stream(
                         window_every=window_every, fps=source_fps, threshold=threshold)
     typer.echo(f"{source}: {streamer.mode} mode, a step every {streamer.every} frames at {source_fps:.3g} fps, "
                f"outputs averaged over {streamer.average}", err=True)
+    filling = streamer.first_output_after
+    if filling > 1:
+        typer.echo(f"the first output comes once the model has its first {filling} frames (about "
+                   f"{filling * streamer.every / source_fps:.1f} s of the source)", err=True)
     video = AnnotatedVideo(out, source_fps) if out else None
     caption, latencies, finished = "", [], False
     try:
@@ -93,7 +97,7 @@ def stream(
                     typer.echo(f"{time:8.2f}s  " + ("  |  ".join(f"{n} {p:.1%}" for _, n, p in result.top)
                                                     or f"no class at or above {threshold:.0%}"))
             if video is not None:
-                video.write(frame, caption or "...")
+                video.write(frame, caption or f"filling: {streamer.taken}/{filling} frames")
         finished = True
     finally:
         if video is not None:

@@ -17,17 +17,17 @@ def test(
                                               "3 crops) | dense (10 clips)."),
     list_file: Optional[Path] = options.list_file("Test list [default: the preset's data.test.ann_file],"),
     data_root: Optional[Path] = options.data_root(),
-    out: Optional[Path] = typer.Option(None, help="Write metrics, scheme and per-video scores as JSON."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write metrics, scheme and per-video scores as JSON."),
     device: str = options.device(),
     fast: bool = options.fast(),
     amp: Optional[str] = options.amp(),
     batch_size: Optional[int] = typer.Option(None, min=1, help="Videos per batch [default: the preset's test batch]."),
     workers: Optional[int] = options.workers(),
-    gpus: int = options.gpus(minimum=1),
+    gpus: int = options.gpus(),
     metrics: Optional[List[str]] = typer.Option(None, help="Metrics to report: " + ", ".join(METRIC_NAMES)
                                                 + " [default: the preset's evaluation.metrics]."),
     plot: Optional[Path] = typer.Option(None, help="Also draw the confusion matrix here (.png, .svg or .pdf; needs tsm[plots])."),
-    master_port: int = typer.Option(29501, min=1, max=65535, help="A free local port for --gpus > 1."),
+    master_port: int = options.master_port(),
     decoder: Optional[str] = options.decoder(),
     backend: str = options.backend(),
 ):
@@ -49,6 +49,8 @@ def test(
     from ..devices import amp_dtype, resolve_device
     from ..testing import launch_test, test_checkpoint, write_result
 
+    if gpus == 0:  # as in tsm train: one process on the CPU
+        gpus, device = 1, "cpu"
     amp_dtype(amp, resolve_device(device))  # a bad --amp before anything loads
     if plot:
         from ..viz import pyplot
@@ -90,7 +92,9 @@ def test(
     elif plot:
         from ..viz.confusion import plot_confusion
 
-        plot_confusion(result["confusion_matrix"], plot, result["labels"], f"{result['preset']} / {result['scheme']}")
+        views = f"{result['views']} view{'' if result['views'] == 1 else 's'}"
+        plot_confusion(result["confusion_matrix"], plot, result["labels"],
+                       f"{result['preset']}\n{result['scheme']} test scheme, {views} per video")
         typer.echo(f"wrote {plot}")
     if out:
         if gpus == 1:

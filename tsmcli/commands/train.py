@@ -32,7 +32,7 @@ def train(
     nnodes: int = typer.Option(1, min=1, help="Machines in the job (run the same command on each)."),
     node_rank: int = typer.Option(0, min=0, help="This machine's index among --nnodes."),
     master_addr: str = typer.Option("127.0.0.1", help="Address of node 0, for several machines."),
-    master_port: int = typer.Option(29500, min=1, max=65535, help="A free port on node 0."),
+    master_port: int = options.master_port(),
     sync_bn: bool = typer.Option(False, help="Synchronise BatchNorm statistics across processes."),
     decoder: Optional[str] = options.decoder(),
 ):

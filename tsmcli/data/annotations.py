@@ -14,6 +14,18 @@ import numpy as np
 from ..errors import UserError
 from ..video import VIDEO_SUFFIXES
 
+FEW_VALIDATION_VIDEOS = 3  # below this a class's validation accuracy moves by a third or more per video
+
+
+def thin_validation_warning(videos_per_class, names, minimum=FEW_VALIDATION_VIDEOS):
+    """A warning naming the classes with fewer than `minimum` validation videos, or None."""
+    thin = [f"{names[i]}: {int(n)}" for i, n in enumerate(videos_per_class) if n < minimum]
+    if not thin:
+        return None
+    return (f"warning: {len(thin)} of {len(videos_per_class)} classes have fewer than {minimum} validation "
+            f"videos ({', '.join(thin[:10])}{', ...' if len(thin) > 10 else ''}): their accuracy is a coin toss. "
+            "Add videos, or give more of them to validation (tsm prepare custom --val-ratio)")
+
 
 @dataclass
 class Record:
@@ -47,6 +59,13 @@ class Annotations:
 
     def __iter__(self):
         return (self[i] for i in range(len(self)))
+
+    def videos_per_class(self, num_classes):
+        """(num_classes,) how many videos carry each class (a multi-label video counts for each of its)."""
+        counts = np.zeros(num_classes, dtype=np.int64)
+        for labels in self.labels:
+            counts[np.asarray(labels, dtype=np.int64)] += 1
+        return counts
 
     def check_labels(self, num_classes, source):
         """Every label must be a class of the model: name the first line that is not."""
@@ -133,6 +152,8 @@ def _parse_lines(text, ann_file, head, multi_label, prefix):
             numbers = list(map(int, parts[1:]))
         except ValueError:
             numbers = None
+        if numbers is not None and head and not multi_label and len(numbers) > head + 1:
+            parts, numbers = _frame_dir_ending_in_numbers(line, parts, numbers, head, prefix)
         if numbers is None or len(numbers) < head + 1:
             expected = {0: "path label [label ...]", 1: "frame_dir total_frames label [label ...]",
                         2: "frame_dir offset total_frames label [label ...]"}[head]
@@ -154,6 +175,16 @@ def _parse_lines(text, ann_file, head, multi_label, prefix):
         offsets.append(numbers[0] if head == 2 else 0)
         lines.append(number)
     return Annotations(paths, labels, totals, offsets, lines)
+
+
+def _frame_dir_ending_in_numbers(line, parts, numbers, head, prefix):
+    """A frame folder whose name ends in numbers ("clip 0", from the video "clip 0.mp4") reads as more
+    numbers than a single-label line has: where that folder exists, it is the path."""
+    words = line.rsplit(None, head + 1)
+    folder = words[0].strip()
+    if os.path.isdir(os.path.join(prefix, folder) if prefix else folder):
+        return words, numbers[-(head + 1):]
+    return parts, numbers
 
 
 def list_paths(ann_file):

@@ -9,11 +9,12 @@ NOT_STREAMABLE = "export the whole model (without --stream), which tsm stream ru
 
 
 def export_file(predictor, out, stream=False, precision="fp32", format="onnx", video=None,
-                min_agreement=DEFAULT_MIN_AGREEMENT, clips=None):
+                min_agreement=DEFAULT_MIN_AGREEMENT, clips=None, checkpoint=None):
     """Write `out` (whole.export_model or stream_step.export_step) of an inference.Predictor's PyTorch
     model (loaded with fast=False: the export folds what it folds itself), verified on `video` [default: a
     rendered toy clip, encoded and decoded like any video] read through the predictor's transforms; clips:
-    {"calibration", "held_out"} ClipSets for bf16/int8. Returns the verification report."""
+    {"calibration", "held_out"} ClipSets for bf16/int8; checkpoint: the model's file, named in advice.
+    Returns the verification report."""
     model = predictor.model
     transform = predictor.clip_transform("efficient")
     height, width = transform.size
@@ -24,7 +25,7 @@ def export_file(predictor, out, stream=False, precision="fp32", format="onnx", v
             from ..streaming.incremental import check_streamable
             from .stream_step import VERIFY_STEPS, export_step
 
-            check_streamable(model, instead=NOT_STREAMABLE)
+            check_streamable(model, instead=NOT_STREAMABLE, checkpoint=checkpoint)
             frames = [predictor.frame_transform(frame) for _, frame in frames_of(source)[1]]
             frames = (frames * (VERIFY_STEPS // len(frames) + 1))[:max(VERIFY_STEPS, len(frames))]
             return export_step(model, out, height, width, frames, precision, format, min_agreement)

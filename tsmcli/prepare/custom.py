@@ -6,6 +6,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from ..atomic import write_text
+from ..data.annotations import thin_validation_warning
 from ..errors import UserError
 from ..presets import SMALL_PRESET
 from ..presets.schema import MULTI_LABEL_METRICS
@@ -75,6 +76,12 @@ def prepare_custom(root, videos_dir=None, val_ratio=0.2, train_list=None, val_li
               **{split: len(rows) for split, rows in splits.items()}}
     if summary["failed"]:
         result["failures"] = os.path.join(root, "failures.txt")
+    per_class = np.zeros(len(classes), dtype=np.int64)
+    for _, label in splits["val"]:
+        per_class[np.atleast_1d(np.asarray(label, dtype=np.int64))] += 1
+    warning = thin_validation_warning(per_class, classes)
+    if warning:
+        result["warning"] = warning
     if shard is None:  # a shard has only its part of the frames; the unsharded run writes the preset
         result["preset"] = str(write_preset(root, base_file, name, len(classes), videos_dir, frames, resize,
                                             multi_label=labels_csv is not None))

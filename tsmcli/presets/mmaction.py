@@ -5,6 +5,7 @@ Used by `tsm presets import` (importer.py), to write presets/ from mmaction2's o
 Collect, ToTensor) are implicit in our pipelines.
 """
 from ..errors import UserError
+from .store import base_defaults
 
 REFERENCE_GPUS = 8  # the zoo's learning rates are for 8 GPUs x the config's videos_per_gpu
 
@@ -43,8 +44,13 @@ def pipeline_from_mmaction(steps):
     return out
 
 
-def _max_keep(max_keep_ckpts):
-    return max_keep_ckpts if max_keep_ckpts > 0 else None  # mmcv: -1 (its default) keeps every one
+def _max_keep(checkpoint_config):
+    """mmcv's max_keep_ckpts where the config sets it (-1 keeps every one); where it does not, tsm's
+    default: mmcv keeps every epoch, which for a long schedule fills a disk."""
+    if "max_keep_ckpts" not in checkpoint_config:
+        return base_defaults()["checkpoint"]["max_keep"]
+    keep = checkpoint_config["max_keep_ckpts"]
+    return keep if keep > 0 else None
 
 
 def preset_from_mmaction(cfg):
@@ -139,5 +145,5 @@ def preset_from_mmaction(cfg):
         },
         "evaluation": {"interval": cfg["evaluation"]["interval"], "metrics": list(cfg["evaluation"]["metrics"])},
         "checkpoint": {"interval": cfg["checkpoint_config"]["interval"],
-                       "max_keep": _max_keep(cfg["checkpoint_config"].get("max_keep_ckpts", -1))},
+                       "max_keep": _max_keep(cfg["checkpoint_config"])},
     }

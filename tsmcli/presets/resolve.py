@@ -2,8 +2,6 @@
 `--set` overrides applied, and the result validated against schema.SCHEMA."""
 import copy
 import os
-from functools import cache
-from importlib import resources
 from pathlib import Path
 
 from ..errors import UserError
@@ -11,7 +9,7 @@ from .mmaction import REFERENCE_GPUS
 from .overrides import apply_overrides
 from .renamed import upgrade
 from .schema import SCHEMA, validate
-from .store import find_preset_file, identity, is_builtin, read_yaml, stem
+from .store import base_defaults, find_preset_file, identity, is_builtin, read_yaml, stem
 
 
 def deep_merge(base, update):
@@ -104,16 +102,6 @@ def resolve_preset(preset, overrides=()):
     if isinstance(preset, dict):  # e.g. a checkpoint's: keys added since it was written take the base's default
         return apply_overrides(deep_merge(base_defaults(), upgrade(preset, "a preset written before")), overrides)
     return load_preset(preset, overrides)
-
-
-@cache
-def _base_defaults():
-    return read_yaml(resources.files("tsmcli.presets") / "configs" / "_base" / "tsm.yaml")
-
-
-def base_defaults():
-    """Every key a preset can set, at its default (_base/tsm.yaml)."""
-    return copy.deepcopy(_base_defaults())
 
 
 def validate_partial(raw, source):

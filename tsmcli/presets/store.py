@@ -6,6 +6,7 @@ also be an alias, a zoo config name (with or without `.py`) or a path to a user'
 Files are handled as importlib.resources Traversables (a pathlib.Path in most installations, a
 zipfile.Path in a zip): code here uses only what both have (`/`, name, read_text, iterdir, is_file).
 """
+import copy
 import difflib
 import os
 from functools import cache
@@ -62,6 +63,16 @@ def is_builtin(file):
     if isinstance(file, Path) and isinstance(root, Path):
         return Path(root).resolve() in Path(file).resolve().parents
     return str(file).startswith(str(root).rstrip("/") + "/")
+
+
+@cache
+def _base_defaults():
+    return read_yaml(resources.files("tsmcli.presets") / "configs" / "_base" / "tsm.yaml")
+
+
+def base_defaults():
+    """Every key a preset can set, at its default (_base/tsm.yaml)."""
+    return copy.deepcopy(_base_defaults())
 
 
 def read_yaml(path):

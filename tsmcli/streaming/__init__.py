@@ -104,6 +104,8 @@ class Streamer:
         self.device = predictor.device
         self.labels = predictor.labels
         self.recent, self.steps, self.dropped, self.since, self.start = [], 0, 0, self.every, None
+        self.taken = 0  # frames given to the model; window mode answers once it has its first T
+        self.first_output_after = model.num_segments if self.mode == "window" and model.kind != "stream_step" else 1
         self.amp = predictor.dtype  # an autocast dtype (bf16 on CPUs with AVX512-BF16 / AMX, fp16 on GPUs) or None
 
     def feed(self, index, time, frame):
@@ -117,6 +119,7 @@ class Streamer:
             return None
         self.since = 0
         x = self.preprocess(frame).to(self.device)
+        self.taken += 1
         tick = clock.perf_counter()
         with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None):
             output = self.runner.step(x)

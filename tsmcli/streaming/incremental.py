@@ -7,6 +7,7 @@ exports as a graph; `IncrementalStream` holds the state between calls. With zero
 frame t before the segment average.
 """
 import copy
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -17,10 +18,11 @@ from ..models.shift import ShiftedConv2d, TemporalShift
 WINDOW_MODE = "use --mode window (exact, re-runs the window)"
 
 
-def check_streamable(model, instead=WINDOW_MODE):
+def check_streamable(model, instead=WINDOW_MODE, checkpoint=None):
     """Incremental streaming needs a causal network: the online shift, no temporal pool, no non-local
     blocks (both mix a whole window of frames). Raises UserError saying what to do instead (`instead`:
-    the alternative in the caller's own options)."""
+    the alternative in the caller's own options; `checkpoint`: the model's file, for the command that
+    fine-tunes it)."""
     cfg = model.preset["model"]
     name = model.preset["name"] or "this model"
     if cfg["temporal_pool"] or cfg["non_local"]:
@@ -30,7 +32,20 @@ def check_streamable(model, instead=WINDOW_MODE):
     if cfg["shift"] and cfg["shift_mode"] != "online":
         raise UserError(f"{name} shifts both ways: its frames need the next frame, which a stream does not have "
                         f"yet. Either {instead}, or fine-tune an online model: "
-                        f"tsm finetune --from CKPT -p {name} --set model.shift_mode=online")
+                        f"tsm finetune --from {checkpoint or 'CKPT'} -p {_preset_argument(model.preset, checkpoint)} "
+                        "--set model.shift_mode=online")
+
+
+def _preset_argument(preset, checkpoint):
+    """What `-p` takes to rebuild this model: its built-in preset's name, else the resolved preset that
+    training wrote beside the checkpoint (WORK_DIR/config.yaml), else a placeholder for the user's file."""
+    from ..presets import preset_names
+
+    if preset.get("name") in preset_names():
+        return preset["name"]
+    if checkpoint is not None and (Path(checkpoint).parent / "config.yaml").is_file():
+        return str(Path(checkpoint).parent / "config.yaml")
+    return "PRESET.yaml (the file it was trained from)"
 
 
 class _Slots:

@@ -11,6 +11,7 @@ from torch.utils.data.distributed import DistributedSampler
 from ..atomic import write_text
 from ..checkpoint import prune_epoch_checkpoints, read_checkpoint, save_checkpoint
 from ..data import build_dataset, build_loader
+from ..data.annotations import thin_validation_warning
 from ..devices import amp_dtype
 from ..distributed import every_nth, join_process_group
 from ..models import build_recognizer
@@ -86,6 +87,10 @@ def set_up_run(cfg, work_dir, options, echo=print):
     log = Logger(work_dir, bar.print if bar.enabled else echo, enabled=rank == 0)
     if rank == 0:
         write_text(work_dir / "config.yaml", dump_preset(cfg))
+        log.line(checkpoint_policy(cfg["checkpoint"]))
+        warning = thin_validation(val_set.records, cfg)
+        if warning:
+            log.line(warning)
     if options.load_from and not options.resume:
         start_from_checkpoint(model, options.load_from, log)
     if options.sync_bn and world > 1:
@@ -103,6 +108,20 @@ def set_up_run(cfg, work_dir, options, echo=print):
                train_loader=train_loader, val_loader=val_loader, base_lr=base_lr,
                iters=-(-len(sampler.inner) // batch), log=log, bar=bar, autocast_dtype=autocast_dtype,
                class_names=_labels(cfg))
+
+
+def checkpoint_policy(checkpoint_cfg):
+    """The line that says at the start of a run what it keeps on disk."""
+    keep = checkpoint_cfg["max_keep"]
+    kept = "every one" if keep is None else f"the newest {keep}"
+    change = "--set checkpoint.max_keep=3 keeps fewer" if keep is None else "--set checkpoint.max_keep=null keeps all"
+    return (f"checkpoints: best.pth, latest.pth and epoch_N.pth every {checkpoint_cfg['interval']} epochs, of which "
+            f"{kept} stay ({change})")
+
+
+def thin_validation(records, cfg):
+    names = _labels(cfg) or [str(i) for i in range(cfg["model"]["num_classes"])]
+    return thin_validation_warning(records.videos_per_class(cfg["model"]["num_classes"]), names)
 
 
 def _scaled_lr(opt_cfg, batch, world, options, log):

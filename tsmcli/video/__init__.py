@@ -13,7 +13,7 @@ _HOMES = {
     "MediaError": "reader", "VideoReader": "reader", "available_decoders": "reader", "open_video": "reader",
     "probe_video": "reader", "resolve_decoder": "reader", "read_rawframes": "rawframes",
     "VideoWriter": "writer", "add_h264_stream": "writer", "write_video": "writer", "resize_video": "transcode",
-    "open_camera": "pyav_backend",
+    "open_camera": "pyav_backend", "sample_video": "samples",
 }
 __all__ = sorted(_HOMES)
 __getattr__ = lazy_names(__name__, {name: f".{home}" for name, home in _HOMES.items()})

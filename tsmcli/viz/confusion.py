@@ -12,11 +12,12 @@ def plot_confusion(matrix, path, labels=None, title=""):
     matrix = np.asarray(matrix, dtype=np.float64)
     labels = labels or [str(i) for i in range(len(matrix))]
     rows = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    figure = _full(rows, labels, title) if len(matrix) <= FULL_MATRIX_CLASSES else _pairs(matrix, rows, labels, title)
+    figure = (_full(matrix, rows, labels, title) if len(matrix) <= FULL_MATRIX_CLASSES
+              else _pairs(matrix, rows, labels, title))
     save(figure, path)
 
 
-def _full(rows, labels, title):
+def _full(matrix, rows, labels, title):
     plt = pyplot()
     k = len(rows)
     side = max(4.5, 0.22 * k + 2.5)
@@ -24,14 +25,15 @@ def _full(rows, labels, title):
     image = ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
     font = 9 if k <= 20 else 7 if k <= 35 else 6
     ax.set_xticks(range(k), labels, rotation=90, fontsize=font)
-    ax.set_yticks(range(k), labels, fontsize=font)
+    counts = matrix.sum(axis=1).astype(int)  # a share of 1 video and of 100 are not the same evidence
+    ax.set_yticks(range(k), [f"{label} ({n})" for label, n in zip(labels, counts)], fontsize=font)
     ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
+    ax.set_ylabel("true class (its videos)")
     if k <= 12:  # the shares themselves, where they fit
         for i in range(k):
             for j in range(k):
                 if rows[i, j] > 0:
-                    ax.text(j, i, f"{rows[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                    ax.text(j, i, f"{rows[i, j]:.2f}\n{int(matrix[i, j])}", ha="center", va="center", fontsize=8,
                             color="white" if rows[i, j] > 0.6 else "black")
     figure.colorbar(image, ax=ax, label="share of the true class's videos", shrink=0.8)
     ax.set_title(title or "confusion matrix")

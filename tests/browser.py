@@ -1,0 +1,26 @@
+"""Headless Chromium (Debian's chromium and chromium-driver) driven by Selenium, for the tests of pages users
+open: the serving demo page and the documentation site."""
+import os
+
+import pytest
+
+# what this closed network needs: no background connections, no QUIC, a fresh profile
+FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync")
+
+
+def chromium(profile, *flags):
+    """A Chrome driver that records the console, or a skip naming what to install."""
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium (pip install selenium)")
+    if not (os.path.exists("/usr/bin/chromium") and os.path.exists("/usr/bin/chromedriver")):
+        pytest.skip("Debian's chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in (*FLAGS, f"--user-data-dir={profile}", *flags):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(options=options, service=webdriver.ChromeService("/usr/bin/chromedriver"))
+
+
+def console_errors(driver):
+    return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
