@@ -73,3 +73,18 @@ def test_option_values_are_named_as_words():
 def test_help_examples_run_from_any_folder():
     for path, cmd in walk(command()):
         assert "../shared" not in (cmd.help or ""), path
+
+
+def test_on_one_machine_a_taken_rendezvous_port_gives_way_to_a_free_one():
+    """Why --master-port can have one default everywhere: a test beside a training does not collide."""
+    import socket
+
+    from tsmcli.launch import local_port
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        other = local_port("127.0.0.1", busy)
+        assert other != busy and other > 0
+    assert local_port("127.0.0.1", busy) == busy  # free again: the port asked for

@@ -52,8 +52,8 @@ def explain(
         result = explain_video(predictor, video, target, layer)
     except MediaError as e:
         raise UserError(f"cannot read {e.path}: {e.reason}") from None
-    if png is None:  # beside the video asked for, else named after the input, so that explaining another
-        png = out.with_suffix(".png") if out is not None else Path(f"{video.stem}_gradcam.png")  # does not overwrite it
+    if png is None:  # beside the video asked for, else named after the input: explaining another keeps this one
+        png = out.with_suffix(".png") if out is not None else Path(f"{video.stem}_gradcam.png")
     written = []
     if png is not None:
         draw_grid(result, png, title=video.name)

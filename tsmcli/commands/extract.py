@@ -57,8 +57,7 @@ def extract(
     from ..runtime.engines import is_exported
 
     check_options(mode, dtype)  # before the model loads
-    if gpus == 0:  # as in tsm train: one process on the CPU
-        gpus, device = 1, "cpu"
+    gpus, device = options.processes_and_device(gpus, device)
 
     shard_of = parse_shard(shard)
     items = gather_inputs(inputs, list_root)

@@ -41,6 +41,11 @@ def gpus():
                                        "when there is no GPU; 0 = one process on the CPU.")
 
 
+def processes_and_device(gpus, device):
+    """--gpus N as the processes to start: 0 is one process on the CPU, as in tsm train."""
+    return (1, "cpu") if gpus == 0 else (gpus, device)
+
+
 def master_port():
     return typer.Option(29500, min=1, max=65535,
                         help="The rendezvous port of node 0. On one machine, a free port is taken when this one "

@@ -49,8 +49,7 @@ def test(
     from ..devices import amp_dtype, resolve_device
     from ..testing import launch_test, test_checkpoint, write_result
 
-    if gpus == 0:  # as in tsm train: one process on the CPU
-        gpus, device = 1, "cpu"
+    gpus, device = options.processes_and_device(gpus, device)
     amp_dtype(amp, resolve_device(device))  # a bad --amp before anything loads
     if plot:
         from ..viz import pyplot

@@ -27,6 +27,15 @@ def thin_validation_warning(videos_per_class, names, minimum=FEW_VALIDATION_VIDE
             "Add videos, or give more of them to validation (tsm prepare custom --val-ratio)")
 
 
+def videos_per_class(labels, num_classes):
+    """(num_classes,) how many videos carry each class, of one label or a list of them per video (a
+    multi-label video counts for each of its classes)."""
+    counts = np.zeros(num_classes, dtype=np.int64)
+    for label in labels:
+        counts[np.atleast_1d(np.asarray(label, dtype=np.int64))] += 1
+    return counts
+
+
 @dataclass
 class Record:
     path: str
@@ -61,11 +70,7 @@ class Annotations:
         return (self[i] for i in range(len(self)))
 
     def videos_per_class(self, num_classes):
-        """(num_classes,) how many videos carry each class (a multi-label video counts for each of its)."""
-        counts = np.zeros(num_classes, dtype=np.int64)
-        for labels in self.labels:
-            counts[np.asarray(labels, dtype=np.int64)] += 1
-        return counts
+        return videos_per_class(self.labels, num_classes)
 
     def check_labels(self, num_classes, source):
         """Every label must be a class of the model: name the first line that is not."""

@@ -6,7 +6,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from ..atomic import write_text
-from ..data.annotations import thin_validation_warning
+from ..data.annotations import thin_validation_warning, videos_per_class
 from ..errors import UserError
 from ..presets import SMALL_PRESET
 from ..presets.schema import MULTI_LABEL_METRICS
@@ -76,10 +76,7 @@ def prepare_custom(root, videos_dir=None, val_ratio=0.2, train_list=None, val_li
               **{split: len(rows) for split, rows in splits.items()}}
     if summary["failed"]:
         result["failures"] = os.path.join(root, "failures.txt")
-    per_class = np.zeros(len(classes), dtype=np.int64)
-    for _, label in splits["val"]:
-        per_class[np.atleast_1d(np.asarray(label, dtype=np.int64))] += 1
-    warning = thin_validation_warning(per_class, classes)
+    warning = thin_validation_warning(videos_per_class([label for _, label in splits["val"]], len(classes)), classes)
     if warning:
         result["warning"] = warning
     if shard is None:  # a shard has only its part of the frames; the unsharded run writes the preset
