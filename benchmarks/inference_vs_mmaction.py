@@ -31,7 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-np.int, np.float, np.bool = int, float, bool  # mmaction2 0.x predates numpy 1.24
+# mmaction2 0.x predates numpy 1.24's removal of np.int and np.float; np.bool is left alone: aliasing it
+# breaks numpy.ma, which OpenVINO imports
+np.int, np.float = int, float
 import mmcv  # noqa: E402
 
 _version, mmcv.__version__ = mmcv.__version__, "1.7.0"  # the 0.24.1 wheel asserts mmcv <= 1.7.0

@@ -24,3 +24,21 @@ def chromium(profile, *flags):
 
 def console_errors(driver):
     return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def fake_camera_clip(frames, path, fps=12):
+    """uint8 (H, W, 3) frames as a y4m file (raw frames), what Chromium's fake camera plays
+    (--use-file-for-fake-video-capture), over and over."""
+    import av
+
+    frames = list(frames)
+    with av.open(str(path), "w", format="yuv4mpegpipe") as out:
+        stream = out.add_stream("rawvideo", rate=fps)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format="yuv420p")):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path

@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -120,6 +122,14 @@ def test_benchmark_model_reports_speed_and_memory():
     assert result["peak_memory_mb"] > 100  # the process with torch and a model: at least this much RSS
     trained = measure_model("tsm_r18_1x1x8_toy", "cpu", iters=8, warmup=1, size=56, train=True)
     assert trained["mode"] == "train" and trained["batch"] == 8
+
+
+def test_benchmark_model_train_times_the_batch_asked_for():
+    run = subprocess.run([sys.executable, "-m", "tsmcli.cli", "benchmark", "model", "-p", "tsm_r18_1x1x8_toy", "--train",
+                          "--batch", "2", "--iters", "2", "--json"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    (result,) = json.loads(run.stdout)
+    assert result["mode"] == "train" and result["batch"] == 2 and result["input"][0] == 2
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from conftest import REPO
 
+import tsmcli
 from tsmcli.errors import UserError
 from tsmcli.presets import load_preset
 from tsmcli.presets.importer import RECIPE_KEYS, import_config, preset_from_config_file
@@ -101,3 +102,73 @@ def test_a_python_config_given_as_a_preset_says_to_import_it(tmp_path):
     run = subprocess.run([sys.executable, "-m", "tsmcli.cli", "presets", "show", str(tmp_path / "mine.py")],
                          capture_output=True, text=True)
     assert run.returncode == 2 and f"tsm presets import {tmp_path / 'mine.py'}" in run.stderr
+
+
+def _nested(path, key, value):
+    """'model.backbone', 'frozen_stages', 2 -> "model = dict(backbone=dict(frozen_stages=2))" (mmcv merges it
+    into the base config's dicts)."""
+    parts = path.split(".")
+    text = f"dict({key}={value!r})"
+    for part in reversed(parts[1:]):
+        text = f"dict({part}={text})"
+    return f"{parts[0]} = {text}\n"
+
+
+def _other(value):
+    """A value unlike mmaction2's default."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value + 1
+    if isinstance(value, list):
+        return value + [9]
+    if isinstance(value, str):
+        return value + "_other"
+    return {"type": "Other"}
+
+
+def _import_with(tmp_path, path, key, value, base="tsm_r50_1x1x8_50e_kinetics400_rgb.py"):
+    tree = tmp_path / "configs/recognition/tsm"
+    if not tree.exists():
+        shutil.copytree(CONFIGS, tmp_path / "configs")
+    config = tree / "mine.py"
+    config.write_text(f"_base_ = ['./{base}']\n" + _nested(path, key, value))
+    return import_config(config, tmp_path / "mine.yaml")
+
+
+def _fixed_cases():
+    from tsmcli.presets.mmaction import _FIXED
+
+    for table, keys in _FIXED.items():
+        section, _, kind = table.partition(":")
+        if kind == "MobileNetV2TSM" or section == "data.split":
+            continue  # the same keys as ResNetTSM's; the splits are checked through data.train
+        for key, value in keys.items():
+            yield pytest.param(section, key, _other(value), id=f"{section}.{key}")
+    yield pytest.param("data.train", "modality", "Flow", id="data.train.modality")
+    yield pytest.param("model.backbone", "zero_init_residual", False, id="a key tsm has not heard of")
+    yield pytest.param("data", "train_dataloader", {"videos_per_gpu": 2}, id="data.train_dataloader")
+    yield pytest.param("model.cls_head.loss_cls", "class_weight", [1.0, 2.0], id="model.cls_head.loss_cls.class_weight")
+    yield pytest.param("lr_config", "warmup", "exp", id="lr_config.warmup")
+
+
+@pytest.mark.parametrize("section, key, value", list(_fixed_cases()))
+def test_a_value_tsm_would_not_carry_is_refused_naming_its_key(tmp_path, section, key, value):
+    """`tsm presets import` never drops a value silently: one it has no setting for, or computes only at
+    mmaction2's default, is refused, naming it."""
+    with pytest.raises(UserError, match=re.escape(f"{section}.{key}")):
+        _import_with(tmp_path, section, key, value)
+    assert not (tmp_path / "mine.yaml").exists()
+
+
+def test_frozen_stages_is_carried_and_a_key_without_effect_is_reported(tmp_path):
+    base, body, ignored = _import_with(tmp_path, "model.backbone", "frozen_stages", 2)
+    assert base == "tsm_r50_1x1x8_50e_k400" and body["model"] == {"frozen_stages": 2}
+    model = tsmcli.build_model(str(tmp_path / "mine.yaml"), pretrained=False).train()
+    backbone = model.backbone
+    assert not any(p.requires_grad for m in (backbone.conv1, backbone.bn1, backbone.layer1, backbone.layer2)
+                   for p in m.parameters())
+    assert all(p.requires_grad for p in backbone.layer3.parameters())
+    assert not backbone.layer2[0].bn1.training and backbone.layer3[0].bn1.training  # frozen statistics too
+    _, _, ignored = _import_with(tmp_path, "model.test_cfg", "max_testing_views", 4)
+    assert "model.test_cfg.max_testing_views" in ignored

@@ -10,7 +10,7 @@ import time
 
 import pytest
 import torch
-from browser import chromium, console_errors
+from browser import chromium, console_errors, fake_camera_clip
 from conftest import SHARED
 from serving import Server, free_port, tsm
 
@@ -69,6 +69,9 @@ def test_predict_and_timeline_answer_what_tsm_predict_prints(server, toy):
         assert got["video"] == name and set(got) == set(expected)
         assert [c["index"] for c in got["top"]] == [c["index"] for c in expected["top"]]
         assert torch.allclose(torch.tensor(got["scores"]), torch.tensor(expected["scores"]), atol=1e-5, rtol=0)
+        timing = dict(part.split(";")[0::len(part.split(";")) - 1] for part in answer.headers["server-timing"].split(", "))
+        assert list(timing) == ["upload", "decode", "queue", "model"], timing
+        assert all(float(value.removeprefix("dur=")) >= 0 for value in timing.values())
     expected = json.loads(tsm("predict", VIDEO, "--ckpt", toy / "toy.pth", "--json", "--timeline", "--top", 2).stdout)
     got = httpx.post(server.url + "/timeline?top=2", files={"video": ("clip.mp4", VIDEO.read_bytes())}).json()
     assert got["every"] == expected["every"] and len(got["windows"]) == len(expected["windows"])
@@ -76,6 +79,56 @@ def test_predict_and_timeline_answer_what_tsm_predict_prints(server, toy):
     for ours, theirs in zip(got["windows"], expected["windows"]):
         assert [c["index"] for c in ours["top"]] == [c["index"] for c in theirs["top"]]
         assert ours["top"][0]["prob"] == pytest.approx(theirs["top"][0]["prob"], abs=1e-5)
+
+
+def test_the_batcher_runs_a_lone_clip_at_once_and_batches_clips_on_their_way():
+    """A clip with nothing queued and nothing on its way runs at once in the caller's thread, without
+    waiting max_wait_ms; clips submitted while more are coming run as one batch, and a clip the model
+    fails on fails alone."""
+    import asyncio
+
+    from tsmcli.serve.batching import Batcher
+
+    calls = []
+
+    def run(clips):
+        calls.append((threading.current_thread().name, len(clips)))
+        if any(bool((clip == MARKED).all()) for clip in clips):
+            raise RuntimeError("bad clip")
+        return clips.flatten(1).sum(1, keepdim=True)
+
+    coming = {"more": False}
+    batcher = Batcher(run, max_batch=3, max_wait_ms=2000, more_coming=lambda: coming["more"])
+    try:
+        start = time.perf_counter()
+        output, timing = batcher.run_alone(torch.ones(2, 3))
+        assert time.perf_counter() - start < 1 and timing.batch == 1 and float(output) == 6
+        assert calls == [(threading.current_thread().name, 1)]
+
+        async def three(values):
+            return await asyncio.gather(*(batcher.submit(torch.full((2, 3), value)) for value in values),
+                                        return_exceptions=True)
+
+        start = time.perf_counter()
+        assert asyncio.run(three((4.0,)))[0][1].batch == 1
+        assert time.perf_counter() - start < 1  # nothing on its way: the batcher does not wait for it
+
+        coming["more"] = True
+        assert batcher.run_alone(torch.ones(2, 3)) is None  # another clip is on its way: it may join a batch
+
+        calls.clear()
+        start = time.perf_counter()
+        answers = asyncio.run(three((1.0, 2.0, 3.0)))
+        assert time.perf_counter() - start < 1  # the batch is full: no waiting for more
+        assert calls == [("tsm-batcher", 3)] and [a[1].batch for a in answers] == [3, 3, 3]
+        assert [float(a[0]) for a in answers] == [6, 12, 18]
+        calls.clear()
+        first, failed, last = asyncio.run(three((1.0, MARKED, 2.0)))
+        assert calls == [("tsm-batcher", 3)] + [("tsm-batcher", 1)] * 3  # then clip by clip
+        assert float(first[0]) == 6 and float(last[0]) == 12
+        assert isinstance(failed, RuntimeError)
+    finally:
+        batcher.close()
 
 
 def png(frame):
@@ -324,17 +377,19 @@ def _maybe_blank(clip, video, blanks):
 def test_500_requests_at_concurrency_16_all_answered_without_a_leak(toy, tmp_path):
     server = Server(toy / "toy.pth", toy, "--max-queue", 64)
     bad = {"video": ("bad.mp4", b"not a video at all" * 50, "video/mp4")}
-    good = {"video": ("ok.mp4", VIDEO.read_bytes(), "video/mp4")}
+    good = {"video": ("ok.mp4", tsmcli.sample_video().read_bytes(), "video/mp4")}  # small: the server is tested
 
     def rss():
         return int(next(line.split()[1] for line in open(f"/proc/{server.process.pid}/status")
                         if line.startswith("VmRSS")))
 
+    client = httpx.Client(timeout=120, limits=httpx.Limits(max_connections=16))  # one client, as a program has
+
     def ask(index):
-        return httpx.post(server.url + "/predict", files=bad if index % 5 == 0 else good, timeout=120).status_code
+        return client.post(server.url + "/predict", files=bad if index % 5 == 0 else good).status_code
 
     try:
-        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        with client, concurrent.futures.ThreadPoolExecutor(16) as pool:
             first = list(pool.map(ask, range(50)))
             after_50 = rss()
             rest = list(pool.map(ask, range(50, 500)))
@@ -386,22 +441,12 @@ def test_without_the_extra_it_says_which_to_install(toy):
 
 
 def webcam_clip(path, label=0):
-    """A toy clip as Chromium's fake camera plays it (y4m, raw frames), from the toy dataset's renderer."""
-    import av
+    """A toy clip as Chromium's fake camera plays it, from the toy dataset's renderer."""
     import numpy as np
 
     from tsmcli.video.synthetic import render
 
-    frames = render(label, np.random.default_rng(0), size=64, frames=48)
-    with av.open(str(path), "w", format="yuv4mpegpipe") as out:
-        stream = out.add_stream("rawvideo", rate=12)
-        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format="yuv420p")):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return path
+    return fake_camera_clip(render(label, np.random.default_rng(0), size=64, frames=48), path)
 
 
 @pytest.mark.slow

@@ -246,3 +246,52 @@ def test_exported_streaming_steps_stream_as_the_trained_model_does(small_toy, tr
         assert len(tops) == len(reference) >= 64 * 10
         assert sum(a == b for a, b in zip(tops, reference)) / len(tops) >= 0.99, name
         assert abs(got - accuracy) <= 0.01, name
+
+
+@pytest.mark.slow
+def test_the_serving_page_names_the_class_of_what_the_webcam_shows(small_toy, trained_online, tmp_path):
+    """`tsm serve` of the trained online model, its demo page in headless Chromium whose fake camera plays a
+    validation clip over and over: within seconds the live labels, which come through /stream, put that
+    clip's class first. The clip is one the model streams right offline (the model is 70-90 % accurate; the
+    page and the service are what is tested here)."""
+    pytest.importorskip("fastapi", reason="the serve extra (pip install 'tsm[serve]')")
+    import numpy as np
+    from browser import chromium, console_errors, fake_camera_clip
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    from serving import Server
+
+    from tsmcli.prepare.toy import CLASSES
+    from tsmcli.streaming import frames_of, stream
+
+    work, _ = trained_online
+    predictor = tsmcli.load_predictor(work / "best.pth")
+    for line in (small_toy / "toy_val_list_videos.txt").read_text().splitlines():
+        video, label = small_toy / "videos" / line.split()[0], int(line.split()[1])
+        steps = [int(result.probs.argmax()) for result in stream(predictor, str(video), fps=15)]
+        if steps[len(steps) // 2:] and all(top == label for top in steps[len(steps) // 2:]):
+            break
+    else:
+        pytest.fail("no validation clip streams right: the trained model is broken")
+    frames = [np.repeat(np.repeat(frame, 2, 0), 2, 1) for _, frame in frames_of(str(video))[1]]  # 64 px
+    driver = chromium(tmp_path / "profile", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                      f"--use-file-for-fake-video-capture={fake_camera_clip(frames, tmp_path / 'clip.y4m')}")
+    server = Server(work / "best.pth", tmp_path)
+    try:
+        driver.get(server.url + "/")
+        wait = WebDriverWait(driver, 30)
+        wait.until(lambda d: "tsm_r18_1x1x8_toy" in d.find_element(By.ID, "model").text)
+        driver.find_element(By.ID, "camera").click()
+        first = "const item = document.querySelector('#live-top li'); return item && item.textContent"
+        seen = []
+
+        def named_right(d):
+            seen.append((d.execute_script(first) or "").rsplit(" ", 1)[0])
+            return seen[-1] == CLASSES[label]
+
+        WebDriverWait(driver, 15, poll_frequency=0.2).until(named_right, f"never {CLASSES[label]!r}")
+        assert "frames/s sent" in driver.find_element(By.ID, "rate").text
+        assert not console_errors(driver), console_errors(driver)
+    finally:
+        driver.quit()
+        server.stop()

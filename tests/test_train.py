@@ -85,6 +85,8 @@ def test_toy_training_runs_logs_checkpoints_and_resumes(tmp_path, capsys):
     assert {"epoch", "iter", "lr", "loss", "top1", "data_time", "time", "memory_mb"} <= set(trains[0])
     assert [r["epoch"] for r in records if r["mode"] == "val"] == [1, 2]
     assert "linear scaling rule" in (work / "log.txt").read_text()
+    assert "computing in channels-last memory, fp32 (channels-last: the default on the CPU" in (work / "log.txt").read_text()
+    assert torch.load(work / "best.pth", weights_only=True)["precision"] == {"channels_last": True, "amp": None}
     for name in ("latest.pth", "best.pth", "epoch_2.pth", "config.yaml"):
         assert (work / name).exists()
     model = tsmcli.load_model(work / "latest.pth")  # our checkpoint embeds the preset and labels
@@ -97,6 +99,7 @@ def test_toy_training_runs_logs_checkpoints_and_resumes(tmp_path, capsys):
               if '"val"' in line]
     assert epochs == [1, 2, 3]  # resumed at epoch 3, not from scratch
     assert torch.load(work / "latest.pth", weights_only=True)["epoch"] == 3
+    assert "channels-last memory, fp32 (channels-last as the run started)" in (work / "log.txt").read_text()
     # the curves are redrawn at each validation, the resumed epoch included
     from tsmcli.viz.curves import plot_runs
 
@@ -109,6 +112,30 @@ def test_toy_training_runs_logs_checkpoints_and_resumes(tmp_path, capsys):
     events.Reload()
     assert {"train/loss", "train/lr", "val/top1"} <= set(events.Tags()["scalars"])
     assert len(events.Scalars("val/top1")) == 3  # the resumed epoch included
+
+
+def test_a_resumed_run_keeps_its_memory_format_and_channels_last_changes_only_rounding(tmp_path):
+    from tsmcli.speed import _training_step
+    from tsmcli.train.loop import train
+
+    prepare_toy(tmp_path / "toy", train_per_class=1, val_per_class=1, seed=0)
+    cfg = toy_preset(tmp_path / "toy", "schedule.epochs=1", "data.workers_per_gpu=0", "data.videos_per_gpu=4")
+    work = tmp_path / "work"
+    train(cfg, work, device="cpu", echo=None, channels_last=False)
+    more = {**cfg, "schedule": {**cfg["schedule"], "epochs": 2}}
+    train(more, work, device="cpu", resume=work / "latest.pth", echo=None)
+    assert "contiguous memory, fp32 (contiguous as the run started)" in (work / "log.txt").read_text()
+    assert torch.load(work / "latest.pth", weights_only=True)["precision"]["channels_last"] is False
+    stepped = []
+    for channels_last in (False, True):  # one training step from the same weights on the same batch
+        torch.manual_seed(0)
+        model = tsmcli.build_model("tsm_r18_1x1x8_toy", pretrained=False, model__dropout=0.0)
+        step, precision = _training_step(model, torch.device("cpu"), (2, 8, 3, 56, 56), None, channels_last, False)
+        assert precision.channels_last is channels_last
+        loss, _ = step()
+        stepped.append((float(loss), torch.cat([p.detach().flatten() for p in model.parameters()])))
+    assert stepped[0][0] == pytest.approx(stepped[1][0], rel=1e-5)
+    assert torch.allclose(stepped[0][1], stepped[1][1], rtol=0, atol=1e-5)
 
 
 def test_finetune_from_an_mmaction_checkpoint_keeps_backbone_and_logs_it(tmp_path):

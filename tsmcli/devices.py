@@ -30,13 +30,13 @@ def resolve_device(spec="auto"):
 
 
 def amp_dtype(amp, device=None):
-    """--amp None | bf16 | fp16 -> the autocast dtype (None: full precision)."""
+    """--amp None | none | bf16 | fp16 -> the autocast dtype (None: full precision)."""
     import torch
 
-    if amp is None:
+    if amp is None or amp == "none":
         return None
     if amp not in AMP_CHOICES:
-        raise OptionError("amp", amp, "use bf16 (CPU or GPU) or fp16 (GPU)")
+        raise OptionError("amp", amp, "use bf16 (CPU or GPU), fp16 (GPU) or none")
     if amp == "fp16" and device is not None and device.type != "cuda":
         raise OptionError("amp", "fp16", "needs a GPU; use bf16 on the CPU")
     return {"bf16": torch.bfloat16, "fp16": torch.float16}[amp]

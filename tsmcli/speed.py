@@ -27,50 +27,28 @@ def _peak_memory_mb(device):
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def measure_model(preset, device="cpu", batch=1, iters=200, warmup=10, amp=None, channels_last=False,
+def measure_model(preset, device="cpu", batch=None, iters=200, warmup=10, amp=None, channels_last=None,
                   compile=False, size=None, train=False, overrides=(), fast=False):
     """-> {"videos_per_s", "ms_per_batch", "peak_memory_mb", ...} for inference, or for a training step
-    at the preset's videos_per_gpu when train=True. size: frame height and width [default: what the
-    preset's test (or train) pipeline gives the model]. fast: inference on models/fast.py's path."""
+    when train=True (batch None: the preset's videos_per_gpu), run by the training loop's own step with
+    tsm train's defaults for amp and channels_last (None: as tsm train; "precision" says what ran). size:
+    frame height and width [default: what the preset's test (or train) pipeline gives the model]. fast:
+    inference on models/fast.py's path."""
     device = resolve_device(device)
-    dtype = amp_dtype(amp, device)
     model = build_model(preset, pretrained=False, **dict(overrides)).to(device)
-    if fast and not train:
-        from .models.fast import prepare_for_inference
-
-        converted = dtype == torch.bfloat16  # as inference.load_predictor runs it: a bf16 backbone, no autocast
-        prepare_for_inference(model.eval(), dtype=dtype if converted else None)
-        dtype = None if converted else dtype
-    elif channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    runner = torch.compile(model) if compile else model
     cfg = model.preset
     frames = cfg["model"]["num_segments"]
-    if train:
-        batch = cfg["data"]["videos_per_gpu"]
+    if batch is None:
+        batch = cfg["data"]["videos_per_gpu"] if train else 1
     height, width = (size, size) if size else output_size(cfg["data"]["train" if train else "test"]["pipeline"])
     shape = (batch, frames, 3, height, width)
-    x = torch.randn(shape, device=device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     if train:
-        model.train()
-        optimizer = build_optimizer(model, cfg["optimizer"], cfg["optimizer"]["lr"])
-        labels = torch.randint(cfg["model"]["num_classes"], (batch,), device=device)
-
-        def step():
-            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                loss = torch.nn.functional.cross_entropy(runner(x).float(), labels)
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+        step, precision = _training_step(model, device, shape, amp, channels_last, compile)
+        amp, channels_last = precision.amp, precision.channels_last
     else:
-        model.eval()
-
-        @torch.no_grad()
-        def step():
-            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                runner(x)
+        step = _inference_step(model, device, shape, amp, bool(channels_last), compile, fast)
     for _ in range(warmup):
         step()
     _sync(device)
@@ -85,8 +63,59 @@ def measure_model(preset, device="cpu", batch=1, iters=200, warmup=10, amp=None,
     return {"preset": cfg["name"], "device": str(device), "mode": "train" if train else "inference",
             "batch": batch, "input": list(shape), "videos": steps * batch,
             "videos_per_s": steps * batch / total, "ms_per_batch": 1e3 * statistics.median(times),
-            "peak_memory_mb": _peak_memory_mb(device), "amp": amp, "channels_last": channels_last,
+            "peak_memory_mb": _peak_memory_mb(device), "amp": amp, "channels_last": bool(channels_last),
             "compile": compile, "fast": bool(fast and not train)}
+
+
+def _inference_step(model, device, shape, amp, channels_last, compile, fast):
+    dtype = amp_dtype(amp, device)
+    if fast:
+        from .models.fast import prepare_for_inference
+
+        converted = dtype == torch.bfloat16  # as inference.load_predictor runs it: a bf16 backbone, no autocast
+        prepare_for_inference(model.eval(), dtype=dtype if converted else None)
+        dtype = None if converted else dtype
+    elif channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    runner = torch.compile(model) if compile else model
+    model.eval()
+    x = torch.randn(shape, device=device)
+
+    @torch.no_grad()
+    def step():
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            runner(x)
+
+    return step
+
+
+def _training_step(model, device, shape, amp, channels_last, compile):
+    """One step of the training loop's own train_step on a random batch, with the precision tsm train
+    would resolve from these options; -> (step, Precision)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from .train.loop import train_step
+    from .train.losses import training_loss
+    from .train.precision import resolve_precision
+
+    cfg = model.preset
+    precision, _ = resolve_precision(channels_last, amp, device)
+    model = model.to(device, memory_format=torch.channels_last if precision.channels_last else torch.preserve_format)
+    model.train()
+    classes = cfg["model"]["num_classes"]
+    labels = (torch.randint(0, 2, (shape[0], classes)).float() if model.multi_label
+              else torch.randint(classes, (shape[0],)))
+    data = {"imgs": torch.randn(shape), "label": labels}
+    run = SimpleNamespace(options=SimpleNamespace(accumulation=1), device=device, cfg=cfg, model=model,
+                          net=torch.compile(model) if compile else model, world=1, precision=precision,
+                          optimizer=build_optimizer(model, cfg["optimizer"], cfg["optimizer"]["lr"]),
+                          autocast_dtype=amp_dtype(precision.amp, device),
+                          loss_of=training_loss(cfg["model"], model.multi_label),
+                          scaler=torch.amp.GradScaler("cuda", enabled=precision.amp == "fp16"))
+    rng = np.random.default_rng(0) if cfg["train"]["blending"] else None
+    return (lambda: train_step(run, data, cfg["optimizer"]["lr"], rng=rng)), precision
 
 
 def measure_exported(model, batches=(1,), iters=200, warmup=3, size=None):

@@ -19,9 +19,9 @@ import sys
 
 import numpy as np
 
-np.int = int  # mmaction2 0.x predates numpy 1.24's removal of these aliases
-np.float = float
-np.bool = bool
+# mmaction2 0.x predates numpy 1.24's removal of np.int and np.float; np.bool is left alone: aliasing it
+# breaks numpy.ma
+np.int, np.float = int, float
 import mmcv  # noqa: E402
 
 _mmcv_version = mmcv.__version__

@@ -22,10 +22,12 @@ def benchmark(
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Benchmark this preset's model "
                                                                       "(the options of `tsm benchmark model`)."),
     device: str = options.device(),
-    batch: List[int] = typer.Option([1], min=1, help="Batch sizes to time, one per flag (--batch 1 --batch 8)."),
+    batch: Optional[List[int]] = typer.Option(None, min=1, help="Batch sizes to time, one per flag (--batch 1 "
+                                                                  "--batch 8) [default: 1; with --train the "
+                                                                  "preset's videos per GPU]."),
     iters: int = typer.Option(200, min=1, help="Videos to time per batch size."),
     amp: Optional[str] = options.amp(),
-    channels_last: bool = typer.Option(False),
+    channels_last: Optional[bool] = options.channels_last(),
     compile: bool = typer.Option(False),
     train: bool = typer.Option(False, "--train", help="Time a training step instead."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
@@ -123,13 +125,15 @@ def model(
     exported: Optional[Path] = typer.Option(None, "--model", help="An exported model (.onnx, OpenVINO .xml) to "
                                                                   "time instead of a preset."),
     device: str = options.device(),
-    batch: List[int] = typer.Option([1], min=1, help="Batch sizes to time, one per flag (--batch 1 --batch 8)."),
+    batch: Optional[List[int]] = typer.Option(None, min=1, help="Batch sizes to time, one per flag (--batch 1 "
+                                                                  "--batch 8) [default: 1; with --train the "
+                                                                  "preset's videos per GPU]."),
     iters: int = typer.Option(200, min=1, help="Videos to time per batch size (after warm-up)."),
     amp: Optional[str] = options.amp(),
-    channels_last: bool = typer.Option(False),
+    channels_last: Optional[bool] = options.channels_last(),
     compile: bool = typer.Option(False, help="torch.compile the model first."),
-    train: bool = typer.Option(False, "--train", help="Time a training step at the preset's videos per GPU "
-                                                      "instead (the zoo's memory column)."),
+    train: bool = typer.Option(False, "--train", help="Time a training step as tsm train runs it, its defaults "
+                                                      "included (the zoo's memory column)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
     fast: bool = options.fast(),
     backend: str = typer.Option("torch", help="torch, onnxruntime or openvino: the preset's model exported "
@@ -168,24 +172,27 @@ def model(
     if exported:
         from ..runtime.exported import open_exported
 
-        results = measure_exported(open_exported(exported, precision=amp), batch, iters)
+        results = measure_exported(open_exported(exported, precision=amp), batch or [1], iters)
     elif backend != "torch":
         allowed = {"onnxruntime": ("fp16",), "openvino": ("bf16",)}[backend]
         if amp not in (None, *allowed):
             raise UserError(f"--backend {backend} --amp {amp}: {backend} takes " +
                             " or ".join(f"--amp {a}" for a in allowed))
-        results = measure_preset_exported(preset, backend, batch, iters, precision=amp or "fp32")
+        results = measure_preset_exported(preset, backend, batch or [1], iters, precision=amp or "fp32")
     else:
         results = [measure_model(preset, device, b, iters, amp=amp, channels_last=channels_last, compile=compile,
-                                 train=train, fast=fast) for b in ([None] if train else batch)]
+                                 train=train, fast=fast) for b in (batch or [None if train else 1])]
     complexity = None if exported else preset_complexity(preset)
     if as_json:
         for r in results:
             r["complexity"] = complexity
         typer.echo(json.dumps(results, indent=1))
         return
-    title = f"{results[0]['preset']} on {results[0]['device']} ({results[0]['mode']}"
-    table = Table(title=title + (", fast path)" if results[0].get("fast") else ")"),
+    first = results[0]
+    how = [first["mode"]] + (["fast path"] if first.get("fast") else [])
+    if first["mode"] == "train":  # as tsm train runs it with these options, its defaults included
+        how += ["channels-last" if first["channels_last"] else "contiguous", first["amp"] or "fp32"]
+    table = Table(title=f"{first['preset']} on {first['device']} ({', '.join(how)})",
                   caption=describe(complexity) if complexity else None)
     for column in ("batch", "input", "mean video/s", "median ms/batch", "peak memory MB"):
         table.add_column(column, justify="right")

@@ -26,6 +26,17 @@ def amp():
     return typer.Option(None, help="Mixed precision: bf16 (CPU or GPU) or fp16 (GPU).")
 
 
+def training_amp():
+    return typer.Option(None, "--amp", help="Mixed precision: bf16 (CPU or GPU), fp16 (GPU) or none "
+                                            "[default: none; a resumed run keeps its own].")
+
+
+def channels_last():
+    return typer.Option(None, "--channels-last/--no-channels-last",
+                        help="Channels-last memory format [default: on for training on the CPU (faster, the same "
+                             "numbers up to rounding); a resumed run keeps its own].", show_default=False)
+
+
 def list_file(what="Video list"):
     return typer.Option(None, "--list", "--ann-file", help=f"{what} in mmaction2's format (the preset's "
                                                            "data.<split>.ann_file).")

@@ -24,9 +24,8 @@ def train(
                                       help="Scale the preset's lr to this run's total batch (linear rule)."),
     accumulation: int = typer.Option(1, "--accumulate", min=1,
                                      help="Gradient accumulation steps (a larger effective batch)."),
-    amp: Optional[str] = options.amp(),
-    channels_last: bool = typer.Option(False, help="Channels-last memory format (faster convolutions on "
-                                                   "recent GPUs)."),
+    amp: Optional[str] = options.training_amp(),
+    channels_last: Optional[bool] = options.channels_last(),
     resume: Optional[Path] = typer.Option(None, help="Checkpoint to resume from, or 'auto' for WORK_DIR/latest.pth."),
     gpus: int = options.gpus(),
     nnodes: int = typer.Option(1, min=1, help="Machines in the job (run the same command on each)."),

@@ -29,14 +29,16 @@ def build_recognizer(preset: dict, load_pretrained: bool = True, labels=None) ->
             shift_place=cfg["shift_place"], temporal_pool=cfg["temporal_pool"],
             non_local=non_local["stages"] if non_local else None,
             non_local_cfg={k: non_local[k] for k in ("mode", "sub_sample", "use_scale")} if non_local else None,
-            norm_eval=cfg["norm_eval"], pretrained_state_dict=pretrained, online=online)
+            norm_eval=cfg["norm_eval"], pretrained_state_dict=pretrained, online=online,
+            frozen_stages=cfg["frozen_stages"])
     elif cfg["backbone"] == "mobilenetv2":
         if pretrained is not None and not any(k.startswith("features.") for k in pretrained):
             from ..convert import mmcls_mobilenet_v2_to_torchvision
             pretrained = mmcls_mobilenet_v2_to_torchvision(pretrained)  # mmcls naming -> torchvision's
         backbone = MobileNetV2TSM(num_segments=segments, shift=cfg["shift"], shift_div=cfg["shift_div"],
                                   width_mult=cfg["width_mult"], norm_eval=cfg["norm_eval"],
-                                  pretrained_state_dict=pretrained, online=online)
+                                  pretrained_state_dict=pretrained, online=online,
+                                  frozen_stages=cfg["frozen_stages"])
     else:
         raise ValueError(f"backbone must be one of {BACKBONES}, got {cfg['backbone']!r}")
     head_segments = segments // 2 if cfg["temporal_pool"] else segments

@@ -9,8 +9,11 @@ from .shift import ShiftedConv2d
 
 
 class MobileNetV2TSM(NormEvalMixin, nn.Module):
+    # blocks per stage of torchvision's features[1:18], mmaction2's layer1 ... layer7
+    STAGE_BLOCKS = (1, 2, 3, 4, 3, 3, 1)
+
     def __init__(self, num_segments=8, shift=True, shift_div=8, width_mult=1.0, norm_eval=False,
-                 pretrained_state_dict=None, online=False):
+                 pretrained_state_dict=None, online=False, frozen_stages=-1):
         super().__init__()
         base = torchvision.models.mobilenet_v2(weights=None, width_mult=width_mult)
         if pretrained_state_dict is not None:
@@ -24,6 +27,16 @@ class MobileNetV2TSM(NormEvalMixin, nn.Module):
                 if getattr(block, "use_res_connect", False) and len(block.conv) == 4:
                     expand = block.conv[0]  # Conv2dNormActivation: conv, bn, relu6
                     expand[0] = ShiftedConv2d(expand[0], num_segments, shift_div, online)
+        self.freeze_stages(frozen_stages)
+
+    def stages(self):
+        """The stem (features[0]), then the seven stages of inverted residual blocks (frozen_stages counts
+        them so, as mmaction2's MobileNetV2 does; the last 1x1 convolution is never frozen)."""
+        stages, start = [self.features[0]], 1
+        for blocks in self.STAGE_BLOCKS:
+            stages.append(self.features[start:start + blocks])
+            start += blocks
+        return stages
 
     def forward(self, x):
         return self.features(x)

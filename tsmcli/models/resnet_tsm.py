@@ -19,7 +19,7 @@ class ResNetTSM(NormEvalMixin, nn.Module):
 
     def __init__(self, depth=50, num_segments=8, shift=True, shift_div=8, shift_place="blockres",
                  temporal_pool=False, non_local=None, non_local_cfg=None, norm_eval=False,
-                 pretrained_state_dict=None, online=False):
+                 pretrained_state_dict=None, online=False, frozen_stages=-1):
         super().__init__()
         if depth not in RESNET_DEPTHS:
             raise ValueError(f"ResNet depth must be one of {RESNET_DEPTHS}, got {depth}")
@@ -55,6 +55,11 @@ class ResNetTSM(NormEvalMixin, nn.Module):
                     if mark:
                         channels = _block_out_channels(stage[i])
                         stage[i] = BlockWithNonLocal(stage[i], channels, segments, **(non_local_cfg or {}))
+        self.freeze_stages(frozen_stages)
+
+    def stages(self):
+        """The stem, then the four stages (frozen_stages counts them so, as mmaction2's ResNet does)."""
+        return [nn.ModuleList([self.conv1, self.bn1]), self.layer1, self.layer2, self.layer3, self.layer4]
 
     def forward(self, x):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))

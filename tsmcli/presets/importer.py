@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..atomic import write_text
 from ..errors import UserError
-from .mmaction import preset_from_mmaction
+from .mmaction import preset_from_mmaction, settings_without_effect
 from .mmaction_py import read_config
 
 # What preset_from_mmaction reads; the rest of a config is runtime detail or pipeline building blocks.
@@ -36,7 +36,8 @@ def _leaves(tree):
 
 
 def preset_from_config_file(path):
-    """The preset values of a mmaction2 config file (its bases merged), and the config's keys tsm ignores."""
+    """The preset values of a mmaction2 config file (its bases merged), and the config's keys tsm ignores
+    (those that change nothing it computes; one that would change something is refused)."""
     cfg, files, building_blocks = read_config(path)
     missing = [key for key in ("model", "data") if key not in cfg]
     if missing:
@@ -50,7 +51,7 @@ def preset_from_config_file(path):
     if "interval" in log:
         preset["log"] = {"interval": log["interval"]}
     ignored = sorted(k for k in cfg if k not in READ_KEYS and k not in _RUNTIME and k not in building_blocks)
-    return preset, ignored, files
+    return preset, ignored + settings_without_effect(cfg), files
 
 
 @cache

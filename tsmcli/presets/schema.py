@@ -182,6 +182,8 @@ SCHEMA = Section({
             "use_scale": BOOL,
         }, nullable=True),
         "norm_eval": BOOL,
+        "frozen_stages": Field(int, check=lambda v: v >= -1, hint="-1 (none), 0 (the stem) or k (the stem and "
+                                                                  "the first k stages)"),
         "num_classes": POS_INT,
         "dropout": Field(float, check=lambda v: 0 <= v < 1, hint="must be within [0, 1)"),
         "init_std": POS_FLOAT,

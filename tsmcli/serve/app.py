@@ -46,6 +46,15 @@ class Settings:
     decode_workers: int = os.cpu_count() or 2
 
 
+class _Counter:
+    def __init__(self):
+        self.value, self.lock = 0, threading.Lock()
+
+    def add(self, change):
+        with self.lock:
+            self.value += change
+
+
 class ApiError(Exception):
     def __init__(self, status, message, headers=None):
         super().__init__(message)
@@ -68,6 +77,7 @@ def create_app(load, settings: Settings):
     queue_depth = Gauge("tsm_queue_depth", "Uploads being decoded or waiting for the model", registry=registry)
     open_streams = Gauge("tsm_open_streams", "Open /stream connections", registry=registry)
     state = {"predictor": None, "batcher": None, "error": None, "in_flight": 0}
+    decoding = _Counter()  # uploads being decoded, counted from the decode threads
     model_lock = threading.Lock()  # engines (OpenVINO's requests) are not for two threads at once
     decoders = ThreadPoolExecutor(settings.decode_workers, thread_name_prefix="tsm-decode")
 
@@ -82,7 +92,8 @@ def create_app(load, settings: Settings):
                 with model_lock:
                     return predictor.probabilities(clips)
 
-            state["batcher"] = Batcher(run, settings.max_batch, settings.max_wait_ms, batch_sizes.observe)
+            state["batcher"] = Batcher(run, settings.max_batch, settings.max_wait_ms, batch_sizes.observe,
+                                       more_coming=lambda: decoding.value > 0)
             state["predictor"] = predictor
             log.info("ready: %s", predictor.describe())
         except Exception as error:  # noqa: BLE001 - /ready reports it; the process keeps answering /health
@@ -168,7 +179,8 @@ def create_app(load, settings: Settings):
         return resources.files("tsmcli.serve").joinpath("static/index.html").read_text(encoding="utf-8")
 
     async def run_upload(request, work):
-        """Save the upload, run work(predictor, path, name) in a decode thread, and clean up."""
+        """Save the upload, run work(predictor, path, name, timing) and clean up. timing: the Server-Timing
+        entries so far (name -> seconds), to which work adds its own."""
         predictor = predictor_or_503()
         if state["in_flight"] >= settings.max_queue:
             raise ApiError(503, f"busy: {settings.max_queue} uploads are already being served (--max-queue); "
@@ -177,8 +189,11 @@ def create_app(load, settings: Settings):
         queue_depth.set(state["in_flight"])
         path = None
         try:
+            start = time.perf_counter()
             path, name = await _save_upload(request, settings.max_upload_mb)
-            return await work(predictor, path, name)
+            timing = {"upload": time.perf_counter() - start}
+            answer = await work(predictor, path, name, timing)
+            return JSONResponse(answer, headers={"Server-Timing": _server_timing(timing)})
         finally:
             state["in_flight"] -= 1
             queue_depth.set(state["in_flight"])
@@ -201,11 +216,29 @@ def create_app(load, settings: Settings):
         scheme = scheme or settings.scheme
         check_query(top, threshold, scheme)
 
-        async def work(predictor, path, name):
+        async def work(predictor, path, name, timing):
             loop = asyncio.get_running_loop()
-            clip = await loop.run_in_executor(decoders, _read_clip, predictor, path, scheme)
+            batcher = state["batcher"]
+
+            def decode_then_run_alone():
+                start = time.perf_counter()
+                try:
+                    clip = _read_clip(predictor, path, scheme)
+                finally:
+                    decoding.add(-1)
+                timing["decode"] = time.perf_counter() - start
+                try:
+                    return clip, batcher.run_alone(clip.imgs)
+                except Exception as error:  # noqa: BLE001 - this request's failure, not the server's
+                    return clip, error
+
+            decoding.add(1)  # the batcher waits for more clips only while some are on their way
+            clip, done = await loop.run_in_executor(decoders, decode_then_run_alone)
             try:
-                probs = await state["batcher"].submit(clip.imgs)
+                if isinstance(done, Exception):
+                    raise done
+                probs, batched = done or await batcher.submit(clip.imgs)
+                timing.update(queue=batched.queued, model=batched.model, batch=batched.batch)
             except Exception as error:  # noqa: BLE001 - this request's failure, not the server's
                 log.exception("the model failed on %s", name)
                 raise ApiError(500, f"the model failed on this video: {type(error).__name__}: {error}") from None
@@ -221,7 +254,7 @@ def create_app(load, settings: Settings):
         if every is not None and every < 1:
             raise ApiError(400, f"every={every}: at least 1 source frame")
 
-        async def work(predictor, path, name):
+        async def work(predictor, path, name, timing):
             from ..streaming.timeline import timeline as label_timeline
 
             def run():
@@ -229,10 +262,12 @@ def create_app(load, settings: Settings):
                 with model_lock:
                     return label_timeline(predictor, path, every=every, top=top, threshold=threshold)
 
+            start = time.perf_counter()
             try:
                 result = await asyncio.get_running_loop().run_in_executor(decoders, run)
             except MediaError as e:
                 raise ApiError(422, f"cannot read the video: {e.reason}") from None
+            timing["timeline"] = time.perf_counter() - start
             return {"video": name, **result}
 
         return await run_upload(request, work)
@@ -299,6 +334,17 @@ def create_app(load, settings: Settings):
             open_streams.dec()
 
     return app
+
+
+def _server_timing(timing):
+    """The W3C Server-Timing header of an upload's answer: where its time went on the server, in ms (the
+    batch's size as the model entry's description)."""
+    batch = timing.pop("batch", None)
+    parts = []
+    for name, seconds in timing.items():
+        described = f';desc="batch of {batch}"' if name == "model" and batch else ""
+        parts.append(f"{name}{described};dur={seconds * 1000:.1f}")
+    return ", ".join(parts)
 
 
 def _denied(headers, query, path, key):

@@ -109,7 +109,7 @@ def train_step(run, data, lr, rng=None, ends_accumulation=True):
     options, device, optimizer = run.options, run.device, run.optimizer
     set_lr(optimizer, lr)
     imgs, labels = data["imgs"].to(device, non_blocking=True), data["label"].to(device)
-    if options.channels_last:  # frames are (N, V*T, 3, H, W): channels-last per frame
+    if run.precision.channels_last:  # frames are (N, V*T, 3, H, W): channels-last per frame
         imgs = imgs.flatten(0, 1).contiguous(memory_format=torch.channels_last).view(imgs.shape)
     target = labels
     blending = run.cfg["train"]["blending"]

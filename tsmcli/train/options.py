@@ -8,7 +8,9 @@ from typing import Optional, Sequence
 class TrainOptions:
     """One run's options, from `tsm train` / `tsm finetune`'s command line to each worker process: what to
     train (resolved into the preset before any worker starts), how, from which checkpoint, and in how many
-    processes. amp: None, "bf16" or "fp16" (fp16 with a gradient scaler, CUDA only). load_from (`--from`,
+    processes. amp: "none", "bf16" or "fp16" (fp16 with a gradient scaler, CUDA only), None: fp32 or, resuming,
+    what the run started with; channels_last: None is on for the CPU or, resuming, what the run started
+    with (train/precision.py). load_from (`--from`,
     the preset's load_from): a checkpoint whose backbone starts the model (finetuning); resume: one whose
     whole state continues a run. command: the words of the command that started the run (as its command
     line parsed them), which a stopped run prints to continue."""
@@ -22,7 +24,7 @@ class TrainOptions:
     autoscale_lr: bool = True
     accumulation: int = 1
     amp: Optional[str] = None
-    channels_last: bool = False
+    channels_last: Optional[bool] = None
     sync_bn: bool = False
     resume: Optional[str] = None
     load_from: Optional[str] = None

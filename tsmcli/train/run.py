@@ -19,6 +19,7 @@ from ..presets import dump_preset
 from .losses import training_loss
 from .optim import build_optimizer, scaled_lr
 from .options import TrainOptions
+from .precision import Precision, resolve_precision
 from .runtime import EpochBar, Logger, ResumableSampler, seed_everything
 from .sync_bn import convert_sync_batchnorm
 
@@ -56,6 +57,8 @@ class Run:
     log: Logger
     bar: EpochBar
     autocast_dtype: Optional[torch.dtype] = None  # the --amp dtype on this device; None: fp32
+    precision: Precision = Precision(channels_last=False, amp=None)
+    resumed: Optional[dict] = None  # the checkpoint a resumed run continues, read once
     class_names: list = field(default_factory=list)
     unreadable: set = field(default_factory=set)  # the files reported unreadable so far
 
@@ -68,7 +71,11 @@ def set_up_run(cfg, work_dir, options, echo=print):
     """Join the process group (if any), seed, and build the data, model, optimizer and logs of a run;
     writes config.yaml, and copies load_from's backbone in unless resuming."""
     world, rank, device = join_process_group(options.device)
-    autocast_dtype = amp_dtype(options.amp, device)  # a bad --amp for this device fails before any data is read
+    amp_dtype(options.amp, device)  # a bad --amp for this device fails before any data is read
+    resumed = read_checkpoint(options.resume) if options.resume else None
+    precision, precision_line = resolve_precision(options.channels_last, options.amp, device,
+                                                  (resumed or {}).get("precision"))
+    autocast_dtype = amp_dtype(precision.amp, device)
     work_dir = Path(work_dir)
     bar = EpochBar(enabled=rank == 0 and echo is print and sys.stdout.isatty())
     seed = options.seed
@@ -88,6 +95,7 @@ def set_up_run(cfg, work_dir, options, echo=print):
     if rank == 0:
         write_text(work_dir / "config.yaml", dump_preset(cfg))
         log.line(checkpoint_policy(cfg["checkpoint"]))
+        log.line(precision_line)
         warning = thin_validation(val_set.records, cfg)
         if warning:
             log.line(warning)
@@ -95,7 +103,7 @@ def set_up_run(cfg, work_dir, options, echo=print):
         start_from_checkpoint(model, options.load_from, log)
     if options.sync_bn and world > 1:
         model = convert_sync_batchnorm(model, device)
-    model = model.to(device, memory_format=torch.channels_last if options.channels_last else torch.preserve_format)
+    model = model.to(device, memory_format=torch.channels_last if precision.channels_last else torch.preserve_format)
     base_lr = _scaled_lr(cfg["optimizer"], batch, world, options, log)
     optimizer = build_optimizer(model, cfg["optimizer"], base_lr)
     net = model
@@ -103,11 +111,11 @@ def set_up_run(cfg, work_dir, options, echo=print):
         net = torch.nn.parallel.DistributedDataParallel(model,
                                                         device_ids=[device.index] if device.type == "cuda" else None)
     return Run(cfg=cfg, options=options, work_dir=work_dir, world=world, rank=rank, device=device, model=model,
-               net=net, optimizer=optimizer, scaler=torch.amp.GradScaler("cuda", enabled=options.amp == "fp16"),
+               net=net, optimizer=optimizer, scaler=torch.amp.GradScaler("cuda", enabled=precision.amp == "fp16"),
                loss_of=training_loss(cfg["model"], model.multi_label), train_set=train_set, sampler=sampler,
                train_loader=train_loader, val_loader=val_loader, base_lr=base_lr,
                iters=-(-len(sampler.inner) // batch), log=log, bar=bar, autocast_dtype=autocast_dtype,
-               class_names=_labels(cfg))
+               precision=precision, resumed=resumed, class_names=_labels(cfg))
 
 
 def checkpoint_policy(checkpoint_cfg):
@@ -138,7 +146,8 @@ def resume_progress(run):
     path = run.options.resume
     if not path:
         return Progress()
-    state = read_checkpoint(path)
+    state = run.resumed if run.resumed is not None else read_checkpoint(path)
+    run.resumed = None  # its tensors are in the model now
     run.model.load_state_dict(state["state_dict"])
     run.optimizer.load_state_dict(state["optimizer"])
     if state.get("scaler"):
@@ -154,7 +163,8 @@ def save_state(run, name, progress, **extra):
     if run.main:
         save_checkpoint(run.work_dir / name, run.model, run.cfg, labels=run.class_names, epoch=progress.epoch,
                         iteration=progress.iteration, optimizer=run.optimizer.state_dict(),
-                        scaler=run.scaler.state_dict(), best_score=progress.best, **extra)
+                        scaler=run.scaler.state_dict(), best_score=progress.best,
+                        precision=run.precision.as_dict(), **extra)
 
 
 def save_epoch_end(run, progress, last):
@@ -170,7 +180,7 @@ def save_best(run, progress):
     """best.pth: the weights (no optimizer state) after the epoch with the best validation score."""
     if run.main:
         save_checkpoint(run.work_dir / "best.pth", run.model, run.cfg, labels=run.class_names, epoch=progress.epoch,
-                        best_score=progress.best)
+                        best_score=progress.best, precision=run.precision.as_dict())
 
 
 def start_from_checkpoint(model, path, log):
