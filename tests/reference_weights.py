@@ -26,11 +26,12 @@ def hashed_uniform(shape, seed, low=-1.0, high=1.0):
 NORM_SCALE = (0.5, 1.0)
 
 
-def fill_value(key, shape, norm_scale=NORM_SCALE):
+def fill_value(key, shape, norm_scale=NORM_SCALE, non_local_scale=0.1):
     """The tensor a parameter or buffer named `key` gets; ranges keep deep random nets well-conditioned.
     norm_scale: the range of norm-layer scales. The default shrinks the signal a little at every norm
     layer, which keeps ResNets finite; MobileNetV2 (no identity path in most blocks) then ends up with an
-    output that hardly depends on its input, so its fixtures use (1.0, 1.5)."""
+    output that hardly depends on its input, so its fixtures use (1.0, 1.5). non_local_scale: the
+    non-local blocks' convolutions relative to the others' (1.0: as input-sensitive as a trained model's)."""
     seed = zlib.crc32(key.encode())
     if key.endswith("num_batches_tracked"):
         return torch.zeros(shape, dtype=torch.int64)
@@ -42,14 +43,14 @@ def fill_value(key, shape, norm_scale=NORM_SCALE):
         return hashed_uniform(shape, seed, *norm_scale)
     fan_in = math.prod(shape[1:])
     bound = math.sqrt(3.0 / fan_in)
-    if "non_local" in key:  # the dot-product mode is cubic in its input: keep it from overflowing
-        bound *= 0.1
+    if "non_local" in key:  # the dot-product mode is cubic in its input: 0.1 keeps it from overflowing
+        bound *= non_local_scale
     return hashed_uniform(shape, seed, -bound, bound)
 
 
-def fill_state_dict(key_shapes, norm_scale=NORM_SCALE):
+def fill_state_dict(key_shapes, norm_scale=NORM_SCALE, non_local_scale=0.1):
     """key_shapes: iterable of (key, shape) -> state dict of deterministic tensors."""
-    return {key: fill_value(key, tuple(shape), tuple(norm_scale)) for key, shape in key_shapes}
+    return {key: fill_value(key, tuple(shape), tuple(norm_scale), non_local_scale) for key, shape in key_shapes}
 
 
 def input_clip(shape, seed=7):

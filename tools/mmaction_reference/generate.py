@@ -11,6 +11,11 @@ never in ours. Writes:
                   R50, R101 and MobileNetV2 at 224x224
   multilabel.json - mmaction2's mean_average_precision, mmit_mean_average_precision and its multi-label
                   head loss (BCE with logits, label_smooth_eps) on seeded cases
+  non_local.json - the three non-local models with weights as input-sensitive as a trained model's (full
+                  size embedding convolutions, the blocks' output BatchNorm well away from zero, the
+                  classifier scaled to logits of a few units on the real clip), and mmaction2's
+                  probabilities on the real Kinetics clip (../shared/fixtures/videos/demo.mp4, read by
+                  tsm's efficient scheme, whose parity with mmaction2's pipeline pipeline.json checks)
 """
 import argparse
 import json
@@ -178,13 +183,54 @@ def multilabel_cases():
     return {"metrics": metrics, "losses": losses}
 
 
+NON_LOCAL_CASES = [(mode, f"tsm_nl_{mode}_r50_1x1x8_50e_kinetics400_rgb")
+                   for mode in ("embedded_gaussian", "gaussian", "dot_product")]
+REAL_LOGIT_STD = 3.0  # a trained Kinetics model's logits on a real clip spread over a few units
+
+
+def real_clip(shared):
+    """demo.mp4 as tsm's efficient scheme reads it for the R50 presets: (1, 8, 3, 224, 224)."""
+    sys.path.insert(0, REPO)
+    import tsmcli
+    from tsmcli.data.pipeline import read_clip
+    from tsmcli.data.schemes import scheme_pipeline
+
+    preset = tsmcli.load_preset("tsm_r50_1x1x8_50e_k400")
+    return read_clip(os.path.join(shared, "fixtures/videos/demo.mp4"), scheme_pipeline(preset["data"], "efficient")).imgs[None]
+
+
+def non_local_cases(config_dir, shared):
+    clip = real_clip(shared)
+    noise = torch.randn(clip.shape, generator=torch.Generator().manual_seed(0))
+    cases = {}
+    for mode, config in NON_LOCAL_CASES:
+        model = build(load_config(config_dir, config))
+        keys = [(k, list(v.shape)) for k, v in model.state_dict().items()]
+        model.load_state_dict(fill_state_dict(keys, NORM_SCALE, non_local_scale=1.0))
+        flat = clip.reshape((-1,) + clip.shape[2:])
+        logits = model.cls_head(model.extract_feat(flat), flat.shape[0])
+        fc_scale = REAL_LOGIT_STD / float(logits.std())
+        model.cls_head.fc_cls.weight.mul_(fc_scale)
+        model.cls_head.fc_cls.bias.mul_(fc_scale)
+        logits = model.cls_head(model.extract_feat(flat), flat.shape[0])
+        flat_noise = noise.reshape((-1,) + noise.shape[2:])
+        noise_logits = model.cls_head(model.extract_feat(flat_noise), flat_noise.shape[0])
+        cases[mode] = {"config": config, "keys": keys, "norm_scale": NORM_SCALE, "non_local_scale": 1.0,
+                       "fc_scale": fc_scale, "clip_shape": list(clip.shape),
+                       "real_logit_std": float(logits.std()), "noise_logit_std": float(noise_logits.std()),
+                       "probs": np.asarray(model(clip, return_loss=False)).tolist()}
+        print(mode, "logit std: real clip", round(float(logits.std()), 2), "noise", round(float(noise_logits.std()), 2),
+              flush=True)
+    return cases
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--config-dir", required=True,
                         help="mmaction2's configs/recognition/tsm (the wheel ships it in mmaction/.mim)")
     parser.add_argument("--out", default=os.path.join(REPO, "tests", "data", "mmaction"))
     parser.add_argument("--only", choices=["models", "configs", "sampling", "pipeline", "metrics", "features",
-                                                   "multilabel", "flops"],
+                                                   "multilabel", "flops", "non_local"],
                         help="regenerate one part only")
     parser.add_argument("--shared", default=os.path.join(os.path.dirname(REPO), "shared"))
     args = parser.parse_args()
@@ -209,7 +255,12 @@ def main():
             cases = {case: feature_case(args.config_dir, config, shape) for case, config, shape in OUTPUT_CASES}
         with open(os.path.join(args.out, "features.json"), "w") as f:
             json.dump({"mmaction2": mmaction.__version__, "cases": cases}, f)
-    if args.only in ("sampling", "pipeline", "metrics", "features", "multilabel", "flops"):
+    if args.only in (None, "non_local"):
+        with torch.no_grad():
+            cases = non_local_cases(args.config_dir, args.shared)
+        with open(os.path.join(args.out, "non_local.json"), "w") as f:
+            json.dump({"mmaction2": mmaction.__version__, "cases": cases}, f)
+    if args.only in ("sampling", "pipeline", "metrics", "features", "multilabel", "flops", "non_local"):
         return
     torch.set_grad_enabled(False)
     if args.only != "configs":

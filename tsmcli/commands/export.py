@@ -52,9 +52,10 @@ def export(
 ):
     """Write an ONNX graph (opset 17, dynamic batch) or an OpenVINO model with the input layout,
     normalisation, preset and class names in its metadata, so that predict, test, stream and benchmark
-    run it in place of the checkpoint. Before anything is kept, the file runs beside PyTorch (random
+    run it in place of the checkpoint. Before anything is kept, the file runs beside PyTorch (image-like
     clips, a batch of 2, a real clip; the streaming step over 32 frames with its state fed back) and the
-    export fails with exit 1, writing nothing, above 1e-4 (fp32; fp16: 5e-2); bf16 and int8 must also
+    export fails with exit 1, writing nothing, above 1e-4 (fp32, or 10x float32's own rounding where that
+    is larger; fp16: 5e-2); bf16 and int8 must also
     agree with the fp32 model on --min-agreement of the held-out clips. Needs tsm[deploy] (ONNX) or
     tsm[openvino].
 

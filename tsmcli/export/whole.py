@@ -5,9 +5,14 @@ The input layout, normalisation, the resolved preset and the class names
 are written into the file's metadata, so every command can run it without the checkpoint.
 
 ONNX (onnxruntime) or OpenVINO IR, at fp32, fp16 (ONNX, for GPU runtimes), bf16 (OpenVINO's inference
-precision) or int8 (calibrated on real clips). Each file is kept only once verified: the fp32 graph
-against PyTorch within 1e-4 on random clips, a batch of 2 and a real clip; a reduced-precision one, in
-addition, by its top-1 agreement with the fp32 model on held-out real clips (agreement.py)."""
+precision) or int8 (calibrated on real clips). Each file is kept only once verified on inputs like a
+model's (a real clip, and image-like synthetic clips at each size: smooth content, moving, normalised as
+the preset's pipeline normalises; Gaussian noise drives some models far from anything they see, where
+float32 rounding alone moves their answers): the fp32 graph against PyTorch within 1e-4, or, where
+PyTorch's own float32 answer is that uncertain, within ROUNDING_MARGIN times its distance from a float64
+run of the same model; a reduced-precision one, in addition, by its top-1 agreement with the fp32 model
+on held-out real clips (agreement.py)."""
+import copy
 import json
 import shutil
 import tempfile
@@ -19,9 +24,10 @@ import torch
 from torch import nn
 
 from ..atomic import atomic_path
+from ..errors import JobFailed
 from ..models.recognizer import probabilities
 from ..runtime.engines import OnnxRuntimeEngine, OpenVinoEngine, onnx_modules, openvino_module
-from . import FP32_TOLERANCE, at_precision, check_verified
+from . import FP32_TOLERANCE, at_precision
 from .agreement import DEFAULT_MIN_AGREEMENT, agreement, check_agreement
 
 
@@ -51,6 +57,30 @@ def scheme_sizes(preset):
 
 
 OUTPUTS = ("probs", "logits", "features")
+# A graph may differ from the float64 answer by this many times what float32 rounding moves PyTorch's own
+# answer: onnxruntime and OpenVINO order their sums differently, which costs the same order of rounding; a
+# graph that computes something else (a block left out, the input frozen) differs by orders of magnitude.
+ROUNDING_MARGIN = 10.0
+GRAIN = 0.5  # the share of per-pixel texture in image_like_clip's frames
+
+
+def image_like_clip(model, shape, generator):
+    """A clip of `shape` (N, T, 3, H, W) like a model's inputs: smooth random content at three scales,
+    moving a little from frame to frame, with a grain of its own in each frame (texture: without it some
+    models answer every smooth clip alike), as pixels 0-255 normalised as the preset's test pipeline
+    normalises (raw pixels where the model normalises itself)."""
+    n, t, c, h, w = shape
+    image = sum(weight * torch.nn.functional.interpolate(
+        torch.rand(n, c, max(1, h // scale), max(1, w // scale), generator=generator), size=(h, w),
+        mode="bilinear", align_corners=False) for scale, weight in ((32, 1.0), (8, 0.5), (2, 0.25))) / 1.75
+    frames = [(1 - GRAIN) * torch.roll(image, shifts=(k, 2 * k), dims=(2, 3))
+              + GRAIN * torch.rand(image.shape, generator=generator) for k in range(t)]
+    clip = 255 * torch.stack(frames, dim=1)
+    normalize = [step for step in model.preset["data"]["test"]["pipeline"] if step["type"] == "Normalize"]
+    if normalize:
+        mean, std = (torch.tensor(normalize[0][k], dtype=torch.float32).view(1, 1, 3, 1, 1) for k in ("mean", "std"))
+        clip = (clip - mean) / std
+    return clip.contiguous()
 
 
 class _OneView(nn.Module):
@@ -79,12 +109,12 @@ def export_model(model, path, height, width, real_clip=None, seed=0, precision="
     graph_precision = "fp16" if precision == "fp16" else "fp32"
     exported, tolerance = at_precision(model, graph_precision)
     generator = torch.Generator().manual_seed(seed)
-    example = torch.randn(1, model.num_segments, 3, height, width, generator=generator)
-    clips = {"random": example, "random_2": torch.randn(example.shape, generator=generator),
-             "batch_2": torch.randn((2,) + example.shape[1:], generator=generator)}
+    example = image_like_clip(model, (1, model.num_segments, 3, height, width), generator)
+    clips = {"image_1": example, "image_2": image_like_clip(model, example.shape, generator),
+             "batch_2": image_like_clip(model, (2,) + example.shape[1:], generator)}
     for h, w in other_sizes:
         if (h, w) != (height, width):
-            clips[f"{h}x{w}"] = torch.randn(1, model.num_segments, 3, h, w, generator=generator)
+            clips[f"{h}x{w}"] = image_like_clip(model, (1, model.num_segments, 3, h, w), generator)
     if real_clip is not None:
         clips["real"] = real_clip
     meta = {**input_layout(model, height, width), "precision": precision,
@@ -122,29 +152,59 @@ def export_model(model, path, height, width, real_clip=None, seed=0, precision="
 
 def _compare(model, engine, clips, tolerance, path):
     """The engine's probabilities beside PyTorch's on each clip, and its features relative to their
-    scale; fails above `tolerance` (features: only for fp32 graphs; an fp16 backbone's features are
-    reported, its probabilities judged)."""
-    checks, outputs = {}, {}
+    scale (fp32 graphs only; an fp16 backbone's features are reported, its probabilities judged); fails
+    above `tolerance`, except for an fp32 graph whose difference float32 rounding explains: judged then
+    against a float64 run of the model (ROUNDING_MARGIN)."""
+    checks, outputs, reference = {}, {}, None
+    worst, excess = 0.0, 0.0  # the largest difference from PyTorch; the largest over what is allowed
     for name, clip in clips.items():
         with torch.no_grad():  # the recognizer's own forward, not the graph's module: an independent reference
             expected = model(clip).float().numpy()
             features = model.forward_features(clip)[:, 0].float().numpy()
         got, _, got_features = engine.run({"clip": clip.numpy()})
         outputs[name] = (expected, got)
-        feature_diff = float(np.abs(got_features - features).max() / max(1.0, np.abs(features).max()))
+        diffs = {"max_abs_diff": float(np.abs(got - expected).max()),
+                 "features_scaled_diff": _scaled(got_features, features)}
         top_ours, top_theirs = np.argsort(-expected, 1)[:, :5], np.argsort(-got, 1)[:, :5]
-        checks[name] = {"max_abs_diff": float(np.abs(got - expected).max()),
-                        "top1_agree": float(np.mean(top_ours[:, 0] == top_theirs[:, 0])),
-                        "features_scaled_diff": feature_diff}
+        checks[name] = {**diffs, "top1_agree": float(np.mean(top_ours[:, 0] == top_theirs[:, 0]))}
         if expected.shape[1] > 5:  # with 5 classes or fewer the top 5 are every class: they always agree
             checks[name]["top5_agree"] = float(np.mean([set(a) == set(b) for a, b in zip(top_ours, top_theirs)]))
-    # A graph with the input frozen into constants gives one output for both random clips; PyTorch's moves
+        judged = diffs if tolerance <= FP32_TOLERANCE else {"max_abs_diff": diffs["max_abs_diff"]}
+        ratio = max(d / tolerance for d in judged.values()) if all(map(np.isfinite, judged.values())) else np.inf
+        if ratio > 1 and tolerance <= FP32_TOLERANCE and np.isfinite(ratio):
+            if reference is None:
+                reference = copy.deepcopy(model).double()
+            checks[name]["float64"] = _against_float64(reference, clip, expected, features, got, got_features,
+                                                       tolerance)
+            ratio = checks[name]["float64"]["ratio"]
+        worst, excess = max(worst, *judged.values()), max(excess, ratio)
+    if excess > 1 or not np.isfinite(excess):
+        rounding = [c["float64"] for c in checks.values() if "float64" in c]
+        detail = (f" and from a float64 run of the model by {max(r['graph'] for r in rounding):.3g}, more than "
+                  f"float32 rounding explains (it moves PyTorch's own answer by {max(r['pytorch'] for r in rounding):.3g})"
+                  if rounding else f" (> {tolerance:g})")
+        raise JobFailed(f"{path} ({engine.backend}): {engine.backend} differs from PyTorch by {worst:.3g}{detail}; "
+                        "nothing was written")
+    # A graph with the input frozen into constants gives one output for both image clips; PyTorch's moves
     # by `moved`, so the comparison fails it whenever `moved` exceeds the tolerance (reported).
-    moved = float(np.abs(outputs["random"][0] - outputs["random_2"][0]).max())
-    judged = ("max_abs_diff", "features_scaled_diff") if tolerance <= FP32_TOLERANCE else ("max_abs_diff",)
-    worst = max(c[key] for c in checks.values() for key in judged)
-    check_verified(worst, tolerance, f"{path} ({engine.backend})")
+    moved = float(np.abs(outputs["image_1"][0] - outputs["image_2"][0]).max())
     return {"checks": checks, "output_moves_with_input": moved, "max_abs_diff": worst}
+
+
+def _scaled(got, expected):
+    return float(np.abs(got - expected).max() / max(1.0, np.abs(expected).max()))
+
+
+def _against_float64(reference, clip, expected, features, got, got_features, tolerance):
+    """How far the graph and PyTorch's float32 answer are from the float64 one, and the graph's distance
+    over what it may be: ROUNDING_MARGIN x PyTorch's, at least the tolerance."""
+    with torch.no_grad():
+        exact = reference(clip.double()).numpy()
+        exact_features = reference.forward_features(clip.double())[:, 0].numpy()
+    graph = max(float(np.abs(got - exact).max()), _scaled(got_features, exact_features))
+    pytorch = max(float(np.abs(expected - exact).max()), _scaled(features, exact_features))
+    allowed = max(tolerance, ROUNDING_MARGIN * pytorch)
+    return {"graph": graph, "pytorch": pytorch, "allowed": allowed, "ratio": graph / allowed}
 
 
 def _engine(path, format, meta):

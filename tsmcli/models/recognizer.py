@@ -105,10 +105,11 @@ class Recognizer(nn.Module):
         return x
 
     def features(self, frames):
-        """Backbone features of normalised frames (N*T, 3, H, W), in fp32 whatever the backbone computes in."""
+        """Backbone features of normalised frames (N*T, 3, H, W), in fp32 whatever reduced precision the
+        backbone computes in (a float64 model stays float64: the reference exports are verified against)."""
         if self.compute_dtype is not None:
             frames = frames.to(self.compute_dtype)
-        return self.backbone(frames).float()
+        return at_least_fp32(self.backbone(frames))
 
     def forward(self, x):
         scores = self.logits(x)
@@ -121,9 +122,13 @@ class Recognizer(nn.Module):
         return scores
 
 
+def at_least_fp32(tensor):
+    return tensor if tensor.dtype in (torch.float32, torch.float64) else tensor.float()
+
+
 def pool_frames(feature_maps, videos, views):
     """(N*V*T', C, h, w) feature maps -> their spatial means as (N, V, T', C), in fp32."""
-    pooled = feature_maps.float().mean(dim=(2, 3))
+    pooled = at_least_fp32(feature_maps).mean(dim=(2, 3))
     return pooled.view(videos, views, -1, pooled.shape[-1])
 
 
