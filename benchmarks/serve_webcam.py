@@ -22,8 +22,7 @@ import tsmcli
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
-from browser import chromium, fake_camera_clip  # noqa: E402
-from serving import Server  # noqa: E402
+from browser import fake_camera_clip, webcam_on_the_demo_page  # noqa: E402
 
 from tsmcli.streaming import frames_of  # noqa: E402
 
@@ -70,14 +69,7 @@ def main():
     tsmcli.save_checkpoint(checkpoint, model, model.preset)
     frames = [np.ascontiguousarray(frame[:256, :336]) for _, frame in frames_of(str(DEMO))[1]]  # even sizes
     clip = fake_camera_clip(frames, work / "demo.y4m", fps=25)
-    driver = chromium(work / "profile", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                      f"--use-file-for-fake-video-capture={clip}")
-    server = Server(checkpoint, work)
-    try:
-        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": SPY})
-        driver.get(server.url + "/")
-        time.sleep(1)
-        driver.find_element("id", "camera").click()
+    with webcam_on_the_demo_page(work, clip, checkpoint, script=SPY) as (driver, server):
         time.sleep(args.warmup)
         before = driver.execute_script(COUNTERS)
         start, busy, served = time.perf_counter(), busy_seconds(), cpu_seconds(server.process.pid)
@@ -86,9 +78,6 @@ def main():
         seconds = time.perf_counter() - start
         busy, served = busy_seconds() - busy, cpu_seconds(server.process.pid) - served
         rate = driver.find_element("id", "rate").text
-    finally:
-        driver.quit()
-        server.stop()
     latency = after["latency"][before["answers"]:]
     print(f"{args.preset} online, {model.preset['model']['num_segments']} segments; page: {rate}")
     print("| frames/s taken | dropped/s | answers/s | step latency p50 ms | p95 ms | server cores | all cores busy |")

@@ -1,5 +1,6 @@
 """Headless Chromium (Debian's chromium and chromium-driver) driven by Selenium, for the tests of pages users
 open: the serving demo page and the documentation site."""
+import contextlib
 import os
 
 import pytest
@@ -42,3 +43,29 @@ def fake_camera_clip(frames, path, fps=12):
         for packet in stream.encode(None):
             out.mux(packet)
     return path
+
+
+@contextlib.contextmanager
+def webcam_on_the_demo_page(folder, clip, checkpoint, *server_options, script=None):
+    """`tsm serve CHECKPOINT` and its demo page in headless Chromium, whose fake camera plays `clip` (a
+    y4m file, fake_camera_clip); the webcam is started once the page names the model. script: JavaScript
+    run in the page before its own. Yields (driver, server)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    from serving import Server
+
+    driver = chromium(folder / "profile", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                      f"--use-file-for-fake-video-capture={clip}")
+    server = None
+    try:
+        server = Server(checkpoint, folder, *server_options)
+        if script:
+            driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": script})
+        driver.get(server.url + "/")
+        WebDriverWait(driver, 30).until(lambda d: "classes" in d.find_element(By.ID, "model").text)
+        driver.find_element(By.ID, "camera").click()
+        yield driver, server
+    finally:
+        driver.quit()
+        if server is not None:
+            server.stop()

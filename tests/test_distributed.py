@@ -161,10 +161,13 @@ def two_process_run(toy):
 
 @pytest.fixture(scope="module")
 def srun_run(two_process_run, toy):
-    """Two tasks started as srun starts them (SLURM_* variables only, no torchrun variables)."""
+    """Two tasks started as srun starts them (SLURM_* variables only, no torchrun variables), each with
+    one of the machine's two cores (OMP_NUM_THREADS, as a job script sets it from --cpus-per-task): the
+    threads `tsm train --gpus 2` gives each of its workers here, which the runs compared with this one
+    need for identical weights (a convolution's rounding depends on how many threads share it)."""
     env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR")}
     slurm = {"SLURM_NTASKS": "2", "SLURM_JOB_NODELIST": "localhost", "SLURM_JOB_ID": "1",
-             "MASTER_PORT": str(free_port())}
+             "MASTER_PORT": str(free_port()), "OMP_NUM_THREADS": str(max(1, len(os.sched_getaffinity(0)) // 2))}
     tasks = [tsm_train("--preset", two_process_run, "--work-dir", toy / "srun",
                        env={**env, **slurm, "SLURM_PROCID": str(rank), "SLURM_LOCALID": str(rank)})
              for rank in range(2)]

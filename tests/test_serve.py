@@ -10,7 +10,7 @@ import time
 
 import pytest
 import torch
-from browser import chromium, console_errors, fake_camera_clip
+from browser import console_errors, fake_camera_clip, webcam_on_the_demo_page
 from conftest import SHARED
 from serving import Server, free_port, tsm
 
@@ -457,14 +457,9 @@ def test_the_demo_page_in_a_real_browser(toy, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    driver = chromium(tmp_path / "profile", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                      f"--use-file-for-fake-video-capture={webcam_clip(tmp_path / 'clip.y4m')}")
-    server = Server(toy / "toy.pth", toy)
-    try:
-        driver.get(server.url + "/")
+    with webcam_on_the_demo_page(tmp_path, webcam_clip(tmp_path / "clip.y4m"), toy / "toy.pth") as (driver, server):
         wait = WebDriverWait(driver, 30)
-        wait.until(lambda d: "tsm_r18_1x1x8_toy" in d.find_element(By.ID, "model").text)
-        driver.find_element(By.ID, "camera").click()
+        assert "tsm_r18_1x1x8_toy" in driver.find_element(By.ID, "model").text
         labels_of = "return [...document.querySelectorAll(arguments[0] + ' li')].map(li => li.textContent)"
         wait.until(lambda d: d.execute_script(labels_of, "#live-top"))  # read at once: the list is redrawn live
         live = [text.rsplit(" ", 1)[0] for text in driver.execute_script(labels_of, "#live-top")]
@@ -476,6 +471,3 @@ def test_the_demo_page_in_a_real_browser(toy, tmp_path):
         expected = httpx.post(server.url + "/predict", files={"video": (VIDEO.name, VIDEO.read_bytes())}).json()
         assert shown == expected["top"][0]["label"]
         assert not console_errors(driver), console_errors(driver)
-    finally:
-        driver.quit()
-        server.stop()

@@ -256,10 +256,9 @@ def test_the_serving_page_names_the_class_of_what_the_webcam_shows(small_toy, tr
     page and the service are what is tested here)."""
     pytest.importorskip("fastapi", reason="the serve extra (pip install 'tsm[serve]')")
     import numpy as np
-    from browser import chromium, console_errors, fake_camera_clip
+    from browser import console_errors, fake_camera_clip, webcam_on_the_demo_page
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
-    from serving import Server
 
     from tsmcli.prepare.toy import CLASSES
     from tsmcli.streaming import frames_of, stream
@@ -274,14 +273,9 @@ def test_the_serving_page_names_the_class_of_what_the_webcam_shows(small_toy, tr
     else:
         pytest.fail("no validation clip streams right: the trained model is broken")
     frames = [np.repeat(np.repeat(frame, 2, 0), 2, 1) for _, frame in frames_of(str(video))[1]]  # 64 px
-    driver = chromium(tmp_path / "profile", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                      f"--use-file-for-fake-video-capture={fake_camera_clip(frames, tmp_path / 'clip.y4m')}")
-    server = Server(work / "best.pth", tmp_path)
-    try:
-        driver.get(server.url + "/")
-        wait = WebDriverWait(driver, 30)
-        wait.until(lambda d: "tsm_r18_1x1x8_toy" in d.find_element(By.ID, "model").text)
-        driver.find_element(By.ID, "camera").click()
+    clip = fake_camera_clip(frames, tmp_path / "clip.y4m")
+    with webcam_on_the_demo_page(tmp_path, clip, work / "best.pth") as (driver, server):
+        assert "tsm_r18_1x1x8_toy" in driver.find_element(By.ID, "model").text
         first = "const item = document.querySelector('#live-top li'); return item && item.textContent"
         seen = []
 
@@ -292,6 +286,3 @@ def test_the_serving_page_names_the_class_of_what_the_webcam_shows(small_toy, tr
         WebDriverWait(driver, 15, poll_frequency=0.2).until(named_right, f"never {CLASSES[label]!r}")
         assert "frames/s sent" in driver.find_element(By.ID, "rate").text
         assert not console_errors(driver), console_errors(driver)
-    finally:
-        driver.quit()
-        server.stop()
