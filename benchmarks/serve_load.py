@@ -97,7 +97,7 @@ def measure(server, url, body, concurrency, requests):
                     "server_cpu": cpu_seconds(server.pid) - server_cpu, "client_cpu": time.process_time() - client_cpu}
 
 
-def summary(runs, requests):
+def summary(runs):
     answers = [a for run in runs for a in run["answers"]]
     latencies = sorted(latency for latency, _ in answers)
     wall, server_cpu = sum(run["wall"] for run in runs), sum(run["server_cpu"] for run in runs)
@@ -136,7 +136,7 @@ def serve_beside_predict(checkpoint, videos, backend, requests, concurrencies, m
                     runs.append(measure(server, url, body, 1, max(1, requests // rounds)))
             else:
                 runs = [measure(server, url, body, concurrency, requests)]
-            rows[concurrency] = summary(runs, requests)
+            rows[concurrency] = summary(runs)
         if not serial:
             serial = [predict_seconds_per_video(checkpoint, videos, backend)]
         return serial, rows

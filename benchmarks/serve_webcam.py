@@ -22,7 +22,9 @@ import tsmcli
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "benchmarks"))
 from browser import fake_camera_clip, webcam_on_the_demo_page  # noqa: E402
+from serve_load import cpu_seconds  # noqa: E402
 
 from tsmcli.streaming import frames_of  # noqa: E402
 
@@ -50,11 +52,6 @@ def busy_seconds():
     """CPU seconds all cores spent busy so far (Linux: /proc/stat)."""
     user, nice, system, idle, iowait, irq, softirq, steal = map(int, open("/proc/stat").readline().split()[1:9])
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid):
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main():

@@ -24,7 +24,7 @@ from cpu_options import add_cpu_options, apply_cpu_options  # noqa: E402
 
 import tsmcli  # noqa: E402
 from tsmcli.complexity import count_complexity  # noqa: E402
-from tsmcli.speed import _training_step  # noqa: E402
+from tsmcli.speed import training_step  # noqa: E402
 from tsmcli.train.precision import native_bf16  # noqa: E402
 
 MODELS = {"toy": ("tsm_r18_1x1x8_toy", 56), "r50": ("tsm_r50_1x1x8_50e_k400", 224),
@@ -72,7 +72,7 @@ def main():
             batch = args.batch or model.preset["data"]["videos_per_gpu"]
             shape = (batch, model.preset["model"]["num_segments"], 3, size, size)
             flops = 2 * 3 * batch * count_complexity(model, shape[1], size, size)["flops"]
-            steps[variant] = _training_step(model, device, shape, amp, channels_last, compile=False)[0]
+            steps[variant] = training_step(model, device, shape, amp, channels_last, compile=False)[0]
             for _ in range(2):
                 steps[variant]()  # warm-up
         times = {variant: [] for variant in args.variants}

@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO / "tests"))
 import tsmcli  # noqa: E402
 from tsmcli.allocator import tune_cpu_allocator  # noqa: E402
 from tsmcli.complexity import count_complexity  # noqa: E402
-from tsmcli.speed import _training_step  # noqa: E402
+from tsmcli.speed import training_step  # noqa: E402
 
 CASES = {"TSM-R50": ("tsm_r50_1x1x8_50e_kinetics400_rgb", "tsm_r50_1x1x8_50e_k400"),
          "MobileNetV2-TSM": ("tsm_mobilenetv2_dense_1x1x8_100e_kinetics400_rgb", "tsm_mobilenetv2_dense_1x1x8_100e_k400")}
@@ -101,7 +101,7 @@ def main():
         steps = {"mmaction2": mmaction_step(os.path.join(args.configs, config + ".py"), imgs, labels)}
         for contender, channels_last in (("tsm fp32 contiguous", False), ("tsm default (channels-last)", None)):
             model = tsmcli.build_model(preset, pretrained=False)
-            steps[contender] = _training_step(model, cpu, shape, "none", channels_last, False)[0]
+            steps[contender] = training_step(model, cpu, shape, "none", channels_last, False)[0]
         flops = 2 * 3 * args.batch * count_complexity(tsmcli.build_model(preset, pretrained=False), 8, 224, 224)["flops"]
         for step in steps.values():
             step()  # warm-up

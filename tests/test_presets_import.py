@@ -172,3 +172,15 @@ def test_frozen_stages_is_carried_and_a_key_without_effect_is_reported(tmp_path)
     assert not backbone.layer2[0].bn1.training and backbone.layer3[0].bn1.training  # frozen statistics too
     _, _, ignored = _import_with(tmp_path, "model.test_cfg", "max_testing_views", 4)
     assert "model.test_cfg.max_testing_views" in ignored
+
+
+def test_non_local_blocks_without_a_norm_cfg_are_refused(tmp_path):
+    """mmcv's non-local block has no BatchNorm unless non_local_cfg names one; tsm's always has: a config
+    whose blocks leave it out (mmaction2's default) is refused, not imported as a different model."""
+    tree = tmp_path / "configs/recognition/tsm"
+    shutil.copytree(CONFIGS, tmp_path / "configs")
+    (tree / "mine.py").write_text("_base_ = ['./tsm_nl_embedded_gaussian_r50_1x1x8_50e_kinetics400_rgb.py']\n"
+                                  "model = dict(backbone=dict(non_local_cfg=dict(_delete_=True, sub_sample=True, "
+                                  "use_scale=False, mode='embedded_gaussian')))\n")
+    with pytest.raises(UserError, match=re.escape("model.backbone.non_local_cfg.norm_cfg = None") + ".*set that$"):
+        import_config(tree / "mine.py", tmp_path / "mine.yaml")

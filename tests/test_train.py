@@ -115,7 +115,7 @@ def test_toy_training_runs_logs_checkpoints_and_resumes(tmp_path, capsys):
 
 
 def test_a_resumed_run_keeps_its_memory_format_and_channels_last_changes_only_rounding(tmp_path):
-    from tsmcli.speed import _training_step
+    from tsmcli.speed import training_step
     from tsmcli.train.loop import train
 
     prepare_toy(tmp_path / "toy", train_per_class=1, val_per_class=1, seed=0)
@@ -130,7 +130,7 @@ def test_a_resumed_run_keeps_its_memory_format_and_channels_last_changes_only_ro
     for channels_last in (False, True):  # one training step from the same weights on the same batch
         torch.manual_seed(0)
         model = tsmcli.build_model("tsm_r18_1x1x8_toy", pretrained=False, model__dropout=0.0)
-        step, precision = _training_step(model, torch.device("cpu"), (2, 8, 3, 56, 56), None, channels_last, False)
+        step, precision = training_step(model, torch.device("cpu"), (2, 8, 3, 56, 56), None, channels_last, False)
         assert precision.channels_last is channels_last
         loss, _ = step()
         stepped.append((float(loss), torch.cat([p.detach().flatten() for p in model.parameters()])))

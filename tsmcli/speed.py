@@ -45,7 +45,7 @@ def measure_model(preset, device="cpu", batch=None, iters=200, warmup=10, amp=No
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     if train:
-        step, precision = _training_step(model, device, shape, amp, channels_last, compile)
+        step, precision = training_step(model, device, shape, amp, channels_last, compile)
         amp, channels_last = precision.amp, precision.channels_last
     else:
         step = _inference_step(model, device, shape, amp, bool(channels_last), compile, fast)
@@ -89,7 +89,7 @@ def _inference_step(model, device, shape, amp, channels_last, compile, fast):
     return step
 
 
-def _training_step(model, device, shape, amp, channels_last, compile):
+def training_step(model, device, shape, amp, channels_last, compile):
     """One step of the training loop's own train_step on a random batch, with the precision tsm train
     would resolve from these options; -> (step, Precision)."""
     from types import SimpleNamespace
@@ -101,7 +101,7 @@ def _training_step(model, device, shape, amp, channels_last, compile):
     from .train.precision import resolve_precision
 
     cfg = model.preset
-    precision, _ = resolve_precision(channels_last, amp, device)
+    precision, _ = resolve_precision(channels_last, amp, device, advise=False)
     model = model.to(device, memory_format=torch.channels_last if precision.channels_last else torch.preserve_format)
     model.train()
     classes = cfg["model"]["num_classes"]

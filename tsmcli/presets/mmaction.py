@@ -236,10 +236,8 @@ def settings_without_effect(cfg):
     sections += [("data.loader", f"data.{loader}", (cfg.get("data") or {}).get(loader))
                  for loader in ("val_dataloader", "test_dataloader")]
     for table, path, section in sections:
-        if not section and table in ("model.backbone.non_local_cfg",):
-            section = {}  # checked where its blocks are in play: its defaults must then be tsm's
-            if not any(map(any, backbone.get("non_local") or [])):
-                continue
+        if table == "model.backbone.non_local_cfg" and any(map(any, backbone.get("non_local") or [])):
+            section = section or {}  # blocks in play: mmaction2's defaults for what it leaves out must be tsm's
         if not isinstance(section, dict):
             continue
         fixed = _FIXED.get(table, {})
@@ -255,8 +253,8 @@ def settings_without_effect(cfg):
         for key, ours in fixed.items():
             value = section.get(key, _FIXED_UNLESS_SET.get((table, key), ours))
             if _plain(value) != ours:
-                raise UserError(f"{path}.{key} = {value!r}: tsm computes this as {ours!r} only; set that, or "
-                                "leave it out")
+                fix = "set that" if (table, key) in _FIXED_UNLESS_SET else "set that, or leave it out"
+                raise UserError(f"{path}.{key} = {value!r}: tsm computes this as {ours!r} only; {fix}")
     _check_consistent(cfg, backbone, head)
     return found
 

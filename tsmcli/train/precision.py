@@ -27,10 +27,11 @@ class Precision:
         return f"{'channels-last' if self.channels_last else 'contiguous'} memory, {self.amp or 'fp32'}"
 
 
-def resolve_precision(channels_last, amp, device, started_with=None):
+def resolve_precision(channels_last, amp, device, started_with=None, advise=True):
     """-> (Precision, the line the run logs). channels_last: True, False or None (the default: the
     checkpoint's when resuming, else on for the CPU); amp: "none", "bf16", "fp16" or None (the checkpoint's
-    when resuming, else fp32). started_with: the `precision` a resumed checkpoint stored."""
+    when resuming, else fp32). started_with: the `precision` a resumed checkpoint stored. advise: time the
+    CPU's bf16 matrix multiplies for the line's advice (the process that logs; other ranks skip it)."""
     started_with = started_with or {}
     notes = []
     if channels_last is None:
@@ -47,7 +48,7 @@ def resolve_precision(channels_last, amp, device, started_with=None):
     amp = None if amp in (None, "none") else amp
     precision = Precision(channels_last, amp)
     line = f"computing in {precision.describe()}" + (f" ({'; '.join(notes)})" if notes else "")
-    if amp is None and device.type == "cpu":
+    if advise and amp is None and device.type == "cpu":
         speedup = bf16_matmul_speedup()
         if speedup is not None and speedup > 1.3:
             line += (f"; this CPU computes bf16 natively, its matrix multiplies {speedup:.1f}x faster than fp32: "
