@@ -27,7 +27,8 @@ from tsmcli.complexity import count_complexity  # noqa: E402
 from tsmcli.speed import training_step  # noqa: E402
 from tsmcli.train.precision import native_bf16  # noqa: E402
 
-MODELS = {"toy": ("tsm_r18_1x1x8_toy", 56), "r50": ("tsm_r50_1x1x8_50e_k400", 224),
+MODELS = {"toy": ("tsm_r18_1x1x8_toy", 56), "small": ("tsm_r18_video_1x1x8_25e_small", 112),
+          "r50": ("tsm_r50_1x1x8_50e_k400", 224),
           "mobilenetv2": ("tsm_mobilenetv2_dense_1x1x8_100e_k400", 224)}
 VARIANTS = {"fp32": (False, "none"), "cl": (True, "none"), "bf16": (False, "bf16"), "bf16+cl": (True, "bf16")}
 

@@ -114,6 +114,56 @@ def test_toy_training_runs_logs_checkpoints_and_resumes(tmp_path, capsys):
     assert len(events.Scalars("val/top1")) == 3  # the resumed epoch included
 
 
+@pytest.mark.slow
+def test_latest_is_written_after_the_first_epoch_then_with_each_epoch_file_and_the_run_says_where_its_time_went(
+        tmp_path, monkeypatch):
+    import tsmcli.train.run as run_module
+    from tsmcli.train.loop import train
+
+    written = []
+    real_save, real_copy = run_module.save_checkpoint, run_module.copy_file
+
+    def save(path, *args, **kwargs):
+        written.append((kwargs["epoch"], path.name))
+        return real_save(path, *args, **kwargs)
+
+    def copy(source, target):
+        written.append((int(source.stem.split("_")[1]), f"{target.name} <- {source.name}"))
+        return real_copy(source, target)
+
+    monkeypatch.setattr(run_module, "save_checkpoint", save)
+    monkeypatch.setattr(run_module, "copy_file", copy)
+    prepare_toy(tmp_path / "toy", train_per_class=1, val_per_class=1, seed=0)
+    cfg = toy_preset(tmp_path / "toy", "schedule.epochs=4", "evaluation.interval=5", "checkpoint.interval=3",
+                     "data.videos_per_gpu=4")  # the preset's loader workers
+    work = tmp_path / "work"
+    train(cfg, work, device="cpu", echo=None)
+    # short epochs: latest.pth after the first, then a copy of each epoch_N.pth; none in between
+    assert written == [(1, "latest.pth"), (3, "epoch_3.pth"), (3, "latest.pth <- epoch_3.pth"),
+                       (4, "best.pth"), (4, "epoch_4.pth"), (4, "latest.pth <- epoch_4.pth")]
+    latest, epoch_file = (torch.load(work / name, weights_only=True) for name in ("latest.pth", "epoch_4.pth"))
+    assert latest["epoch"] == 4 and latest["content_sha256"] == epoch_file["content_sha256"]
+    (work / "epoch_4.pth").write_bytes(b"")  # a copy, not a link: damaging one leaves the other intact
+    assert tsmcli.load_model(work / "latest.pth").labels[0] == "moving left"
+
+    # a minute apart: every epoch writes it
+    written.clear()
+    monkeypatch.setattr(run_module, "LATEST_EVERY_S", 0)
+    train({**cfg, "checkpoint": {**cfg["checkpoint"], "interval": 4}}, tmp_path / "minutes", device="cpu", echo=None)
+    assert [name for _, name in written if name.startswith("latest")] == ["latest.pth"] * 3 + [
+        "latest.pth <- epoch_4.pth"]
+
+    # where the time went: the last record of log.jsonl and the last line of log.txt
+    record = json.loads((work / "log.jsonl").read_text().splitlines()[-1])
+    assert record["mode"] == "time" and record["epoch"] == 4
+    parts = {k: v for k, v in record.items() if k not in ("mode", "epoch", "total")}
+    assert {"steps", "data", "validation", "checkpoints", "start-up", "other"} <= set(parts)
+    assert all(v >= 0 for v in parts.values()) and sum(parts.values()) == pytest.approx(record["total"], abs=0.01)
+    assert record["steps"] > 0 and record["checkpoints"] > 0 and record["validation"] > 0
+    last = (work / "log.txt").read_text().splitlines()[-1]
+    assert last.startswith(f"time {record['total']:.1f} s: ") and "training steps" in last and "checkpoints" in last
+
+
 def test_a_resumed_run_keeps_its_memory_format_and_channels_last_changes_only_rounding(tmp_path):
     from tsmcli.speed import training_step
     from tsmcli.train.loop import train

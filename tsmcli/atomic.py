@@ -105,3 +105,13 @@ def write_bytes(path, data):
 
 def write_text(path, text):
     write_bytes(path, text.encode("utf-8"))
+
+
+
+def copy_file(source, path):
+    """`path` becomes a copy of `source`, atomically (a copy, not a link: a damaged one leaves the other
+    readable)."""
+    with atomic_path(path, needed=os.path.getsize(source)) as tmp:
+        shutil.copyfile(source, tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())

@@ -24,7 +24,7 @@ from ..metrics import top1_hits
 from ..scoring import compute_metrics, score_videos
 from .options import TrainOptions
 from .run import resume_progress, save_best, save_epoch_end, save_state, set_up_run
-from .runtime import StopRequest
+from .runtime import StopRequest, Stopwatch
 from .schedule import lr_at, set_lr
 
 log = logging.getLogger(__name__)
@@ -37,8 +37,11 @@ def train(cfg, work_dir, options=None, echo=print, **fields):
     stopped it. Under torchrun / SLURM / `tsm train --gpus N` (WORLD_SIZE > 1) this process is one DDP
     worker: NCCL on GPUs, Gloo on the CPU; rank 0 logs and checkpoints."""
     options = replace(options or TrainOptions(), **fields)
-    run = set_up_run(cfg, work_dir, options, echo)
-    progress = resume_progress(run)
+    clock = Stopwatch()
+    with clock.part("start-up"):
+        run = set_up_run(cfg, work_dir, options, echo)
+        progress = resume_progress(run)
+    run.clock = clock
     epochs = cfg["schedule"]["epochs"]
     metrics: Dict[str, Any] = {}
     with run.log, StopRequest() as stop, workers_stopped_after(run.train_loader, run.val_loader):
@@ -47,11 +50,13 @@ def train(cfg, work_dir, options=None, echo=print, **fields):
             stopped = train_one_epoch(run, epoch, first, stop, progress.rng_state if first else None)
             if stopped:
                 signum, iteration = stopped
-                save_state(run, "latest.pth", replace(progress, epoch=epoch, iteration=iteration),
-                           torch_rng=torch.get_rng_state())
+                with clock.part("checkpoints"):
+                    save_state(run, "latest.pth", replace(progress, epoch=epoch, iteration=iteration),
+                               torch_rng=torch.get_rng_state())
                 run.log.line(f"stopped by {signal.Signals(signum).name} at epoch {epoch + 1}, iteration {iteration}; "
                              f"wrote {run.work_dir / 'latest.pth'}")
                 run.bar.close()
+                say_time(run, epoch + 1)
                 return {**metrics, "stopped": signum}
             progress = replace(progress, epoch=epoch + 1, iteration=0, rng_state=None)
             last = epoch + 1 == epochs
@@ -60,12 +65,22 @@ def train(cfg, work_dir, options=None, echo=print, **fields):
                 ranked_by = next(k for k in RANKED_BY if k in metrics)  # best.pth follows this one
                 if metrics[ranked_by] > progress.best:
                     progress.best = metrics[ranked_by]
-                    save_best(run, progress)
-            save_epoch_end(run, progress, last)
-    run.bar.close()
+                    with clock.part("checkpoints"):
+                        save_best(run, progress)
+            with clock.part("checkpoints"):
+                save_epoch_end(run, progress, last)
+        run.bar.close()
+        say_time(run, epochs)
     if run.world > 1:
         dist.barrier()
     return metrics
+
+
+def say_time(run, epoch):
+    """The run's time by part (training steps, waiting for data, validation, checkpoints...), as the last
+    line of its log and a "time" record of log.jsonl."""
+    run.log.record(mode="time", epoch=epoch, **run.clock.record())
+    run.log.line(run.clock.summary())
 
 
 def train_one_epoch(run, epoch, first, stop, rng_state=None):
@@ -83,18 +98,22 @@ def train_one_epoch(run, epoch, first, stop, rng_state=None):
     run.bar.epoch(epoch + 1, run.iters, first)
     accumulation, log_interval = run.options.accumulation, run.cfg["log"]["interval"]
     blending = run.cfg["train"]["blending"]
+    clock = run.clock
     tick = time.perf_counter()
     for i, data in enumerate(run.train_loader, start=first):
         data_time = time.perf_counter() - tick
+        clock.add("data", data_time)
         report_unreadable(run, [f for meta in data["meta"] for f in meta["failures"]])
         lr = lr_at(run.cfg["schedule"], run.base_lr, epoch, run.iters, i)
         rng = np.random.default_rng([run.options.seed, epoch, i]) if blending else None  # the batch's mix
         ends_accumulation = (i + 1) % accumulation == 0 or i + 1 == run.iters
-        loss, logits = train_step(run, data, lr, rng=rng, ends_accumulation=ends_accumulation)
+        with clock.part("steps"):
+            loss, logits = train_step(run, data, lr, rng=rng, ends_accumulation=ends_accumulation)
         step_time = time.perf_counter() - tick
         run.bar.step(loss)
         if (i + 1) % log_interval == 0 or i + 1 == run.iters:
-            _log_step(run, epoch, i, lr, loss, logits, data["label"], data_time, step_time)
+            with clock.part("logs"):
+                _log_step(run, epoch, i, lr, loss, logits, data["label"], data_time, step_time)
         signum = (i + 1) % accumulation == 0 and i + 1 < run.iters and stop.agreed(run.world, run.device)
         if signum:
             return signum, i + 1
@@ -151,14 +170,17 @@ def _log_step(run, epoch, i, lr, loss, logits, labels, data_time, step_time):
 
 def validate(run, epoch, last):
     """The preset's validation metrics after `epoch` (1-based), logged and drawn into the curves."""
-    metrics = validation_metrics(run.model, run.val_loader, run.device, run.cfg["evaluation"]["metrics"], run.world)
+    with run.clock.part("validation"):
+        metrics = validation_metrics(run.model, run.val_loader, run.device, run.cfg["evaluation"]["metrics"],
+                                     run.world)
     report_unreadable(run, metrics["failed"])
     scores = {k: v for k, v in metrics.items() if k not in ("videos", "failed")}
     run.log.record(mode="val", epoch=epoch, **scores, videos=metrics["videos"], failed=len(metrics["failed"]))
     run.log.line(f"epoch {epoch} val " + " ".join(f"{k} {v:.4f}" for k, v in scores.items())
                  + f" ({metrics['videos']} videos"
                  + (f", {len(metrics['failed'])} unreadable" if metrics["failed"] else "") + ")")
-    run.log.draw_curves(last=last)
+    with run.clock.part("curves"):
+        run.log.draw_curves(last=last)
     return metrics
 
 

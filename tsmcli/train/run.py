@@ -1,6 +1,7 @@
 """A training run: its options, what it builds from the preset, where it starts, and the state its
 checkpoints hold."""
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -8,7 +9,7 @@ from typing import Optional
 import torch
 from torch.utils.data.distributed import DistributedSampler
 
-from ..atomic import write_text
+from ..atomic import copy_file, write_text
 from ..checkpoint import prune_epoch_checkpoints, read_checkpoint, save_checkpoint
 from ..data import build_dataset, build_loader
 from ..data.annotations import thin_validation_warning
@@ -20,7 +21,7 @@ from .losses import training_loss
 from .optim import build_optimizer, scaled_lr
 from .options import TrainOptions
 from .precision import Precision, resolve_precision
-from .runtime import EpochBar, Logger, ResumableSampler, seed_everything
+from .runtime import EpochBar, Logger, ResumableSampler, Stopwatch, seed_everything
 from .sync_bn import convert_sync_batchnorm
 
 
@@ -61,6 +62,8 @@ class Run:
     resumed: Optional[dict] = None  # the checkpoint a resumed run continues, read once
     class_names: list = field(default_factory=list)
     unreadable: set = field(default_factory=set)  # the files reported unreadable so far
+    clock: Stopwatch = field(default_factory=Stopwatch)  # where the run's time goes
+    latest_written_at: Optional[float] = None  # time.monotonic() of this process's last latest.pth
 
     @property
     def main(self):
@@ -161,19 +164,34 @@ def resume_progress(run):
 def save_state(run, name, progress, **extra):
     """WORK_DIR/name: the model with the optimizer and scaler state, resumable at `progress` (rank 0 only)."""
     if run.main:
-        save_checkpoint(run.work_dir / name, run.model, run.cfg, labels=run.class_names, epoch=progress.epoch,
-                        iteration=progress.iteration, optimizer=run.optimizer.state_dict(),
-                        scaler=run.scaler.state_dict(), best_score=progress.best,
-                        precision=run.precision.as_dict(), **extra)
+        return save_checkpoint(run.work_dir / name, run.model, run.cfg, labels=run.class_names,
+                               epoch=progress.epoch, iteration=progress.iteration,
+                               optimizer=run.optimizer.state_dict(), scaler=run.scaler.state_dict(),
+                               best_score=progress.best, precision=run.precision.as_dict(), **extra)
+    return None
+
+
+# After its first epoch a run rewrites latest.pth at most this often (and whenever it writes epoch_N.pth,
+# at its end and when a signal stops it): short epochs spent much of their time writing it, and a kill -9
+# loses at most this much training.
+LATEST_EVERY_S = 60
 
 
 def save_epoch_end(run, progress, last):
     """After an epoch: epoch_N.pth at the preset's checkpoint interval (pruned to checkpoint.max_keep)
-    and at the end, and latest.pth always."""
-    if (progress.epoch % run.cfg["checkpoint"]["interval"] == 0 or last) and run.main:
-        save_state(run, f"epoch_{progress.epoch}.pth", progress)
+    and at the end, latest.pth then a copy of it; otherwise latest.pth after this process's first epoch
+    and then at most every LATEST_EVERY_S seconds. latest.pth is never older than the newest epoch_N.pth."""
+    if not run.main:
+        return
+    latest = run.work_dir / "latest.pth"
+    if progress.epoch % run.cfg["checkpoint"]["interval"] == 0 or last:
+        copy_file(save_state(run, f"epoch_{progress.epoch}.pth", progress), latest)
         prune_epoch_checkpoints(run.work_dir, run.cfg["checkpoint"]["max_keep"])
-    save_state(run, "latest.pth", progress)
+    elif run.latest_written_at is None or time.monotonic() - run.latest_written_at >= LATEST_EVERY_S:
+        save_state(run, "latest.pth", progress)
+    else:
+        return
+    run.latest_written_at = time.monotonic()
 
 
 def save_best(run, progress):

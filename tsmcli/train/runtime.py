@@ -1,11 +1,13 @@
 """What the training loop runs on: seeding, a resumable sampler, signal handling, the progress bar and
 the logs."""
+import contextlib
 import itertools
 import json
 import logging
 import random
 import signal
 import time
+from collections import defaultdict
 from pathlib import Path
 from typing import Any, cast
 
@@ -109,7 +111,44 @@ class EpochBar:
             self.progress.stop()
 
 
-CURVES_EVERY_S = 30  # a drawing takes a good part of a second: short epochs would spend much of their time on it
+class Stopwatch:
+    """The seconds a run spends in each of its parts: what the loop costs beside its training steps.
+    `summary()` is said at the end of every run (its log's last line and a "time" record)."""
+
+    PARTS = {"steps": "training steps", "data": "waiting for data", "validation": "validation",
+             "checkpoints": "checkpoints", "curves": "curves.png", "logs": "logs", "start-up": "start-up"}
+
+    def __init__(self):
+        self.started = time.perf_counter()
+        self.seconds = defaultdict(float)
+
+    @contextlib.contextmanager
+    def part(self, name):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(name, time.perf_counter() - start)
+
+    def add(self, name, seconds):
+        self.seconds[name] += seconds
+
+    def record(self):
+        """{"total": wall seconds since the start, part: seconds, ..., "other": what no part holds}."""
+        total = time.perf_counter() - self.started
+        parts = {name: round(self.seconds[name], 3) for name in self.PARTS if name in self.seconds}
+        return {"total": round(total, 3), **parts, "other": round(max(0.0, total - sum(parts.values())), 3)}
+
+    def summary(self):
+        """One line: the wall time and each part's share of it, largest first."""
+        record = self.record()
+        total = record.pop("total")
+        shares = sorted(record.items(), key=lambda kv: -kv[1])
+        return f"time {total:.1f} s: " + ", ".join(f"{self.PARTS.get(name, name)} {100 * s / max(total, 1e-9):.1f}%"
+                                                   for name, s in shares)
+
+
+CURVES_EVERY_S = 60  # a drawing takes a good part of a second: short epochs would spend much of their time on it
 
 
 class Logger:
