@@ -25,13 +25,12 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from tsmcli.prepare.toy import prepare_toy  # noqa: E402
 
 
 def make_journey(root, per_class, size, frames, fps):
     """root/mine/videos/<class>/*.mp4 and `tsm prepare custom --root mine`'s lists and preset."""
-    sys.path.insert(0, str(REPO))
-    from tsmcli.prepare.toy import prepare_toy
-
     prepare_toy(root / "mine", train_per_class=per_class, val_per_class=0, size=size, frames=frames, fps=fps)
     for leftover in ("toy_train_list_videos.txt", "toy_val_list_videos.txt", "label_map.txt"):
         (root / "mine" / leftover).unlink(missing_ok=True)
@@ -55,12 +54,11 @@ def tsm(tree, args, cwd, env):
     return run
 
 
-def time_record(work_dir):
-    """The run's own "time" record (trees before it existed have none), and its last validation's top-1."""
+def read_run(work_dir):
+    """The run's own "time" record (trees before it existed have none) and its validation top-1 per epoch."""
     records = [json.loads(line) for line in (work_dir / "log.jsonl").read_text().splitlines()]
     times = [r for r in records if r.get("mode") == "time"]
-    vals = [r for r in records if r.get("mode") == "val"]
-    return (times[-1] if times else None), (vals[-1].get("top1") if vals else None)
+    return (times[-1] if times else None), [r["top1"] for r in records if r.get("mode") == "val"]
 
 
 def main():
@@ -99,10 +97,12 @@ def main():
             tsm(tree, command, root, env)
             wall = time.perf_counter() - start
             walls[name].append(wall)
-            record, top1 = time_record(work_dir)
+            record, top1 = read_run(work_dir)
+            best = max(top1)
             parts = "" if record is None else "  " + " ".join(
                 f"{k} {v:.1f}" for k, v in record.items() if k not in ("mode", "epoch"))
-            print(f"round {round_} {name}: wall {wall:.1f} s, top1 {top1}{parts}", flush=True)
+            print(f"round {round_} {name}: wall {wall:.1f} s, val top1 last {top1[-1]:.3f} best {best:.3f} "
+                  f"(first at epoch {top1.index(best) + 1}){parts}", flush=True)
     first = next(iter(contenders))
     print(f"\n| contender | median wall s | x {first} |\n|---|---|---|")
     for name, values in walls.items():

@@ -107,7 +107,6 @@ def write_text(path, text):
     write_bytes(path, text.encode("utf-8"))
 
 
-
 def copy_file(source, path):
     """`path` becomes a copy of `source`, atomically (a copy, not a link: a damaged one leaves the other
     readable)."""
