@@ -80,6 +80,7 @@ def test_checkpoint_without_a_preset_asks_for_one(tmp_path, mmaction_outputs):
         tsmcli.load_model(path)
 
 
+@pytest.mark.slow
 def test_wrong_class_count_is_explained(tmp_path, mmaction_outputs):
     path = tmp_path / "model.pth"
     torch.save({"state_dict": fill_state_dict(mmaction_outputs["r101"]["keys"])}, path)

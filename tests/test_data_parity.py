@@ -43,6 +43,7 @@ DECODERS = [pytest.param(d, marks=pytest.mark.skipif(d not in available_decoders
             for d in ("decord", "pyav", "torchcodec")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("decoder", DECODERS)  # mmaction2 decodes with decord; pyav is our default
 @pytest.mark.parametrize("name, max_step, max_rel_prob", [
     ("video", 0, 1e-5),            # the same pixels as decord's and 340x256 needs no resize: exact

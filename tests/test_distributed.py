@@ -62,10 +62,11 @@ def test_sync_bn_gives_two_processes_the_statistics_of_their_joint_batch(toy):
     it they do not (each normalises by its own half batch)."""
     from tsmcli.train.loop import launch, train
 
-    train(toy_preset(toy, "data.videos_per_gpu=4"), toy / "bn_one", device="cpu", echo=None)
+    # in fp32: bf16 (the default on CPUs that compute it natively) rounds a half batch otherwise than a whole
+    train(toy_preset(toy, "data.videos_per_gpu=4"), toy / "bn_one", device="cpu", echo=None, amp="none")
     two = toy_preset(toy, "data.videos_per_gpu=2")
-    launch(two, toy / "bn_sync", nproc=2, master_port=free_port(), device="cpu", sync_bn=True)
-    launch(two, toy / "bn_local", nproc=2, master_port=free_port(), device="cpu")
+    launch(two, toy / "bn_sync", nproc=2, master_port=free_port(), device="cpu", sync_bn=True, amp="none")
+    launch(two, toy / "bn_local", nproc=2, master_port=free_port(), device="cpu", amp="none")
     one, synced, local = curve(toy / "bn_one"), curve(toy / "bn_sync"), curve(toy / "bn_local")
     assert one == pytest.approx(synced, rel=1e-4, abs=1e-5)
     assert one[1:] != pytest.approx(local[1:], rel=1e-3)
@@ -187,10 +188,13 @@ def test_srun_style_tasks_train_together(srun_run):
 @pytest.mark.slow
 def test_two_machines_each_started_with_the_same_command(two_process_run, srun_run, toy):
     """--nnodes 2 --node-rank 0|1 on one host: two launchers, one worker each, rendezvous on node 0's
-    port; the run matches the srun-style one (same 2 workers, seed and batch)."""
+    port; the run matches the srun-style one (same 2 workers, seed, batch and threads per worker: in bf16,
+    the default on CPUs that compute it natively, the thread count changes roundings beyond 1e-5)."""
     port = free_port()
+    one_core_each = {**os.environ, "OMP_NUM_THREADS": str(max(1, len(os.sched_getaffinity(0)) // 2))}
     nodes = [tsm_train("--preset", two_process_run, "--gpus", 1, "--nnodes", 2, "--node-rank", rank,
-                       "--master-addr", "127.0.0.1", "--master-port", port, "--work-dir", toy / "nodes")
+                       "--master-addr", "127.0.0.1", "--master-port", port, "--work-dir", toy / "nodes",
+                       env=one_core_each)
              for rank in range(2)]
     outputs = [node.communicate(timeout=300)[0] for node in nodes]
     assert [node.returncode for node in nodes] == [0, 0], outputs

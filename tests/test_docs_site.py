@@ -24,6 +24,7 @@ def site(module_dir):
     return out
 
 
+@pytest.mark.slow
 def test_the_zoo_table_and_the_cli_reference_are_generated_whole(site):
     zoo = (site / "zoo.html").read_text()
     assert all(preset["name"] in zoo for preset in list_presets())

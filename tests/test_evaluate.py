@@ -94,6 +94,7 @@ def test_test_reproduces_the_training_validation_and_writes_json(tmp_path):
     assert abs(sum(line["scores"]) - 1) < 1e-4
 
 
+@pytest.mark.slow
 def test_predict_shows_kinetics_names_for_an_mmaction_checkpoint(tmp_path, mmaction_outputs):
     import torch
     from conftest import SHARED
@@ -113,6 +114,7 @@ def test_predict_shows_kinetics_names_for_an_mmaction_checkpoint(tmp_path, mmact
     assert len(out["scores"]) == 400
 
 
+@pytest.mark.slow
 def test_benchmark_model_reports_speed_and_memory():
     from tsmcli.speed import measure_model
 
@@ -124,6 +126,7 @@ def test_benchmark_model_reports_speed_and_memory():
     assert trained["mode"] == "train" and trained["batch"] == 8
 
 
+@pytest.mark.slow
 def test_benchmark_model_train_times_the_batch_asked_for():
     run = subprocess.run([sys.executable, "-m", "tsmcli.cli", "benchmark", "model", "-p", "tsm_r18_1x1x8_toy", "--train",
                           "--batch", "2", "--iters", "2", "--json"], capture_output=True, text=True)

@@ -51,6 +51,7 @@ def test_fp16_graphs_hold_fp16_weights_and_match_the_fp32_model(preset, tmp_path
     assert (tmp_path / "fp16.onnx").stat().st_size < 0.6 * fp32_bytes
 
 
+@pytest.mark.slow
 def test_a_graph_that_differs_from_pytorch_is_not_kept(tmp_path, monkeypatch):
     import tsmcli.export.whole as whole
 

@@ -31,6 +31,7 @@ def test_fast_path_gives_the_same_outputs(preset, batchnorms):
     assert fold_batchnorm(model) == 0  # nothing left to fold
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", ["tsm_r50_1x1x8_50e_k400", "tsm_mobilenetv2_dense_1x1x8_100e_k400",
                                     "tsm_nl_dot_product_r50_1x1x8_50e_k400", "tsm_temporal_pool_r50_1x1x8_50e_k400"])
 def test_bf16_backbone_is_as_close_to_fp32_as_autocast(preset):

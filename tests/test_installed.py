@@ -76,6 +76,7 @@ def test_every_preset_label_map_and_zoo_name_is_installed(installed):
     assert out == ["400", "174", "34", "tsm_r50_1x1x8_50e_k400", "400"]
 
 
+@pytest.mark.slow
 def test_python_dash_m_is_the_command(installed):
     env, work, _ = installed
     result = subprocess.run([sys.executable, "-m", "tsmcli", "--version"], cwd=work, env=env, capture_output=True,

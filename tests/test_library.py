@@ -60,6 +60,7 @@ print("workers", *[w.pid for w in loader._iterator._workers])
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("use", [
     "batches = [batch['label'].tolist() for batch in loader]\nbatches = [batch['label'].tolist() for batch in loader]",
     "first = next(iter(loader))",
@@ -70,6 +71,7 @@ def test_a_script_with_loader_workers_exits_by_itself(toy, tmp_path, use):
     assert_gone(pids)
 
 
+@pytest.mark.slow
 def test_a_script_that_predicts_and_streams_exits_and_keeps_its_settings(toy, tmp_path):
     out, _ = run_script(tmp_path, f"""
         import os, torch, tsmcli
@@ -85,6 +87,7 @@ def test_a_script_that_predicts_and_streams_exits_and_keeps_its_settings(toy, tm
     assert "unchanged True True" in out, out
 
 
+@pytest.mark.slow
 def test_configure_process_makes_the_commands_settings_when_asked(tmp_path):
     environment = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     script = tmp_path / "script.py"

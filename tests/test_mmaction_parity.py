@@ -15,6 +15,7 @@ def _preset_for(case):
     return case["config"], {}  # every config is a preset (alias), the temporal pool one included
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CASES)
 def test_same_output_as_mmaction(name, mmaction_outputs, tmp_path):
     case = mmaction_outputs[name]

@@ -97,6 +97,7 @@ def test_head_init():
     assert fc.bias.abs().max().item() == 0
 
 
+@pytest.mark.slow
 def test_graph_capture_for_export():
     """torch.export captures the whole model (no data-dependent Python control flow), the route to ONNX."""
     model = tiny(model__num_segments=4)
@@ -106,6 +107,7 @@ def test_graph_capture_for_export():
         assert torch.allclose(exported.module()(x), model(x), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_every_value_the_schema_allows_builds_a_model():
     """The choices are declared once (presets/schema.py); the builders take each of them."""
     from tsmcli.presets.schema import AVERAGE_CLIPS, BACKBONES, NON_LOCAL_MODES, SHIFT_MODES, SHIFT_PLACES

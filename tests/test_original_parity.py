@@ -65,6 +65,7 @@ def test_same_scores_as_the_original_code(name, original_outputs, tmp_path):
     assert (reversed_time - logits).abs().max() > 20 * 1e-4  # a reversed shift would not pass
 
 
+@pytest.mark.slow
 def test_sthv1_classes_are_reordered_class_by_class(original_outputs, tmp_path):
     """The original numbers Something-Something V1 classes in sorted order; ours follow the labels CSV."""
     case = original_outputs["resnet101_sthv1"]

@@ -46,6 +46,7 @@ def probabilities(checkpoint):
     return tsmcli.load_predictor(checkpoint)(VIDEO).probs
 
 
+@pytest.mark.slow
 def test_a_package_holds_weights_preset_labels_and_a_card_and_nothing_that_unpickles(toy):
     package = toy / "pkg"
     assert sorted(p.name for p in package.iterdir()) == ["README.md", "labels.txt", "model.safetensors", "preset.yaml"]
@@ -71,6 +72,7 @@ def test_a_package_and_its_safetensors_alone_give_the_checkpoints_probabilities(
     assert tsmcli.load_model(toy / "pkg").labels == LABELS
 
 
+@pytest.mark.slow
 def test_every_command_takes_a_package_folder(toy, tmp_path):
     predicted = tsm("predict", VIDEO, "--ckpt", toy / "pkg", "--json", "--device", "cpu")
     assert predicted.returncode == 0, predicted.stderr
@@ -81,6 +83,7 @@ def test_every_command_takes_a_package_folder(toy, tmp_path):
     assert streamed.returncode == 0 and streamed.stdout.strip(), streamed.stderr
 
 
+@pytest.mark.slow
 def test_weights_that_do_not_fit_the_preset_are_refused_naming_the_tensor(toy, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(toy / "pkg", broken)
@@ -128,6 +131,7 @@ def hub_cache(root, repo, package, commit="0123456789abcdef0123456789abcdef01234
     return commit
 
 
+@pytest.mark.slow
 def test_hf_urls_load_from_the_hubs_cache_offline(toy, tmp_path):
     pytest.importorskip("huggingface_hub")
     commit = hub_cache(tmp_path / "hub", "team/toy-tsm", toy / "pkg")
@@ -166,6 +170,7 @@ def test_push_uploads_with_the_hub_librarys_call_private_by_default(toy, monkeyp
     assert calls[-2][2]["private"] is False
 
 
+@pytest.mark.slow
 def test_push_says_what_is_wrong_before_any_upload(toy, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "HF_TOKEN"}
     env.update(HF_HOME=str(tmp_path / "hf_home"), HF_HUB_OFFLINE="1")
@@ -176,6 +181,7 @@ def test_push_says_what_is_wrong_before_any_upload(toy, tmp_path):
     assert no_token.returncode == 2 and "no Hugging Face token" in no_token.stderr
 
 
+@pytest.mark.slow
 def test_a_missing_extra_is_named(toy, tmp_path):
     code = ("import sys; sys.modules['huggingface_hub'] = None; sys.modules['safetensors'] = None\n"
             "import tsmcli.cli; sys.argv = ['tsm'] + sys.argv[1:]; tsmcli.cli.main()")

@@ -161,6 +161,7 @@ def test_a_value_tsm_would_not_carry_is_refused_naming_its_key(tmp_path, section
     assert not (tmp_path / "mine.yaml").exists()
 
 
+@pytest.mark.slow
 def test_frozen_stages_is_carried_and_a_key_without_effect_is_reported(tmp_path):
     base, body, ignored = _import_with(tmp_path, "model.backbone", "frozen_stages", 2)
     assert base == "tsm_r50_1x1x8_50e_k400" and body["model"] == {"frozen_stages": 2}

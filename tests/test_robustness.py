@@ -339,6 +339,7 @@ def test_test_and_its_loader_workers_stop_on_a_signal(many_videos, toy, trained)
     assert subprocess.run([sys.executable, "-m", "tsmcli", *args], cwd=toy, capture_output=True).returncode == 0
 
 
+@pytest.mark.slow
 def test_loader_commands_let_their_threads_sleep_unless_the_user_said_otherwise():
     """Each command states its process settings; the ones with loader workers ask for PASSIVE waiting,
     which a user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT overrides. libgomp reads it when torch loads, so

@@ -42,6 +42,7 @@ def server(toy):
     running.stop()
 
 
+@pytest.mark.slow
 def test_health_ready_info_and_metrics(server):
     assert httpx.get(server.url + "/health").json() == {"status": "ok"}
     assert httpx.get(server.url + "/ready").status_code == 200

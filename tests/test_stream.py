@@ -235,6 +235,7 @@ def test_realtime_drops_the_frames_a_slow_model_missed(monkeypatch):
     assert kept[-1].dropped == kept[-1].frame_index + 1 - len(kept)  # every frame before it was stepped or dropped
 
 
+@pytest.mark.slow
 def test_window_mode_says_it_fills_its_first_frames_before_the_first_output(tmp_path):
     model = tsmcli.build_model("tsm_r18_1x1x8_toy", pretrained=False)  # bidirectional: window mode
     tsmcli.save_checkpoint(tmp_path / "toy.pth", model, model.preset)

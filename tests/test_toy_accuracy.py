@@ -88,6 +88,7 @@ def untrained_heat_share(trained, videos, seeds=range(4)):
     return sum(shares) / len(shares)
 
 
+@pytest.mark.slow
 def test_gradcam_of_a_trained_model_falls_on_the_moving_shape(small_toy, trained_tsm):
     """The known answer: only the shape carries the class. Layer 2 (4x4 at 28 px) is the last stage
     fine enough to tell shape from background here. The baseline is the mean of four seeded untrained

@@ -10,6 +10,7 @@ import tsmcli
 from tsmcli.errors import UserError
 from tsmcli.prepare.toy import prepare_toy
 from tsmcli.train.optim import param_groups, scaled_lr
+from tsmcli.train.precision import native_bf16, resolve_precision
 from tsmcli.train.schedule import lr_at
 
 
@@ -85,8 +86,10 @@ def test_toy_training_runs_logs_checkpoints_and_resumes(tmp_path, capsys):
     assert {"epoch", "iter", "lr", "loss", "top1", "data_time", "time", "memory_mb"} <= set(trains[0])
     assert [r["epoch"] for r in records if r["mode"] == "val"] == [1, 2]
     assert "linear scaling rule" in (work / "log.txt").read_text()
-    assert "computing in channels-last memory, fp32 (channels-last: the default on the CPU" in (work / "log.txt").read_text()
-    assert torch.load(work / "best.pth", weights_only=True)["precision"] == {"channels_last": True, "amp": None}
+    default_amp = "bf16" if native_bf16() else None  # this CPU's default (the next test checks both)
+    assert (f"computing in channels-last memory, {default_amp or 'fp32'} (channels-last: the default on the CPU"
+            in (work / "log.txt").read_text())
+    assert torch.load(work / "best.pth", weights_only=True)["precision"] == {"channels_last": True, "amp": default_amp}
     for name in ("latest.pth", "best.pth", "epoch_2.pth", "config.yaml"):
         assert (work / name).exists()
     model = tsmcli.load_model(work / "latest.pth")  # our checkpoint embeds the preset and labels
@@ -99,7 +102,7 @@ def test_toy_training_runs_logs_checkpoints_and_resumes(tmp_path, capsys):
               if '"val"' in line]
     assert epochs == [1, 2, 3]  # resumed at epoch 3, not from scratch
     assert torch.load(work / "latest.pth", weights_only=True)["epoch"] == 3
-    assert "channels-last memory, fp32 (channels-last as the run started)" in (work / "log.txt").read_text()
+    assert f"channels-last memory, {default_amp or 'fp32'} (channels-last as the run started" in (work / "log.txt").read_text()
     # the curves are redrawn at each validation, the resumed epoch included
     from tsmcli.viz.curves import plot_runs
 
@@ -164,6 +167,7 @@ def test_latest_is_written_after_the_first_epoch_then_with_each_epoch_file_and_t
     assert last.startswith(f"time {record['total']:.1f} s: ") and "training steps" in last and "checkpoints" in last
 
 
+@pytest.mark.slow
 def test_a_resumed_run_keeps_its_memory_format_and_channels_last_changes_only_rounding(tmp_path):
     from tsmcli.speed import training_step
     from tsmcli.train.loop import train
@@ -174,13 +178,14 @@ def test_a_resumed_run_keeps_its_memory_format_and_channels_last_changes_only_ro
     train(cfg, work, device="cpu", echo=None, channels_last=False)
     more = {**cfg, "schedule": {**cfg["schedule"], "epochs": 2}}
     train(more, work, device="cpu", resume=work / "latest.pth", echo=None)
-    assert "contiguous memory, fp32 (contiguous as the run started)" in (work / "log.txt").read_text()
+    computes = "bf16" if native_bf16() else "fp32"  # this CPU's default
+    assert f"contiguous memory, {computes} (contiguous as the run started" in (work / "log.txt").read_text()
     assert torch.load(work / "latest.pth", weights_only=True)["precision"]["channels_last"] is False
     stepped = []
     for channels_last in (False, True):  # one training step from the same weights on the same batch
         torch.manual_seed(0)
         model = tsmcli.build_model("tsm_r18_1x1x8_toy", pretrained=False, model__dropout=0.0)
-        step, precision = training_step(model, torch.device("cpu"), (2, 8, 3, 56, 56), None, channels_last, False)
+        step, precision = training_step(model, torch.device("cpu"), (2, 8, 3, 56, 56), "none", channels_last, False)
         assert precision.channels_last is channels_last
         loss, _ = step()
         stepped.append((float(loss), torch.cat([p.detach().flatten() for p in model.parameters()])))
@@ -188,6 +193,41 @@ def test_a_resumed_run_keeps_its_memory_format_and_channels_last_changes_only_ro
     assert torch.allclose(stepped[0][1], stepped[1][1], rtol=0, atol=1e-5)
 
 
+@pytest.mark.slow
+def test_bf16_is_the_default_where_the_cpu_computes_it_natively_and_a_resumed_run_keeps_what_it_started_with(
+        tmp_path, monkeypatch):
+    from tsmcli.speed import measure_model
+    from tsmcli.train.loop import train
+
+    prepare_toy(tmp_path / "toy", train_per_class=1, val_per_class=1, seed=0)
+    cfg = toy_preset(tmp_path / "toy", "schedule.epochs=1", "data.videos_per_gpu=4")
+    more = {**cfg, "schedule": {**cfg["schedule"], "epochs": 2}}
+
+    def stored(work):
+        return torch.load(work / "latest.pth", weights_only=True)["precision"]["amp"]
+
+    for native in (True, False):
+        monkeypatch.setattr("tsmcli.train.precision.native_bf16", lambda native=native: native)
+        work = tmp_path / f"native_{native}"
+        train(cfg, work, device="cpu", echo=None)
+        log = (work / "log.txt").read_text()
+        assert stored(work) == ("bf16" if native else None)
+        assert ("bf16: the default on a CPU that computes it natively, --amp none trains in fp32" in log) is native
+        assert measure_model("tsm_r18_1x1x8_toy", train=True, iters=1, warmup=0)["amp"] == ("bf16" if native else None)
+        assert resolve_precision(None, None, torch.device("cuda"))[0].amp is None  # GPUs: opt-in
+    # a run keeps its precision on resume, on another CPU too; --amp none is fp32 on any
+    monkeypatch.setattr("tsmcli.train.precision.native_bf16", lambda: False)
+    train(more, tmp_path / "native_True", device="cpu", echo=None, resume=tmp_path / "native_True/latest.pth")
+    assert stored(tmp_path / "native_True") == "bf16"
+    assert "--amp bf16 as the run started" in (tmp_path / "native_True/log.txt").read_text()
+    monkeypatch.setattr("tsmcli.train.precision.native_bf16", lambda: True)
+    train(more, tmp_path / "native_False", device="cpu", echo=None, resume=tmp_path / "native_False/latest.pth")
+    assert stored(tmp_path / "native_False") is None
+    train(cfg, tmp_path / "none", device="cpu", echo=None, amp="none")
+    assert stored(tmp_path / "none") is None and "fp32" in (tmp_path / "none/log.txt").read_text()
+
+
+@pytest.mark.slow
 def test_finetune_from_an_mmaction_checkpoint_keeps_backbone_and_logs_it(tmp_path):
     from tsmcli.train.loop import train
     from tsmcli.train.run import start_from_checkpoint

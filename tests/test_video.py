@@ -44,6 +44,7 @@ def fetch(path, decoder, indices):
         return video.get(indices).numpy()
 
 
+@pytest.mark.slow
 @needs_decord
 @pytest.mark.parametrize("decoder", OTHERS)
 @pytest.mark.parametrize("name", H264 + ["gop16"])

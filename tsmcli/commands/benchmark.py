@@ -26,7 +26,7 @@ def benchmark(
                                                                   "--batch 8) [default: 1; with --train the "
                                                                   "preset's videos per GPU]."),
     iters: int = typer.Option(200, min=1, help="Videos to time per batch size."),
-    amp: Optional[str] = options.amp(),
+    amp: Optional[str] = options.benchmark_amp(),
     channels_last: Optional[bool] = options.channels_last(),
     compile: bool = typer.Option(False),
     train: bool = typer.Option(False, "--train", help="Time a training step instead."),
@@ -129,7 +129,7 @@ def model(
                                                                   "--batch 8) [default: 1; with --train the "
                                                                   "preset's videos per GPU]."),
     iters: int = typer.Option(200, min=1, help="Videos to time per batch size (after warm-up)."),
-    amp: Optional[str] = options.amp(),
+    amp: Optional[str] = options.benchmark_amp(),
     channels_last: Optional[bool] = options.channels_last(),
     compile: bool = typer.Option(False, help="torch.compile the model first."),
     train: bool = typer.Option(False, "--train", help="Time a training step as tsm train runs it, its defaults "

@@ -26,9 +26,15 @@ def amp():
     return typer.Option(None, help="Mixed precision: bf16 (CPU or GPU) or fp16 (GPU).")
 
 
+def benchmark_amp():
+    return typer.Option(None, "--amp", help="Mixed precision: bf16 (CPU or GPU), fp16 (GPU) or none [default: none; "
+                                            "with --train as tsm train: bf16 on a CPU that computes it natively].")
+
+
 def training_amp():
     return typer.Option(None, "--amp", help="Mixed precision: bf16 (CPU or GPU), fp16 (GPU) or none "
-                                            "[default: none; a resumed run keeps its own].")
+                                            "[default: bf16 on a CPU that computes it natively (AVX512-BF16, AMX, "
+                                            "Arm's BF16), else none; a resumed run keeps its own].")
 
 
 def channels_last():

@@ -1,8 +1,9 @@
 """How a run computes: its memory format and mixed precision, chosen once and kept by its checkpoints.
 
 On the CPU, channels-last is the default: convolutions run faster on it and give the same numbers up to
-rounding (docs/benchmarks.md, "Training step"). Mixed precision stays opt-in (--amp bf16): where the CPU
-computes bf16 natively the run says how much faster its matrix multiplies are in bf16, measured there.
+rounding (docs/benchmarks.md, "Training step"). Where the CPU computes bf16 natively, bf16 autocast is the
+default too: the toy trainings reach fp32's accuracy in it, their losses within fp32's seed-to-seed spread
+(docs/benchmarks.md, "Training in bf16"). Elsewhere, and on GPUs, mixed precision is opt-in (--amp).
 A resumed run keeps what it started with, unless the command line says otherwise.
 """
 import functools
@@ -29,9 +30,11 @@ class Precision:
 
 def resolve_precision(channels_last, amp, device, started_with=None, advise=True):
     """-> (Precision, the line the run logs). channels_last: True, False or None (the default: the
-    checkpoint's when resuming, else on for the CPU); amp: "none", "bf16", "fp16" or None (the checkpoint's
-    when resuming, else fp32). started_with: the `precision` a resumed checkpoint stored. advise: time the
-    CPU's bf16 matrix multiplies for the line's advice (the process that logs; other ranks skip it)."""
+    checkpoint's when resuming, else on for the CPU); amp: "none", "bf16", "fp16" or None (the default: the
+    checkpoint's when resuming, else bf16 on a CPU that computes it natively, else fp32). started_with: the
+    `precision` a resumed checkpoint stored ({} for one from before it was stored), None for a new run.
+    advise: time the CPU's bf16 matrix multiplies for the line (the process that logs; other ranks skip it)."""
+    resuming = started_with is not None
     started_with = started_with or {}
     notes = []
     if channels_last is None:
@@ -42,17 +45,24 @@ def resolve_precision(channels_last, amp, device, started_with=None, advise=True
             channels_last = device.type == "cpu"
             if channels_last:
                 notes.append("channels-last: the default on the CPU, --no-channels-last turns it off")
-    if amp is None and started_with.get("amp"):
-        amp = started_with["amp"]
-        notes.append(f"--amp {amp} as the run started")
+    native = device.type == "cpu" and native_bf16()
+    by_default = False
+    if amp is None and resuming:
+        amp = started_with.get("amp")  # a run that started in fp32 (or before this was stored) stays in it
+        if amp:
+            notes.append(f"--amp {amp} as the run started")
+    elif amp is None and native:
+        amp, by_default = "bf16", True
+        notes.append("bf16: the default on a CPU that computes it natively, --amp none trains in fp32")
     amp = None if amp in (None, "none") else amp
     precision = Precision(channels_last, amp)
     line = f"computing in {precision.describe()}" + (f" ({'; '.join(notes)})" if notes else "")
-    if advise and amp is None and device.type == "cpu":
-        speedup = bf16_matmul_speedup()
-        if speedup is not None and speedup > 1.3:
-            line += (f"; this CPU computes bf16 natively, its matrix multiplies {speedup:.1f}x faster than fp32: "
-                     "--amp bf16 trains faster (docs/training.md, 'Precision')")
+    speedup = bf16_matmul_speedup() if advise and native and (by_default or resuming and amp is None) else None
+    if speedup is not None and by_default:
+        line += f"; its matrix multiplies are {speedup:.1f}x faster in bf16 than in fp32 on this CPU"
+    elif speedup is not None and speedup > 1.3:
+        line += (f"; this CPU computes bf16 natively, its matrix multiplies {speedup:.1f}x faster than fp32: "
+                 "--amp bf16 trains faster (docs/training.md, 'Precision')")
     return precision, line
 
 

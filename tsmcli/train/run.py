@@ -77,7 +77,8 @@ def set_up_run(cfg, work_dir, options, echo=print):
     amp_dtype(options.amp, device)  # a bad --amp for this device fails before any data is read
     resumed = read_checkpoint(options.resume) if options.resume else None
     precision, precision_line = resolve_precision(options.channels_last, options.amp, device,
-                                                  (resumed or {}).get("precision"), advise=rank == 0)
+                                                  None if resumed is None else resumed.get("precision", {}),
+                                                  advise=rank == 0)
     autocast_dtype = amp_dtype(precision.amp, device)
     work_dir = Path(work_dir)
     bar = EpochBar(enabled=rank == 0 and echo is print and sys.stdout.isatty())
