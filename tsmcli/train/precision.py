@@ -2,8 +2,8 @@
 
 On the CPU, channels-last is the default: convolutions run faster on it and give the same numbers up to
 rounding (docs/benchmarks.md, "Training step"). Where the CPU computes bf16 natively, bf16 autocast is the
-default too: the toy trainings reach fp32's accuracy in it, their losses within fp32's seed-to-seed spread
-(docs/benchmarks.md, "Training in bf16"). Elsewhere, and on GPUs, mixed precision is opt-in (--amp).
+default too: the toy trainings reach fp32's accuracy in it, their losses as close to fp32's as another
+seed's (docs/benchmarks.md, "Training in bf16"). Elsewhere, and on GPUs, mixed precision is opt-in (--amp).
 A resumed run keeps what it started with, unless the command line says otherwise.
 """
 import functools
