@@ -17,16 +17,14 @@ runs are about 2x slower than fp32 (emulated), but compute the same roundings.
 """
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from benchmarks.train_loop import make_journey, offline_imagenet_weights  # noqa: E402
+from benchmarks.train_loop import make_journey, offline_imagenet_weights, tsm  # noqa: E402
 
 EXPERIMENTS = {
     "main": ["-p", "tsm_r18_1x1x8_toy"],
@@ -34,13 +32,6 @@ EXPERIMENTS = {
     "online": ["-p", "tsm_r18_1x1x8_toy", "--set", "model.shift_mode=online"],
     "journey": ["-p", "mine/tsm.yaml"],
 }
-
-
-def tsm(args, cwd, env=None):
-    run = subprocess.run([sys.executable, "-m", "tsmcli.cli", *args], cwd=cwd, capture_output=True, text=True,
-                         env={**os.environ, **(env or {}), "PYTHONPATH": str(REPO)})
-    if run.returncode:
-        sys.exit(f"tsm {' '.join(args)} failed:\n{run.stdout}\n{run.stderr}")
 
 
 def read_log(work_dir):
@@ -71,9 +62,9 @@ def main():
     root = args.root.resolve()
     root.mkdir(parents=True, exist_ok=True)
     if not (root / "data/toy/toy_val_list_videos.txt").exists():
-        tsm(["prepare", "toy", "--root", "data/toy"], root)
+        tsm(REPO, ["prepare", "toy", "--root", "data/toy"], root, {})
     if "multilabel" in args.only and not (root / "data/toy_multilabel/label_map.txt").exists():
-        tsm(["prepare", "toy", "--multi-label", "--root", "data/toy_multilabel"], root)
+        tsm(REPO, ["prepare", "toy", "--multi-label", "--root", "data/toy_multilabel"], root, {})
     env = {}
     if "journey" in args.only:
         if not (root / "mine/tsm.yaml").exists():
@@ -90,8 +81,8 @@ def main():
                 wall = None
                 if read_log(work_dir) is None:
                     start = time.perf_counter()
-                    tsm(["train", *EXPERIMENTS[experiment], "--device", args.device, "--seed", str(seed),
-                         "--work-dir", str(work_dir), "--amp", "none" if precision == "fp32" else precision],
+                    tsm(REPO, ["train", *EXPERIMENTS[experiment], "--device", args.device, "--seed", str(seed),
+                               "--work-dir", str(work_dir), "--amp", "none" if precision == "fp32" else precision],
                         root, env)
                     wall = time.perf_counter() - start
                 val, losses = results[name] = read_log(work_dir)

@@ -30,6 +30,11 @@ def toy_preset(root, *overrides):
                                "model.dropout=0.0", "optimizer.lr_batch_size=4", *overrides)
 
 
+def half_the_cores():
+    """OMP_NUM_THREADS for each of two workers sharing this machine, as `tsm train --gpus 2` sets it."""
+    return str(max(1, len(os.sched_getaffinity(0)) // 2))
+
+
 def curve(work):
     return [json.loads(line)["loss"] for line in (work / "log.jsonl").read_text().splitlines() if '"train"' in line]
 
@@ -168,7 +173,7 @@ def srun_run(two_process_run, toy):
     need for identical weights (a convolution's rounding depends on how many threads share it)."""
     env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR")}
     slurm = {"SLURM_NTASKS": "2", "SLURM_JOB_NODELIST": "localhost", "SLURM_JOB_ID": "1",
-             "MASTER_PORT": str(free_port()), "OMP_NUM_THREADS": str(max(1, len(os.sched_getaffinity(0)) // 2))}
+             "MASTER_PORT": str(free_port()), "OMP_NUM_THREADS": half_the_cores()}
     tasks = [tsm_train("--preset", two_process_run, "--work-dir", toy / "srun",
                        env={**env, **slurm, "SLURM_PROCID": str(rank), "SLURM_LOCALID": str(rank)})
              for rank in range(2)]
@@ -191,7 +196,7 @@ def test_two_machines_each_started_with_the_same_command(two_process_run, srun_r
     port; the run matches the srun-style one (same 2 workers, seed, batch and threads per worker: in bf16,
     the default on CPUs that compute it natively, the thread count changes roundings beyond 1e-5)."""
     port = free_port()
-    one_core_each = {**os.environ, "OMP_NUM_THREADS": str(max(1, len(os.sched_getaffinity(0)) // 2))}
+    one_core_each = {**os.environ, "OMP_NUM_THREADS": half_the_cores()}
     nodes = [tsm_train("--preset", two_process_run, "--gpus", 1, "--nnodes", 2, "--node-rank", rank,
                        "--master-addr", "127.0.0.1", "--master-port", port, "--work-dir", toy / "nodes",
                        env=one_core_each)

@@ -57,12 +57,13 @@ def resolve_precision(channels_last, amp, device, started_with=None, advise=True
     amp = None if amp in (None, "none") else amp
     precision = Precision(channels_last, amp)
     line = f"computing in {precision.describe()}" + (f" ({'; '.join(notes)})" if notes else "")
-    speedup = bf16_matmul_speedup() if advise and native and (by_default or resuming and amp is None) else None
-    if speedup is not None and by_default:
-        line += f"; its matrix multiplies are {speedup:.1f}x faster in bf16 than in fp32 on this CPU"
-    elif speedup is not None and speedup > 1.3:
-        line += (f"; this CPU computes bf16 natively, its matrix multiplies {speedup:.1f}x faster than fp32: "
-                 "--amp bf16 trains faster (docs/training.md, 'Precision')")
+    if advise and native and (by_default or resuming and amp is None):  # bf16 by default, or an fp32 run resumed
+        speedup = bf16_matmul_speedup() or 0.0
+        if by_default:
+            line += f"; its matrix multiplies are {speedup:.1f}x faster in bf16 than in fp32 on this CPU"
+        elif speedup > 1.3:
+            line += (f"; this CPU computes bf16 natively, its matrix multiplies {speedup:.1f}x faster than fp32: "
+                     "--amp bf16 trains faster (docs/training.md, 'Precision')")
     return precision, line
 
 
