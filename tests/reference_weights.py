@@ -5,8 +5,10 @@ state dict from the same key names with these values, so a fixture only needs ke
 reference outputs, never hundreds of megabytes of weights. Integer hashing keeps the values identical
 on every machine and torch version (no RNG involved).
 """
+import json
 import math
 import zlib
+from pathlib import Path
 
 import torch
 
@@ -72,3 +74,20 @@ def to_mmaction_keys(state_dict):
         k = k.replace(".downsample.0.", ".downsample.conv.").replace(".downsample.1.", ".downsample.bn.")
         out[k] = value
     return out
+
+
+def non_local_cases():
+    """tests/data/mmaction/non_local.json's cases, by mode: the key names and weight scales of mmaction2's
+    non-local R50 as generate.py filled it, and mmaction2's probabilities on the real clip."""
+    return json.loads((Path(__file__).parent / "data/mmaction/non_local.json").read_text())["cases"]
+
+
+def non_local_checkpoint(mode, path):
+    """mmaction2's non-local R50 of `mode` with weights as input-sensitive as a trained model's (the
+    fixture's key names and scales), saved as mmaction2's checkpoints are; -> path."""
+    spec = non_local_cases()[mode]
+    state = fill_state_dict(spec["keys"], spec["norm_scale"], spec["non_local_scale"])
+    for key in ("cls_head.fc_cls.weight", "cls_head.fc_cls.bias"):
+        state[key] = state[key] * spec["fc_scale"]
+    torch.save({"meta": {}, "state_dict": state}, path)
+    return path

@@ -1,12 +1,12 @@
 """ONNX export: every architecture the presets use, verified by onnxruntime; the streaming step over 32
 steps with its state fed back; a failed verification keeps nothing."""
-import json
 import subprocess
 import sys
 
 import pytest
-from conftest import REPO, SHARED
+from conftest import SHARED
 from random_models import calibrated
+from reference_weights import non_local_cases, non_local_checkpoint
 
 import tsmcli
 from tsmcli.errors import JobFailed
@@ -213,21 +213,7 @@ def test_backend_exports_a_checkpoint_once_and_predicts_as_pytorch(tmp_path):
     assert refused.returncode == 2 and "use one of torch, onnxruntime, openvino" in refused.stderr
 
 
-NON_LOCAL = json.loads((REPO / "tests/data/mmaction/non_local.json").read_text())["cases"]
-
-
-def non_local_checkpoint(mode, path):
-    """mmaction2's non-local model with weights as input-sensitive as a trained model's (its key names, the
-    fixture's weights: tools/mmaction_reference/generate.py), saved as mmaction2's checkpoints are."""
-    import torch
-    from reference_weights import fill_state_dict
-
-    spec = NON_LOCAL[mode]
-    state = fill_state_dict(spec["keys"], spec["norm_scale"], spec["non_local_scale"])
-    for key in ("cls_head.fc_cls.weight", "cls_head.fc_cls.bias"):
-        state[key] = state[key] * spec["fc_scale"]
-    torch.save({"meta": {}, "state_dict": state}, path)
-    return path
+NON_LOCAL = non_local_cases()
 
 
 @pytest.mark.slow

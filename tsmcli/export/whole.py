@@ -25,7 +25,7 @@ from torch import nn
 
 from ..atomic import atomic_path
 from ..errors import JobFailed
-from ..models.recognizer import probabilities
+from ..models.recognizer import at_least_fp32, pool_frames, probabilities
 from ..runtime.engines import OnnxRuntimeEngine, OpenVinoEngine, onnx_modules, openvino_module
 from . import FP32_TOLERANCE, at_precision
 from .agreement import DEFAULT_MIN_AGREEMENT, agreement, check_agreement
@@ -131,14 +131,15 @@ def export_model(model, path, height, width, real_clip=None, seed=0, precision="
         graph.metadata_props.add(key="tsm", value=json.dumps(meta))
         onnx.save(graph, str(graph_path))
         report = {"path": str(path), "format": format, "precision": precision, "tolerance": tolerance}
-        report.update(_compare(model, OnnxRuntimeEngine(graph_path, metadata=meta), clips, tolerance, path))
+        answers = _PyTorchAnswers(model)
+        report.update(_compare(answers, OnnxRuntimeEngine(graph_path, metadata=meta), clips, tolerance, path))
         if format == "openvino":
             ov_model = openvino_module().convert_model(str(graph_path))
             ov_model.set_rt_info(json.dumps(meta), ["tsm"])
             graph_path = Path(scratch) / "model.xml"
             openvino_module().save_model(ov_model, str(graph_path), compress_to_fp16=False)
             fp32 = OpenVinoEngine(graph_path, metadata=meta, precision="fp32")
-            report["openvino_fp32"] = _compare(model, fp32, clips, tolerance, path)
+            report["openvino_fp32"] = _compare(answers, fp32, clips, tolerance, path)
         if precision == "int8":
             graph_path = _quantized(graph_path, format, calibration, scratch, meta)
             report["calibration"] = {"clips": len(calibration), "source": calibration.source}
@@ -150,17 +151,51 @@ def export_model(model, path, height, width, real_clip=None, seed=0, precision="
     return report
 
 
-def _compare(model, engine, clips, tolerance, path):
+class _PyTorchAnswers:
+    """PyTorch's answers on the verification clips, computed once for every engine compared with them:
+    the recognizer's own forward (not the graph's module: an independent reference) with the pooled
+    features of the same pass, and a float64 run of the model only where a graph's difference needs it."""
+
+    def __init__(self, model):
+        self.model, self.double = model, None
+        self.float32, self.float64 = {}, {}
+
+    def at_float32(self, name, clip):
+        if name not in self.float32:
+            self.float32[name] = _forward(self.model, clip)
+        return self.float32[name]
+
+    def at_float64(self, name, clip):
+        if name not in self.float64:
+            if self.double is None:
+                self.double = copy.deepcopy(self.model).double()
+            self.float64[name] = _forward(self.double, clip.double())
+        return self.float64[name]
+
+
+def _forward(model, clip):
+    """(the recognizer's output, forward_features' (N, T', C) of the first view) from one pass: the
+    backbone's feature maps are caught on their way to the head rather than computed a second time."""
+    maps = []
+    hook = model.backbone.register_forward_hook(lambda module, inputs, output: maps.append(output))
+    try:
+        with torch.no_grad():
+            output = model(clip)
+    finally:
+        hook.remove()
+    features = pool_frames(maps[0], clip.shape[0], clip.shape[1] // model.num_segments)[:, 0]
+    return at_least_fp32(output).numpy(), features.numpy()
+
+
+def _compare(answers, engine, clips, tolerance, path):
     """The engine's probabilities beside PyTorch's on each clip, and its features relative to their
     scale (fp32 graphs only; an fp16 backbone's features are reported, its probabilities judged); fails
     above `tolerance`, except for an fp32 graph whose difference float32 rounding explains: judged then
     against a float64 run of the model (ROUNDING_MARGIN)."""
-    checks, outputs, reference = {}, {}, None
+    checks, outputs = {}, {}
     worst, excess = 0.0, 0.0  # the largest difference from PyTorch; the largest over what is allowed
     for name, clip in clips.items():
-        with torch.no_grad():  # the recognizer's own forward, not the graph's module: an independent reference
-            expected = model(clip).float().numpy()
-            features = model.forward_features(clip)[:, 0].float().numpy()
+        expected, features = answers.at_float32(name, clip)
         got, _, got_features = engine.run({"clip": clip.numpy()})
         outputs[name] = (expected, got)
         diffs = {"max_abs_diff": float(np.abs(got - expected).max()),
@@ -172,10 +207,8 @@ def _compare(model, engine, clips, tolerance, path):
         judged = diffs if tolerance <= FP32_TOLERANCE else {"max_abs_diff": diffs["max_abs_diff"]}
         ratio = max(d / tolerance for d in judged.values()) if all(map(np.isfinite, judged.values())) else np.inf
         if ratio > 1 and tolerance <= FP32_TOLERANCE and np.isfinite(ratio):
-            if reference is None:
-                reference = copy.deepcopy(model).double()
-            checks[name]["float64"] = _against_float64(reference, clip, expected, features, got, got_features,
-                                                       tolerance)
+            checks[name]["float64"] = _against_float64(answers.at_float64(name, clip), expected, features, got,
+                                                       got_features, tolerance)
             ratio = checks[name]["float64"]["ratio"]
         worst, excess = max(worst, *judged.values()), max(excess, ratio)
     if excess > 1 or not np.isfinite(excess):
@@ -195,12 +228,10 @@ def _scaled(got, expected):
     return float(np.abs(got - expected).max() / max(1.0, np.abs(expected).max()))
 
 
-def _against_float64(reference, clip, expected, features, got, got_features, tolerance):
+def _against_float64(exact_answers, expected, features, got, got_features, tolerance):
     """How far the graph and PyTorch's float32 answer are from the float64 one, and the graph's distance
     over what it may be: ROUNDING_MARGIN x PyTorch's, at least the tolerance."""
-    with torch.no_grad():
-        exact = reference(clip.double()).numpy()
-        exact_features = reference.forward_features(clip.double())[:, 0].numpy()
+    exact, exact_features = exact_answers
     graph = max(float(np.abs(got - exact).max()), _scaled(got_features, exact_features))
     pytorch = max(float(np.abs(expected - exact).max()), _scaled(features, exact_features))
     allowed = max(tolerance, ROUNDING_MARGIN * pytorch)
