@@ -17,10 +17,11 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "benchmarks"))
 from reference_weights import non_local_checkpoint  # noqa: E402
-from train_loop import tsm  # noqa: E402
+
+from benchmarks.train_loop import tsm  # noqa: E402
 
 PRESET = "tsm_nl_embedded_gaussian_r50_1x1x8_50e_k400"
 CLIP = REPO.parent / "shared/fixtures/videos/demo.mp4"

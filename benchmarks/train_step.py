@@ -5,6 +5,7 @@ the step's arithmetic (3x the forward's multiply-adds, x2 FLOPs each) over its t
 matrix multiply's rate at fp32 and bf16 on the same threads.
 
     python benchmarks/train_step.py [--models toy r50 mobilenetv2] [--batch 2] [--rounds 5] [--variants ...]
+                                    [--profile]
 
 Variants: fp32 (contiguous), cl (channels-last, fp32: tsm train's default on the CPU), bf16, bf16+cl. By
 default bf16 only where the CPU computes it natively (elsewhere it is emulated and slower). Random weights:
@@ -54,6 +55,7 @@ def main():
     parser.add_argument("--batch", type=int, default=2, help="videos per step (0: the preset's videos per GPU)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=3, help="timed steps per variant and round")
+    parser.add_argument("--profile", action="store_true", help="print each operator's share of the step's time")
     add_cpu_options(parser)
     args = parser.parse_args()
     print(f"# {apply_cpu_options(args)}; native bf16: {native_bf16()}")
@@ -86,6 +88,22 @@ def main():
             rate = flops / ms / 1e9  # ms: the median step, in seconds
             print(f"| {name} | {'x'.join(map(str, shape))} | {variant} | {ms * 1e3:.0f} | {base / ms:.2f} | "
                   f"{rate:.0f} | {rate / rates['bf16' if 'bf16' in variant else 'fp32']:.0%} |", flush=True)
+        if args.profile:
+            for variant, step in steps.items():
+                print_profile(f"{name} {variant}", step)
+
+
+def print_profile(title, step, rows=8):
+    """The operators that take the most of two steps' time, as shares of it (self time: a convolution's
+    backward counts once, not again in the autograd node that calls it)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+        step()
+    ops = sorted(prof.key_averages(), key=lambda op: op.self_cpu_time_total, reverse=True)
+    total = sum(op.self_cpu_time_total for op in ops)
+    print(f"# {title}: " + ", ".join(f"{op.key} {op.self_cpu_time_total / total:.0%}" for op in ops[:rows]), flush=True)
 
 
 if __name__ == "__main__":

@@ -154,23 +154,17 @@ def export_model(model, path, height, width, real_clip=None, seed=0, precision="
 class _PyTorchAnswers:
     """PyTorch's answers on the verification clips, computed once for every engine compared with them:
     the recognizer's own forward (not the graph's module: an independent reference) with the pooled
-    features of the same pass, and a float64 run of the model only where a graph's difference needs it."""
+    features of the same pass; at float64 (a copy of the model) only where a graph's difference needs it."""
 
     def __init__(self, model):
-        self.model, self.double = model, None
-        self.float32, self.float64 = {}, {}
+        self.models, self.known = {torch.float32: model}, {}
 
-    def at_float32(self, name, clip):
-        if name not in self.float32:
-            self.float32[name] = _forward(self.model, clip)
-        return self.float32[name]
-
-    def at_float64(self, name, clip):
-        if name not in self.float64:
-            if self.double is None:
-                self.double = copy.deepcopy(self.model).double()
-            self.float64[name] = _forward(self.double, clip.double())
-        return self.float64[name]
+    def at(self, name, clip, dtype=torch.float32):
+        if (name, dtype) not in self.known:
+            if dtype not in self.models:
+                self.models[dtype] = copy.deepcopy(self.models[torch.float32]).to(dtype)
+            self.known[name, dtype] = _forward(self.models[dtype], clip.to(dtype))
+        return self.known[name, dtype]
 
 
 def _forward(model, clip):
@@ -195,7 +189,7 @@ def _compare(answers, engine, clips, tolerance, path):
     checks, outputs = {}, {}
     worst, excess = 0.0, 0.0  # the largest difference from PyTorch; the largest over what is allowed
     for name, clip in clips.items():
-        expected, features = answers.at_float32(name, clip)
+        expected, features = answers.at(name, clip)
         got, _, got_features = engine.run({"clip": clip.numpy()})
         outputs[name] = (expected, got)
         diffs = {"max_abs_diff": float(np.abs(got - expected).max()),
@@ -207,7 +201,7 @@ def _compare(answers, engine, clips, tolerance, path):
         judged = diffs if tolerance <= FP32_TOLERANCE else {"max_abs_diff": diffs["max_abs_diff"]}
         ratio = max(d / tolerance for d in judged.values()) if all(map(np.isfinite, judged.values())) else np.inf
         if ratio > 1 and tolerance <= FP32_TOLERANCE and np.isfinite(ratio):
-            checks[name]["float64"] = _against_float64(answers.at_float64(name, clip), expected, features, got,
+            checks[name]["float64"] = _against_float64(answers.at(name, clip, torch.float64), expected, features, got,
                                                        got_features, tolerance)
             ratio = checks[name]["float64"]["ratio"]
         worst, excess = max(worst, *judged.values()), max(excess, ratio)
