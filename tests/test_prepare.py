@@ -1,4 +1,6 @@
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -169,6 +171,26 @@ def test_shards_split_the_work(custom_videos, tmp_path):
     done = [set(run_jobs(jobs, extract_frames, workers=1, shard=(i, 2), size=("short", 32))["frames"])
             for i in range(2)]
     assert not done[0] & done[1] and len(done[0] | done[1]) == 5
+
+
+@pytest.mark.slow
+def test_a_script_preparing_twice_in_one_process_does_not_hang(custom_videos):
+    """Resizing in the script's own process (workers=1) and then in forked workers: PyAV's per-thread
+    swscale context, with its slice threads, was inherited by the workers, which blocked for good freeing it
+    at their first resize to another size (how CI once ran out of time)."""
+    script = f"""
+from tsmcli.prepare.custom import prepare_custom
+videos = {str(custom_videos / "videos")!r}
+prepare_custom({str(custom_videos / "one")!r}, videos_dir=videos, workers=1, resize="short64")
+prepare_custom({str(custom_videos / "two")!r}, videos_dir=videos, workers=2, resize="short96")
+print("done")
+"""
+    try:
+        run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("the second prepare_custom still running after 120 s: its workers hang") from None
+    assert run.returncode == 0 and run.stdout.strip() == "done", run.stderr
+    assert len(list((custom_videos / "two").rglob("*.mp4"))) == 7  # every decodable video resized
 
 
 def test_custom_with_frames_and_resized_videos_feeds_the_presets(custom_videos):

@@ -210,3 +210,19 @@ print(failed)
     assert failed == 200
     lines = run.stderr.splitlines()
     assert lines.count("ping") == sent and len(lines) == sent, [x for x in lines if x != "ping"][:3]
+
+
+def test_a_camera_gives_the_frames_of_its_stream_as_rgb(monkeypatch):
+    """No camera here: FFmpeg's v4l2 input is stood in by a file, whose YUV frames the camera reader
+    converts as the file reader does (without PyAV's per-thread converter, which forked workers inherit)."""
+    import av
+
+    from tsmcli.video import open_camera
+
+    real_open = av.open
+    monkeypatch.setattr(av, "open", lambda device, format=None: real_open(str(VIDEOS / "demo.mp4")))
+    camera = open_camera("/dev/video0")
+    frames = [rgb for _, (_, rgb) in zip(range(3), camera.frames())]
+    with open_video(str(VIDEOS / "demo.mp4"), "pyav") as video:
+        expected = video.get([0, 1, 2]).permute(0, 2, 3, 1).numpy()
+    assert np.array_equal(np.stack(frames), expected)

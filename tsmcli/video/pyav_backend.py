@@ -190,11 +190,13 @@ class CameraReader:
 
     def frames(self, size=None):
         import av
+        from av.video.reformatter import VideoReformatter
 
+        scaler = VideoReformatter()  # the reader's own, not to_ndarray's per-thread one (VideoWriter.write says why)
         try:
             for i, frame in enumerate(self._container.decode(video=0)):
                 time = float(frame.time) if frame.time is not None else i / self.fps
-                yield time, frame.to_ndarray(format="rgb24")
+                yield time, scaler.reformat(frame, format="rgb24").to_ndarray()
         except av.error.FFmpegError as e:
             raise MediaError(self.path, f"the camera stopped ({first_line(e, 120)})") from None
         finally:

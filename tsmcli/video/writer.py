@@ -32,7 +32,7 @@ class VideoWriter:
     def __init__(self, path, fps, crf=20, gop=None, reproducible=False):
         self.path, self.crf, self.gop, self.reproducible = str(path), crf, gop, reproducible
         self.rate = Fraction(fps).limit_denominator(1001)
-        self.container = self.stream = self.size = self.file = None
+        self.container = self.stream = self.size = self.file = self.scaler = None
         self.frames = 0
 
     def _open(self, width, height):
@@ -51,7 +51,14 @@ class VideoWriter:
             if self.container is None:
                 self._open(frame.width, frame.height)
             if (frame.width, frame.height) != self.size or frame.format.name != "yuv420p":
-                frame = frame.reformat(width=self.size[0], height=self.size[1], format="yuv420p")
+                # The writer's own scaler, not frame.reformat's, which PyAV keeps per thread: a process forked
+                # later (prepare's workers, loader workers) would inherit that one with its swscale slice
+                # threads gone, and block for good freeing it at its first frame of another size.
+                if self.scaler is None:
+                    from av.video.reformatter import VideoReformatter
+
+                    self.scaler = VideoReformatter()
+                frame = self.scaler.reformat(frame, width=self.size[0], height=self.size[1], format="yuv420p")
         else:
             frame = np.asarray(frame, dtype=np.uint8)
             if self.container is None:
