@@ -226,3 +226,16 @@ def test_a_camera_gives_the_frames_of_its_stream_as_rgb(monkeypatch):
     with open_video(str(VIDEOS / "demo.mp4"), "pyav") as video:
         expected = video.get([0, 1, 2]).permute(0, 2, 3, 1).numpy()
     assert np.array_equal(np.stack(frames), expected)
+
+
+@pytest.mark.parametrize("decoder", [d for d in available_decoders() if d != "torchcodec"])  # torchcodec is torch's
+def test_checking_that_a_video_decodes_does_not_load_pytorch(decoder):
+    """`tsm prepare custom`'s workers only check each video: loading PyTorch cost each of them seconds."""
+    import subprocess
+    import sys
+
+    script = (f"import sys; from tsmcli.video import probe_video\n"
+              f"print(probe_video({str(VIDEOS / 'demo.mp4')!r}, {decoder!r}), 'torch' in sys.modules)")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == [str(len(open_video(str(VIDEOS / "demo.mp4")))), "False"]

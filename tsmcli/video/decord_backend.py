@@ -1,5 +1,5 @@
 """decord (the extra `tsm[decord]`; wheels for Linux x86_64 and Windows only): mmaction2 0.x's decoder."""
-from .reader import MediaError, VideoReader, as_clip, first_line
+from .reader import MediaError, VideoReader, first_line
 
 
 def check():
@@ -50,14 +50,14 @@ class DecordReader(VideoReader):
     def __len__(self):
         return len(self._reader)
 
-    def get(self, indices):
+    def get_array(self, indices):
         import numpy as np
 
         try:
             frames = self._reader.get_batch(np.asarray(indices, dtype=np.int64)).asnumpy()
         except Exception as e:  # noqa: BLE001 - a truncated stream fails here, not at open
             raise MediaError(self.path, f"cannot decode frames ({first_line(e)})") from None
-        return as_clip(frames)
+        return frames
 
     def frames(self, size=None):
         """decord scales while decoding (FFmpeg's bilinear swscale) when size is given."""

@@ -14,7 +14,7 @@ import bisect
 
 import numpy as np
 
-from .reader import MediaError, VideoReader, as_clip, first_line
+from .reader import MediaError, VideoReader, first_line
 
 INDEXED_FORMATS = ("mov", "mp4", "m4a", "3gp", "3g2", "mj2", "matroska", "webm")
 
@@ -78,7 +78,7 @@ class PyAVReader(VideoReader):
         self._index()
         return len(self._packets)
 
-    def get(self, indices):
+    def get_array(self, indices):
         self._index()
         wanted = sorted(set(int(i) for i in indices))
         if wanted and (wanted[0] < 0 or wanted[-1] >= len(self._packets)):
@@ -92,7 +92,7 @@ class PyAVReader(VideoReader):
                 found = self._sequential_decode(wanted)
         except self._av.error.FFmpegError as e:
             raise MediaError(self.path, f"cannot decode frames ({first_line(e)})") from None
-        return as_clip(np.stack([found[int(i)] for i in indices]))
+        return np.stack([found[int(i)] for i in indices])
 
     def _indexed_decode(self, wanted):
         codec = self._stream.codec_context

@@ -3,6 +3,7 @@
     reader = open_video("clip.mp4", decoder="auto")
     len(reader), reader.fps
     reader.get([0, 10, 20])        # uint8 (3, 3, H, W), memory (3, H, W, 3)
+    reader.get_array([0, 10, 20])  # the same frames as a NumPy array (3, H, W, 3), without loading torch
     for time, frame in reader.frames(): ...   # every frame in order, uint8 (H, W, 3)
 
 Frames come back as uint8 tensors (T, 3, H, W) whose memory is (T, H, W, 3) (channels-last): that is how
@@ -59,6 +60,11 @@ class VideoReader:
 
     def get(self, indices):
         """Frames at these indices (any order, repeats allowed) -> uint8 (N, 3, H, W), channels-last memory."""
+        return as_clip(self.get_array(indices))
+
+    def get_array(self, indices):
+        """get's frames as uint8 NumPy (N, H, W, 3): what a process that only checks decoding needs (each of
+        `tsm prepare`'s workers would otherwise load PyTorch, seconds apiece)."""
         raise NotImplementedError
 
     def frames(self, size=None):
@@ -136,5 +142,5 @@ def open_video(path, decoder="auto", threads=1):
 def probe_video(path, decoder="auto"):
     """Number of frames, or raise MediaError when the video cannot be decoded to its end."""
     with open_video(path, decoder) as reader:
-        reader.get([0, len(reader) - 1])  # a truncated stream fails at its end
+        reader.get_array([0, len(reader) - 1])  # a truncated stream fails at its end
         return len(reader)

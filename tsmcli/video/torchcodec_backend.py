@@ -45,6 +45,9 @@ class TorchcodecReader(VideoReader):
             raise MediaError(self.path, f"cannot decode frames ({first_line(e)})") from None
         return frames.permute(0, 3, 1, 2)
 
+    def get_array(self, indices):
+        return self.get(indices).permute(0, 2, 3, 1).numpy()
+
     def frames(self, size=None):
         import torch.nn.functional as F
 
