@@ -20,14 +20,15 @@ sys.path.insert(0, str(TESTS))
 
 torch.set_num_threads(2)
 
-# The longest test files first (seconds on 2 cores, from a durations report): with the suite on two
-# processes (scripts/test.sh), each file is one unit of work, and starting the long ones first keeps one
-# process from finishing alone at the end.
-LONGEST_FIRST = ["test_doc_examples.py", "test_toy_accuracy.py", "test_serve.py", "test_export.py", "test_package.py",
-                 "test_robustness.py",
-                 "test_distributed.py", "test_cli.py", "test_features.py", "test_multilabel.py", "test_train.py",
-                 "test_own_videos.py", "test_fast.py", "test_train_step.py", "test_installed.py", "test_viz.py",
-                 "test_stream.py"]
+# The longest test files first (their summed durations on 2 cores, from a durations report): with the suite
+# on two processes (scripts/test.sh), each file is one unit of work, and starting the long ones first keeps one
+# process from finishing alone at the end. scripts/test.sh passes --no-loadscope-reorder, without which
+# pytest-xdist would start the files with the most tests first, whatever their time.
+LONGEST_FIRST = ["test_export.py", "test_doc_examples.py", "test_toy_accuracy.py", "test_robustness.py",
+                 "test_distributed.py", "test_package.py", "test_train.py", "test_serve.py", "test_cli.py",
+                 "test_features.py", "test_multilabel.py", "test_own_videos.py", "test_fast.py",
+                 "test_presets_import.py", "test_train_step.py", "test_library.py", "test_evaluate.py",
+                 "test_installed.py", "test_viz.py", "test_stream.py"]
 
 
 def pytest_collection_modifyitems(items):
