@@ -21,17 +21,25 @@ VIDEOS = REPO.parent / "shared/fixtures/videos"
 
 
 def commands(scratch):
-    """(name, argv) of the commands timed; a two-class folder of the shared test videos for prepare."""
+    """(name, argv) of the commands timed; a two-class folder of the shared test videos for prepare, and
+    a toy R18 checkpoint (random weights: the time is the same) for predict."""
     mine = scratch / "mine"
     for cls, video in (("a", "demo.mp4"), ("b", "test.mp4")):
         (mine / "videos" / cls).mkdir(parents=True, exist_ok=True)
         for i in range(2):
             shutil.copy(VIDEOS / video, mine / "videos" / cls / f"{i}.mp4")
+    checkpoint = scratch / "toy.pth"
+    if not checkpoint.exists():
+        subprocess.run([sys.executable, "-c", "import sys, tsmcli; m = tsmcli.build_model('tsm_r18_1x1x8_toy', "
+                        "pretrained=False); tsmcli.save_checkpoint(sys.argv[1], m, m.preset)", checkpoint],
+                       env={**os.environ, "PYTHONPATH": str(REPO)}, check=True)
     return [("tsm --help", ["--help"]),
             ("tsm presets list", ["presets", "list"]),
             ("tsm prepare custom (4 videos)", ["prepare", "custom", "--root", str(mine)]),
             ("tsm benchmark model (R18 toy preset, 1 clip)", ["benchmark", "model", "--preset", "tsm_r18_1x1x8_toy",
-                                                              "--iters", "1", "--device", "cpu"])]
+                                                              "--iters", "1", "--device", "cpu"]),
+            ("tsm predict (R18 toy checkpoint, a 10 s video)", ["predict", str(VIDEOS / "test.mp4"), "--ckpt",
+                                                                str(checkpoint)])]
 
 
 def checked(source):
@@ -61,13 +69,14 @@ def main():
     sources = {"after": checked(REPO), **({"before": checked(args.before.resolve())} if args.before else {})}
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
-        timed = {(name, label): [] for name, _ in commands(scratch) for label in sources}
+        names = [name for name, _ in commands(scratch)]
+        timed = {(name, label): [] for name in names for label in sources}
         for _ in range(args.rounds):
             for name, argv in commands(scratch):
                 for label, source in sources.items():
                     timed[name, label].append(run(source, argv, scratch))
     print(f"median of {args.rounds} rounds, seconds")
-    for name, _ in commands(Path(tempfile.mkdtemp())):
+    for name in names:
         after = statistics.median(timed[name, "after"])
         if "before" in sources:
             before = statistics.median(timed[name, "before"])

@@ -157,3 +157,57 @@ def test_a_checkpoint_whose_preset_says_multi_class_loads_as_multi_label(tmp_pat
     assert load_preset(str(tmp_path / "mine.yaml"))["data"]["multi_label"] is True
     assert load_preset("tsm_r18_1x1x8_toy", ["data.multi_class=true"])["data"]["multi_label"] is True
     assert "multi_class" not in load_preset("tsm_r18_1x1x8_toy", ["data.multi_class=true"])["data"]
+
+
+@pytest.mark.parametrize("depth", [18, 50, 101])
+def test_our_resnet_is_torchvisions_weight_for_weight(depth):
+    """models/resnet.py builds ResNet itself (importing torchvision costs seconds of every command's
+    start): the same keys in the same order, the same random weights from a seed, the same outputs."""
+    import torchvision
+
+    from tsmcli.models.resnet import ResNet
+
+    _same_network(lambda: ResNet(depth), getattr(torchvision.models, f"resnet{depth}"))
+
+
+@pytest.mark.parametrize("width_mult", [1.0, 0.5])
+def test_our_mobilenetv2_is_torchvisions_weight_for_weight(width_mult):
+    import torchvision
+
+    from tsmcli.models.mobilenetv2 import MobileNetV2
+
+    _same_network(lambda: MobileNetV2(width_mult=width_mult),
+                  lambda: torchvision.models.mobilenet_v2(width_mult=width_mult))
+
+
+def _same_network(ours, theirs):
+    torch.manual_seed(5)
+    a = ours().eval()
+    torch.manual_seed(5)
+    b = theirs().eval()
+    mine, reference = a.state_dict(), b.state_dict()
+    assert list(mine) == list(reference)
+    assert all(torch.equal(mine[key], reference[key]) for key in mine)
+    clip = torch.randn(2, 3, 48, 48)
+    with torch.no_grad():
+        expected = b(clip)
+        assert torch.allclose(a(clip), expected, atol=1e-6 * float(expected.abs().max()), rtol=0)
+
+
+def test_a_command_that_runs_a_model_does_not_import_torchvision(tmp_path):
+    """tsm predict as users run it: torchvision's import (its ops load torch._dynamo) took 2.5 of its
+    8 s on a short video (docs/benchmarks.md, "Start-up")."""
+    import subprocess
+    import sys
+
+    from conftest import SHARED
+
+    model = tsmcli.build_model("tsm_mobilenetv2_dense_1x1x8_100e_k400", pretrained=False, model__num_classes=3)
+    tsmcli.save_checkpoint(tmp_path / "m.pth", model, model.preset)
+    script = ("import sys\nfrom tsmcli.cli import main\n"
+              f"sys.argv = ['tsm', 'predict', {str(SHARED / 'fixtures/videos/test.mp4')!r}, '--ckpt', "
+              f"{str(tmp_path / 'm.pth')!r}]\n"
+              "try:\n    main()\nfinally:\n    print('torchvision loaded:', 'torchvision' in sys.modules)\n")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[-1] == "torchvision loaded: False"

@@ -85,6 +85,9 @@ def test_fused_inference_path_equals_the_module_path(overrides, channels_last):
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.5, 0.5)
             m.running_var.uniform_(0.5, 2)
+    from tsmcli.models.shift_fusion import _fusable
+
+    assert any(_fusable(block) for stage in model.stages()[1:] for block in stage)  # the fused path applies
     x = torch.randn(16, 3, 64, 64)
     if channels_last:
         model, x = model.to(memory_format=torch.channels_last), x.to(memory_format=torch.channels_last)

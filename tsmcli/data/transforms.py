@@ -4,17 +4,12 @@ The same crop/flip/augmentation applies to every frame of a clip; randomness com
 Generator handed in, so an item's (seed, epoch, index) fixes it. Geometry follows mmaction2 0.x.
 """
 import math
+import platform
 
 import numpy as np
 import torch
-import torchvision.transforms.v2.functional as F
-from torchvision.transforms import InterpolationMode
 
 from ..errors import UserError
-
-_INTERPOLATION = {"bilinear": InterpolationMode.BILINEAR, "nearest": InterpolationMode.NEAREST,
-                  "bicubic": InterpolationMode.BICUBIC, "lanczos": InterpolationMode.LANCZOS,
-                  "area": "area"}
 
 
 class Clip:
@@ -36,8 +31,7 @@ class Resize:
     """scale (w, h); with keep_ratio, (-1, S) or (S, -1) means short side S, as mmcv.rescale_size does."""
 
     def __init__(self, scale, keep_ratio=True, interpolation="bilinear"):
-        self.scale, self.keep_ratio = tuple(scale), keep_ratio
-        self.interpolation = _INTERPOLATION[interpolation]
+        self.scale, self.keep_ratio, self.interpolation = tuple(scale), keep_ratio, interpolation
 
     def target_size(self, h, w):
         if not self.keep_ratio:
@@ -52,13 +46,30 @@ class Resize:
         size = self.target_size(*clip.hw)
         if size == clip.hw:
             return clip
-        if self.interpolation == "area":  # pixel-area averaging, as cv2.INTER_AREA (exact at integer factors)
-            dtype = clip.imgs.dtype
-            out = torch.nn.functional.interpolate(clip.imgs.float(), size=list(size), mode="area")
-            clip.imgs = out.round_().clamp_(0, 255).to(dtype) if dtype == torch.uint8 else out
-        else:
-            clip.imgs = F.resize(clip.imgs, list(size), interpolation=self.interpolation, antialias=False)
+        clip.imgs = resize(clip.imgs, size, self.interpolation)
         return clip
+
+
+def resize(imgs, size, mode="bilinear"):
+    """(N, C, H, W) frames, uint8 or float, to `size` (h, w), without antialiasing, as torchvision's
+    transforms.v2.functional.resize(antialias=False) gives them (tests/test_transforms.py compares);
+    "area": pixel-area averaging, as cv2.INTER_AREA (exact at integer factors)."""
+    dtype = imgs.dtype
+    if mode == "area":
+        out = torch.nn.functional.interpolate(imgs.float(), size=list(size), mode="area")
+        return out.round_().clamp_(0, 255).to(dtype) if dtype == torch.uint8 else out
+    # PyTorch resizes uint8 natively (and rounds as a float resize would not) for bicubic, and for bilinear
+    # where its vectorised kernel exists; elsewhere the frames go through float32 and are rounded back
+    native = dtype.is_floating_point or mode == "nearest" or (imgs.device.type == "cpu" and (
+        mode == "bicubic" or torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
+        or platform.machine() in ("aarch64", "arm64")))
+    out = torch.nn.functional.interpolate(imgs if native else imgs.float(), size=list(size), mode=mode,
+                                          align_corners=None if mode == "nearest" else False)
+    if native:
+        return out
+    if mode == "bicubic":
+        out = out.clamp_(0, 255)
+    return out.round_().to(dtype)
 
 
 def _crop(clip, x, y, w, h):

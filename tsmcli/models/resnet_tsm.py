@@ -1,12 +1,12 @@
-"""ResNet-TSM: torchvision's ResNet with temporal shift, optional temporal pool and non-local blocks."""
+"""ResNet-TSM: ResNet (torchvision's layout, models/resnet.py) with temporal shift, optional temporal pool and non-local blocks."""
 import torch
-import torchvision
 from torch import nn
 
 from .choices import RESNET_DEPTHS, SHIFT_PLACES
 from .non_local import BlockWithNonLocal
 from .norm_eval import NormEvalMixin
 from .pretrained import check_pretrained
+from .resnet import ResNet
 from .shift import ShiftedBlock, ShiftedConv2d, temporal_max_pool
 from .shift_fusion import has_hooks, run_blocks
 
@@ -23,7 +23,7 @@ class ResNetTSM(NormEvalMixin, nn.Module):
         super().__init__()
         if depth not in RESNET_DEPTHS:
             raise ValueError(f"ResNet depth must be one of {RESNET_DEPTHS}, got {depth}")
-        base = getattr(torchvision.models, f"resnet{depth}")(weights=None)
+        base = ResNet(depth)
         if pretrained_state_dict is not None:
             check_pretrained(base, {k: v for k, v in pretrained_state_dict.items()
                                     if not k.startswith("fc.")}, "fc.")

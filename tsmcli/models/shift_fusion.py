@@ -11,8 +11,8 @@ the same, so outputs equal the module path's exactly (tests/test_shift.py).
 Only without autograd: it overwrites tensors that autograd would keep for the backward pass.
 """
 import torch
-from torchvision.models.resnet import BasicBlock, Bottleneck
 
+from .resnet import BasicBlock, Bottleneck
 from .shift import ShiftedConv2d, temporal_shift
 
 

@@ -129,7 +129,7 @@ PIPELINE_STEPS = {
     "DenseSampleFrames": {**_SAMPLE, "sample_range": POS_INT, "num_sample_positions": POS_INT,
                           "centred": BOOL},
     "Resize": {"scale": ListOf(Field(int, float), min_len=2), "keep_ratio": BOOL,
-               "interpolation": Field(str, choices=("bilinear", "nearest", "bicubic", "area", "lanczos"))},
+               "interpolation": Field(str, choices=("bilinear", "nearest", "bicubic", "area"))},
     "MultiScaleCrop": {"input_size": CROP_SIZE, "scales": NUM_LIST, "max_wh_scale_gap": NON_NEG_INT,
                        "random_crop": BOOL, "num_fixed_crops": Field(int, choices=(5, 13))},
     "RandomResizedCrop": {"area_range": NUM_LIST, "aspect_ratio_range": NUM_LIST},

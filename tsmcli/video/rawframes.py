@@ -8,13 +8,6 @@ import torch
 
 from .reader import MediaError, first_line
 
-try:  # libjpeg-turbo, batched: faster than Pillow, identical pixels (docs/benchmarks.md, "Video decoders")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from torchvision.io import ImageReadMode, decode_jpeg
-except ImportError:  # torchvision has announced the removal of its image codecs
-    decode_jpeg = None
-
 
 def read_rawframes(directory, filename_tmpl, indices):
     """indices are absolute frame numbers (start index and offset already added). Repeated indices are
@@ -47,9 +40,14 @@ def read_rawframes(directory, filename_tmpl, indices):
 
 
 def _decode_jpegs(datas):
-    if decode_jpeg is not None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:  # libjpeg-turbo, batched: faster than Pillow, identical pixels (docs/benchmarks.md, "Video decoders");
+            # imported here, at the first frame folder read: importing torchvision costs seconds of start-up
+            from torchvision.io import ImageReadMode, decode_jpeg
+        except ImportError:  # torchvision has announced the removal of its image codecs
+            decode_jpeg = None
+        if decode_jpeg is not None:
             tensors = [torch.frombuffer(bytearray(d), dtype=torch.uint8) for d in datas]
             return decode_jpeg(tensors, mode=ImageReadMode.RGB)
     from PIL import Image
