@@ -153,7 +153,8 @@ def test_three_crop_refuses_a_frame_it_cannot_slide_along():
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
 @pytest.mark.parametrize("hw", [(37, 50), (96, 128)])
 @pytest.mark.parametrize("vector_unit", ["this CPU's", "none"])
-def test_resize_gives_torchvisions_pixels(mode, dtype, hw, vector_unit, monkeypatch):
+@pytest.mark.parametrize("frames", [4, 1])
+def test_resize_gives_torchvisions_pixels(mode, dtype, hw, vector_unit, frames, monkeypatch):
     """data/transforms.py resizes without torchvision (its import costs seconds of start-up); mmaction2
     parity was measured on torchvision's resize without antialiasing, which this must equal exactly, on
     CPUs with PyTorch's vectorised uint8 kernels and on those without (where both round a float resize)."""
@@ -166,9 +167,10 @@ def test_resize_gives_torchvisions_pixels(mode, dtype, hw, vector_unit, monkeypa
         monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "DEFAULT")
         monkeypatch.setattr(platform, "machine", lambda: "x86_64")
 
-    frames = clip_of(h=64, w=80).imgs.to(dtype)
-    ours = Resize((hw[1], hw[0]), keep_ratio=False, interpolation=mode)(Clip(frames.clone(), 0, {}), None).imgs
-    theirs = F.resize(frames, list(hw), interpolation=InterpolationMode(mode), antialias=False)
+    # (N, H, W, 3) storage seen as (N, 3, H, W), as the readers give frames (and a streamed one, N = 1)
+    imgs = clip_of(frames, h=64, w=80).imgs.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2).to(dtype)
+    ours = Resize((hw[1], hw[0]), keep_ratio=False, interpolation=mode)(Clip(imgs.clone(), 0, {}), None).imgs
+    theirs = F.resize(imgs, list(hw), interpolation=InterpolationMode(mode), antialias=False)
     assert ours.dtype == theirs.dtype and torch.equal(ours, theirs)
 
 
