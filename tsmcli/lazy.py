@@ -12,3 +12,14 @@ def lazy_names(package, homes):
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
     return __getattr__
+
+
+class OnFirstUse:
+    """A module imported when one of its attributes is first read: for heavy imports (torchvision costs
+    seconds of start-up, models/resnet.py) that only some paths use."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __getattr__(self, attribute):
+        return getattr(importlib.import_module(self.name), attribute)

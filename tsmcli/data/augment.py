@@ -14,26 +14,16 @@ of one uint8 tensor); all random choices come from the item's numpy Generator.
   9, 2 ops each applied with p=0.5) and AugMix (3 chains of 1-3 ops at magnitude up to 3, Dirichlet and
   Beta mixing), with pytorchvideo's op lists and ranges; mmaction2 calls them with their defaults.
 """
-import importlib
 import math
 
 import numpy as np
 import torch
 
+from ..lazy import OnFirstUse
 
-class _OnFirstUse:
-    """A module imported when first used: the pipeline imports this file for every preset, and importing
-    torchvision costs seconds of start-up (models/resnet.py), which only these presets' training needs."""
-
-    def __init__(self, name):
-        self.name = name
-
-    def __getattr__(self, attribute):
-        return getattr(importlib.import_module(self.name), attribute)
-
-
-F = _OnFirstUse("torchvision.transforms.v2.functional")
-TRANSFORMS = _OnFirstUse("torchvision.transforms")
+# imported at first use: the pipeline imports this file for every preset, only these presets' training needs them
+F = OnFirstUse("torchvision.transforms.v2.functional")
+TRANSFORMS = OnFirstUse("torchvision.transforms")
 
 GREY = [128.0, 128.0, 128.0]  # pytorchvideo's fill (0.5 of the range)
 BLACK = [0.0, 0.0, 0.0]  # imgaug's affine fill (cval=0)

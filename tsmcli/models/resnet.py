@@ -63,14 +63,13 @@ class ResNet(nn.Module):
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, padding=1)
-        self.in_channels = 64
         blocks = BLOCKS_PER_STAGE[depth]
-        self.layer1 = self._stage(block, 64, blocks[0], stride=1)
-        self.layer2 = self._stage(block, 128, blocks[1], stride=2)
-        self.layer3 = self._stage(block, 256, blocks[2], stride=2)
-        self.layer4 = self._stage(block, 512, blocks[3], stride=2)
+        self.layer1, channels = _stage(block, 64, 64, blocks[0], stride=1)
+        self.layer2, channels = _stage(block, channels, 128, blocks[1], stride=2)
+        self.layer3, channels = _stage(block, channels, 256, blocks[2], stride=2)
+        self.layer4, channels = _stage(block, channels, 512, blocks[3], stride=2)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(self.in_channels, num_classes)
+        self.fc = nn.Linear(channels, num_classes)
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
@@ -78,16 +77,18 @@ class ResNet(nn.Module):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
 
-    def _stage(self, block, channels, blocks, stride):
-        downsample = None  # made before the stage's blocks: the order random initialisation draws in
-        if stride != 1 or self.in_channels != channels * block.expansion:
-            downsample = nn.Sequential(nn.Conv2d(self.in_channels, channels * block.expansion, 1, stride, bias=False),
-                                       nn.BatchNorm2d(channels * block.expansion))
-        stage = [block(self.in_channels, channels, stride, downsample)]
-        self.in_channels = channels * block.expansion
-        return nn.Sequential(*stage, *(block(self.in_channels, channels) for _ in range(1, blocks)))
-
     def forward(self, x):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(self.avgpool(x).flatten(1))
+
+
+def _stage(block, in_channels, channels, blocks, stride):
+    """-> (the stage's blocks, its output channels)."""
+    out_channels = channels * block.expansion
+    downsample = None  # made before the stage's blocks: the order random initialisation draws in
+    if stride != 1 or in_channels != out_channels:
+        downsample = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
+                                   nn.BatchNorm2d(out_channels))
+    first = block(in_channels, channels, stride, downsample)
+    return nn.Sequential(first, *(block(out_channels, channels) for _ in range(1, blocks))), out_channels
